@@ -1,0 +1,293 @@
+/**
+ * The only reader of process.env. `loadConfig()` validates every setting once and returns a frozen,
+ * typed `Config`; a bad or missing setting throws a `ConfigError` whose message is one line naming the
+ * setting and what is expected.
+ */
+
+/** Where a setting comes from in Azure: our ARM template, the platform itself, or nobody (optional). */
+export type SettingSource = 'template' | 'platform' | 'optional';
+
+export interface SettingSpec {
+  readonly name: string;
+  readonly source: SettingSource;
+  readonly description: string;
+}
+
+/** Every environment variable the broker reads. `infra/` tests check the template provides each `template` one. */
+export const SETTINGS = [
+  { name: 'KEY_VAULT_URL', source: 'template', description: 'vault URI, https://<vault>.vault.azure.net (http only on loopback)' },
+  { name: 'AzureWebJobsStorage', source: 'optional', description: 'storage connection string (local development only)' },
+  { name: 'AzureWebJobsStorage__accountName', source: 'template', description: 'storage account name for identity-based connections' },
+  { name: 'AzureWebJobsStorage__tableServiceUri', source: 'optional', description: 'table endpoint for identity-based connections' },
+  { name: 'AzureWebJobsStorage__queueServiceUri', source: 'optional', description: 'queue endpoint for identity-based connections' },
+  { name: 'AzureWebJobsStorage__clientId', source: 'optional', description: 'client id of a user-assigned identity for storage' },
+  { name: 'AZURE_CLIENT_ID', source: 'optional', description: 'client id of a user-assigned managed identity' },
+  { name: 'SUPEROFFICE_ENVIRONMENT', source: 'template', description: 'sod, qaonline or online' },
+  { name: 'SUPEROFFICE_CLIENT_ID', source: 'template', description: 'the app client_id from the SuperOffice Developer Portal' },
+  { name: 'SUPEROFFICE_REDIRECT_URI', source: 'template', description: 'the registered redirect URI, https://<host>/api/consent/callback' },
+  { name: 'SUPEROFFICE_BASE_URL', source: 'optional', description: 'override of https://{env}.superoffice.com, loopback http only (simulator)' },
+  { name: 'SUPEROFFICE_API_HOSTS', source: 'optional', description: 'extra allowed Web API hosts, comma-separated (default: {env}.superoffice.com and numbered {env}N hosts)' },
+  { name: 'ENTRA_TENANT_IDS', source: 'template', description: 'comma-separated GUIDs of the Entra tenants whose callers are accepted' },
+  { name: 'ENTRA_AUDIENCE', source: 'template', description: "the broker API's application (client) id GUID" },
+  { name: 'ENTRA_APP_ID_URI', source: 'template', description: 'the App ID URI accepted as v1 audience, e.g. api://<client id>' },
+  { name: 'ENTRA_AUTHORITY_HOST', source: 'optional', description: 'override of https://login.microsoftonline.com for key discovery, loopback http only (dev issuer)' },
+  { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
+  { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
+  { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
+  { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
+  { name: 'WEBSITE_INSTANCE_ID', source: 'platform', description: 'the instance id, recorded in audit records' },
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', source: 'template', description: 'Application Insights connection' },
+] as const satisfies readonly SettingSpec[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];
+
+export type SuperOfficeEnvironment = 'sod' | 'qaonline' | 'online';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type StorageConfig =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | {
+      readonly kind: 'identity';
+      readonly accountName: string;
+      readonly tableServiceUri: string;
+      readonly queueServiceUri: string;
+      readonly clientId: string | undefined;
+    };
+
+export interface Config {
+  readonly keyVault: {
+    /** Vault URI without trailing slash. */
+    readonly url: string;
+    /** True only for an http loopback vault (the dev Key Vault server). */
+    readonly isLoopback: boolean;
+  };
+  readonly storage: StorageConfig;
+  readonly managedIdentityClientId: string | undefined;
+  readonly superOffice: {
+    readonly environment: SuperOfficeEnvironment;
+    /** Issuer and auth host, e.g. https://sod.superoffice.com (no trailing slash). */
+    readonly baseUrl: string;
+    readonly clientId: string;
+    readonly redirectUri: string;
+    /** Hosts to which the broker may send a SuperOffice credential (requirement 17). */
+    readonly allowedApiHosts: readonly string[];
+    readonly isSimulated: boolean;
+  };
+  readonly entra: {
+    readonly tenantIds: readonly string[];
+    readonly audience: string;
+    readonly appIdUri: string | undefined;
+    /** Where the openid-configuration documents are fetched from; issuers stay Entra's. */
+    readonly authorityHost: string;
+  };
+  /** The raw policy document; `shared/identity` validates its shape at start. */
+  readonly policy: unknown;
+  readonly requestDeadlineMs: number;
+  readonly logLevel: LogLevel;
+  readonly easyAuthEnabled: boolean;
+  readonly instanceId: string;
+}
+
+/** Thrown by `loadConfig`; `message` is the single line to print before exiting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly setting: string,
+    expected: string,
+  ) {
+    super(`Invalid configuration: ${setting} must be ${expected}`);
+  }
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function read(env: Env, name: SettingName): string | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function required(env: Env, name: SettingName, expected: string): string {
+  const value = read(env, name);
+  if (value === undefined) throw new ConfigError(name, `set (${expected})`);
+  return value;
+}
+
+/** Parses an absolute URL; http is accepted only for loopback hosts. */
+function parseServiceUrl(name: SettingName, raw: string): { url: URL; isLoopback: boolean } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'an absolute https URL');
+  }
+  const isLoopback = LOOPBACK_HOSTS.has(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback)) {
+    throw new ConfigError(name, 'an https URL (http is allowed only on 127.0.0.1 or localhost)');
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(name, 'a URL without credentials, query or fragment');
+  }
+  return { url, isLoopback };
+}
+
+function origin(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
+function intInRange(env: Env, name: SettingName, min: number, max: number, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `an integer from ${min} to ${max}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `an integer from ${min} to ${max}`);
+  return value;
+}
+
+function loadStorage(env: Env): StorageConfig {
+  const connectionString = read(env, 'AzureWebJobsStorage');
+  if (connectionString !== undefined) {
+    if (!/AccountName=|UseDevelopmentStorage=true/i.test(connectionString)) {
+      throw new ConfigError('AzureWebJobsStorage', 'a storage connection string');
+    }
+    return Object.freeze({ kind: 'connectionString', connectionString });
+  }
+  const accountName = read(env, 'AzureWebJobsStorage__accountName');
+  if (accountName === undefined) {
+    throw new ConfigError('AzureWebJobsStorage__accountName', 'set (or AzureWebJobsStorage for local development)');
+  }
+  if (!/^[a-z0-9]{3,24}$/.test(accountName)) {
+    throw new ConfigError('AzureWebJobsStorage__accountName', 'a storage account name (3-24 lower-case letters and digits)');
+  }
+  const tableRaw = read(env, 'AzureWebJobsStorage__tableServiceUri');
+  const queueRaw = read(env, 'AzureWebJobsStorage__queueServiceUri');
+  const tableServiceUri = tableRaw
+    ? origin(parseServiceUrl('AzureWebJobsStorage__tableServiceUri', tableRaw).url)
+    : `https://${accountName}.table.core.windows.net`;
+  const queueServiceUri = queueRaw
+    ? origin(parseServiceUrl('AzureWebJobsStorage__queueServiceUri', queueRaw).url)
+    : `https://${accountName}.queue.core.windows.net`;
+  return Object.freeze({
+    kind: 'identity',
+    accountName,
+    tableServiceUri,
+    queueServiceUri,
+    clientId: read(env, 'AzureWebJobsStorage__clientId'),
+  });
+}
+
+function loadSuperOffice(env: Env): Config['superOffice'] {
+  const environment = required(env, 'SUPEROFFICE_ENVIRONMENT', 'sod, qaonline or online');
+  if (environment !== 'sod' && environment !== 'qaonline' && environment !== 'online') {
+    throw new ConfigError('SUPEROFFICE_ENVIRONMENT', 'one of sod, qaonline, online');
+  }
+  const clientId = required(env, 'SUPEROFFICE_CLIENT_ID', 'the app client_id');
+  if (!/^[A-Za-z0-9_-]{8,128}$/.test(clientId)) {
+    throw new ConfigError('SUPEROFFICE_CLIENT_ID', 'a client id of 8-128 letters, digits, - or _');
+  }
+  const redirectRaw = required(env, 'SUPEROFFICE_REDIRECT_URI', 'the registered redirect URI');
+  const redirect = parseServiceUrl('SUPEROFFICE_REDIRECT_URI', redirectRaw);
+
+  const baseRaw = read(env, 'SUPEROFFICE_BASE_URL');
+  let baseUrl = `https://${environment}.superoffice.com`;
+  let isSimulated = false;
+  if (baseRaw !== undefined) {
+    const base = parseServiceUrl('SUPEROFFICE_BASE_URL', baseRaw);
+    const isOfficial = base.url.protocol === 'https:' && base.url.hostname === `${environment}.superoffice.com`;
+    if (!base.isLoopback && !isOfficial) {
+      throw new ConfigError('SUPEROFFICE_BASE_URL', `https://${environment}.superoffice.com or a loopback simulator URL`);
+    }
+    if (base.url.pathname !== '/' && base.url.pathname !== '') {
+      throw new ConfigError('SUPEROFFICE_BASE_URL', 'an origin without a path');
+    }
+    baseUrl = origin(base.url);
+    isSimulated = base.isLoopback;
+  }
+
+  const hosts = new Set<string>([new URL(baseUrl).host]);
+  const extra = read(env, 'SUPEROFFICE_API_HOSTS');
+  if (extra !== undefined) {
+    for (const host of extra.split(',').map((h) => h.trim().toLowerCase())) {
+      if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
+        throw new ConfigError('SUPEROFFICE_API_HOSTS', 'a comma-separated list of host names');
+      }
+      const bare = host.replace(/:\d+$/, '');
+      const allowed = bare === `${environment}.superoffice.com` || new RegExp(`^${environment}\\d+\\.superoffice\\.com$`).test(bare) || LOOPBACK_HOSTS.has(bare);
+      if (!allowed) {
+        throw new ConfigError('SUPEROFFICE_API_HOSTS', `hosts of ${environment}.superoffice.com (numbered hosts included) or loopback`);
+      }
+      hosts.add(host);
+    }
+  }
+  return Object.freeze({
+    environment,
+    baseUrl,
+    clientId,
+    redirectUri: redirect.url.href,
+    allowedApiHosts: Object.freeze([...hosts]),
+    isSimulated,
+  });
+}
+
+function loadEntra(env: Env): Config['entra'] {
+  const tenantRaw = required(env, 'ENTRA_TENANT_IDS', 'a comma-separated list of tenant GUIDs');
+  const tenantIds = tenantRaw.split(',').map((t) => t.trim().toLowerCase());
+  if (tenantIds.some((t) => !GUID.test(t))) {
+    throw new ConfigError('ENTRA_TENANT_IDS', 'a comma-separated list of tenant GUIDs');
+  }
+  const audience = required(env, 'ENTRA_AUDIENCE', "the broker API's client id GUID").toLowerCase();
+  if (!GUID.test(audience)) throw new ConfigError('ENTRA_AUDIENCE', "the broker API's client id GUID");
+  const appIdUri = read(env, 'ENTRA_APP_ID_URI');
+  if (appIdUri !== undefined && !/^(api:\/\/|https:\/\/)[^\s]+$/.test(appIdUri)) {
+    throw new ConfigError('ENTRA_APP_ID_URI', 'an App ID URI such as api://<client id>');
+  }
+  const hostRaw = read(env, 'ENTRA_AUTHORITY_HOST');
+  let authorityHost = 'https://login.microsoftonline.com';
+  if (hostRaw !== undefined) {
+    const parsed = parseServiceUrl('ENTRA_AUTHORITY_HOST', hostRaw);
+    const isOfficial = parsed.url.protocol === 'https:' && parsed.url.hostname === 'login.microsoftonline.com';
+    if (!parsed.isLoopback && !isOfficial) {
+      throw new ConfigError('ENTRA_AUTHORITY_HOST', 'https://login.microsoftonline.com or a loopback dev issuer URL');
+    }
+    authorityHost = origin(parsed.url);
+  }
+  return Object.freeze({ tenantIds: Object.freeze(tenantIds), audience, appIdUri, authorityHost });
+}
+
+function loadPolicy(env: Env): unknown {
+  const raw = required(env, 'BROKER_POLICY', 'a JSON policy document');
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new ConfigError('BROKER_POLICY', 'a valid JSON document');
+  }
+}
+
+function loadLogLevel(env: Env): LogLevel {
+  const raw = read(env, 'LOG_LEVEL') ?? 'info';
+  if (raw !== 'debug' && raw !== 'info' && raw !== 'warn' && raw !== 'error') {
+    throw new ConfigError('LOG_LEVEL', 'one of debug, info, warn, error');
+  }
+  return raw;
+}
+
+/** Reads and validates every setting; throws `ConfigError` naming the first bad one. */
+export function loadConfig(env: Env = process.env): Config {
+  const vault = parseServiceUrl('KEY_VAULT_URL', required(env, 'KEY_VAULT_URL', 'the vault URI'));
+  return Object.freeze({
+    keyVault: Object.freeze({ url: origin(vault.url), isLoopback: vault.isLoopback && vault.url.protocol === 'http:' }),
+    storage: loadStorage(env),
+    managedIdentityClientId: read(env, 'AZURE_CLIENT_ID'),
+    superOffice: loadSuperOffice(env),
+    entra: loadEntra(env),
+    policy: loadPolicy(env),
+    requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
+    logLevel: loadLogLevel(env),
+    easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
+    instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,
+  });
+}

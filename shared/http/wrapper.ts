@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import type { HttpHandler, HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { ZodType } from 'zod';
+import type { AuditEntry, AuditOutcome } from '../audit/entry.js';
+import { BrokerError, PROBLEM_CONTENT_TYPE, asBrokerError, toProblem } from '../errors/errors.js';
+import type { Caller } from '../identity/caller.js';
+import type { Operation } from '../identity/operations.js';
+import type { Logger } from '../log/logger.js';
+import type { Runtime } from '../runtime/runtime.js';
+
+/**
+ * The one HTTP wrapper (architecture.md §3 `http/`): request id, function-key refusal, caller
+ * authentication, deadline, body limits, security headers, error mapping to problem+json, and one
+ * audit record per request written before the response leaves (fail-closed where required).
+ */
+
+/** Who may call a route: nobody needs a token (`anonymous`), or a caller granted `operation`. */
+export type Access = { readonly kind: 'anonymous' } | { readonly kind: 'caller'; readonly operation: Operation };
+
+export interface RouteOptions {
+  /** Function name; also the audit `action` unless `action` is given. */
+  readonly name: string;
+  readonly action?: string;
+  readonly access: Access;
+  /** Refuse to answer when the audit record cannot be written (tokens, consent, rights, actions). */
+  readonly failClosedAudit: boolean;
+  /** Only the consent callback receives `?code=` (the authorization code from SuperOffice). */
+  readonly allowCodeQuery?: boolean;
+  /** Extra security headers or overrides, e.g. a CSP for an HTML page. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly maxBodyBytes?: number;
+}
+
+/** What a route handler receives besides the raw request. */
+export interface RequestScope {
+  readonly request: HttpRequest;
+  readonly context: InvocationContext;
+  readonly requestId: string;
+  /** Aborted when the request deadline passes; pass it to every outbound call. */
+  readonly signal: AbortSignal;
+  /** Milliseconds since epoch at which the deadline passes. */
+  readonly deadline: number;
+  /** The authenticated caller; `null` on anonymous routes. */
+  readonly caller: Caller | null;
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  /** Adds facts to this request's audit record (subject, target, upstream status, fingerprints, flags). */
+  annotate(facts: AuditAnnotations): void;
+  /** Reads and validates a JSON body (415, 413, 400 `invalid_json`, 400 `validation_failed`). */
+  readJson<T>(schema: ZodType<T>): Promise<T>;
+}
+
+export interface AuditAnnotations {
+  readonly subject?: AuditEntry['subject'];
+  readonly target?: string;
+  readonly upstreamStatus?: number;
+  readonly tokenFingerprints?: readonly string[];
+  readonly flags?: readonly string[];
+  readonly reason?: string;
+}
+
+export type RouteHandler = (scope: RequestScope) => Promise<HttpResponseInit>;
+
+/** Headers on every response (security.md §4, requirements 34 and 71). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  Pragma: 'no-cache',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Accepts an inbound request id only if short and safe; otherwise generates one. */
+export function requestIdOf(request: HttpRequest): string {
+  const inbound = request.headers.get('x-request-id') ?? request.headers.get('x-correlation-id');
+  return inbound !== null && SAFE_REQUEST_ID.test(inbound) ? inbound : randomUUID();
+}
+
+function problemResponse(error: BrokerError, requestId: string): HttpResponseInit {
+  const headers: Record<string, string> = { 'Content-Type': PROBLEM_CONTENT_TYPE };
+  if (error.retryAfterSec !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSec)));
+  if (error.status === 401) {
+    headers['WWW-Authenticate'] = error.code === 'unauthenticated' && error.message !== 'Authentication required'
+      ? 'Bearer realm="superoffice-token-broker", error="invalid_token"'
+      : 'Bearer realm="superoffice-token-broker"';
+  }
+  if (error.status === 405 && Array.isArray(error.extensions?.['allow'])) {
+    headers['Allow'] = (error.extensions['allow'] as string[]).join(', ');
+  }
+  return { status: error.status, headers, body: JSON.stringify(toProblem(error, requestId)) };
+}
+
+function withHeaders(response: HttpResponseInit, extra: Readonly<Record<string, string>>, requestId: string): HttpResponseInit {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) headers.set(k, v);
+  for (const [k, v] of Object.entries(extra)) headers.set(k, v);
+  if (response.headers !== undefined) {
+    for (const [k, v] of new Headers(response.headers as HeadersInit)) headers.set(k, v);
+  }
+  headers.set('x-request-id', requestId);
+  const cookies = response.cookies;
+  return { ...response, headers: Object.fromEntries(headers), ...(cookies ? { cookies } : {}) };
+}
+
+async function readBody(request: HttpRequest, maxBytes: number): Promise<string> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) throw new BrokerError('payload_too_large');
+  const text = await request.text();
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new BrokerError('payload_too_large');
+  return text;
+}
+
+function outcomeOf(status: number): AuditOutcome {
+  if (status < 400) return 'allow';
+  if (status === 401 || status === 403) return 'deny';
+  return status >= 500 ? 'error' : 'deny';
+}
+
+/** Wraps a route handler into an Azure Functions `HttpHandler` with the broker's cross-cutting behaviour. */
+export function httpRoute(options: RouteOptions, handler: RouteHandler, getRuntime: () => Runtime): HttpHandler {
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const action = options.action ?? options.name;
+
+  return async function brokerHttpHandler(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    const started = Date.now();
+    const requestId = requestIdOf(request);
+    let runtime: Runtime;
+    try {
+      runtime = getRuntime();
+    } catch (error) {
+      // Configuration errors stop start-up elsewhere; a request that still arrives gets a generic 500.
+      return withHeaders(problemResponse(asBrokerError(error), requestId), options.headers ?? {}, requestId);
+    }
+    const log = runtime.logger.child({ requestId, functionName: options.name, invocationId: context.invocationId });
+    const deadline = started + runtime.config.requestDeadlineMs;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new BrokerError('deadline_exceeded')), runtime.config.requestDeadlineMs);
+    timer.unref?.();
+
+    let caller: Caller | null = null;
+    let roleUsed: string | undefined;
+    const annotations: { -readonly [K in keyof AuditAnnotations]: AuditAnnotations[K] } = {};
+
+    const scope: RequestScope = {
+      request,
+      context,
+      requestId,
+      signal: controller.signal,
+      deadline,
+      get caller() {
+        return caller;
+      },
+      runtime,
+      log,
+      annotate(facts) {
+        Object.assign(annotations, facts);
+      },
+      async readJson<T>(schema: ZodType<T>): Promise<T> {
+        const type = request.headers.get('content-type') ?? '';
+        if (!/^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i.test(type)) {
+          throw new BrokerError('unsupported_media_type', 'Send the body as application/json');
+        }
+        const text = await readBody(request, maxBody);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          throw new BrokerError('invalid_json');
+        }
+        const result = schema.safeParse(parsed);
+        if (!result.success) {
+          const errors = result.error.issues.slice(0, 20).map((issue) => ({
+            path: issue.path.map(String).join('.'),
+            message: issue.message,
+          }));
+          throw new BrokerError('validation_failed', undefined, { extensions: { errors } });
+        }
+        return result.data;
+      },
+    };
+
+    let response: HttpResponseInit;
+    let reason = 'ok';
+    try {
+      if (!options.allowCodeQuery && request.query.has('code')) {
+        // Function keys in the query string end up in logs; they are never accepted (requirement 14).
+        throw new BrokerError('function_key_in_query', 'Remove the code query parameter; the broker authenticates callers with Entra ID bearer tokens');
+      }
+      if (options.access.kind === 'caller') {
+        const authorized = await runtime.guard.authenticate(request, options.access.operation);
+        caller = authorized.caller;
+        roleUsed = authorized.roleUsed;
+      }
+      const deadlineReached = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(new BrokerError('deadline_exceeded')), { once: true });
+      });
+      response = await Promise.race([handler(scope), deadlineReached]);
+    } catch (thrown) {
+      const error = asBrokerError(thrown);
+      reason = error.code;
+      if (error.code === 'internal') {
+        const cause = (error as { cause?: unknown }).cause;
+        log.error('request.failed', { errorName: cause instanceof Error ? cause.name : typeof cause, code: error.code });
+      }
+      response = problemResponse(error, requestId);
+    } finally {
+      clearTimeout(timer);
+    }
+
+    const status = response.status ?? 200;
+    const entry: AuditEntry = {
+      correlationId: requestId,
+      caller,
+      roleUsed,
+      subject: annotations.subject ?? {},
+      action,
+      target: annotations.target ?? `${request.method as HttpMethod} ${new URL(request.url).pathname}`,
+      outcome: outcomeOf(status),
+      reason: annotations.reason ?? reason,
+      httpStatus: status,
+      upstreamStatus: annotations.upstreamStatus,
+      latencyMs: Date.now() - started,
+      functionName: options.name,
+      ...(annotations.tokenFingerprints ? { tokenFingerprints: annotations.tokenFingerprints } : {}),
+      ...(annotations.flags ? { flags: annotations.flags } : {}),
+    };
+    try {
+      await runtime.audit.record(entry);
+    } catch {
+      log.error('audit.write_failed', { operation: action, status });
+      if (options.failClosedAudit) {
+        // Fail-closed (requirement 58): nothing computed for this request leaves the broker.
+        response = problemResponse(new BrokerError('audit_unavailable', undefined, { retryAfterSec: 5 }), requestId);
+      }
+    }
+    log.info('request', { method: request.method, path: new URL(request.url).pathname, status: response.status ?? 200, durationMs: Date.now() - started, reason });
+    return withHeaders(response, options.headers ?? {}, requestId);
+  };
+}

@@ -1,0 +1,98 @@
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { HttpRequest } from '@azure/functions';
+import type { AuditRecorder } from '../audit/entry.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { BrokerError } from '../errors/errors.js';
+import type { Caller } from '../identity/caller.js';
+import type { Operation } from '../identity/operations.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { HealthService } from './health.js';
+import { StorageClients } from './storage.js';
+import { BROKER_VERSION } from './version.js';
+
+/**
+ * The composition root: builds clients and services once per instance, lazily, from the frozen
+ * configuration. Tests build their own runtime with `createRuntime(config, overrides)`.
+ */
+
+/** Authenticates and authorizes the caller of an HTTP request for one operation. */
+export interface RequestGuard {
+  /** Throws `unauthenticated` (401) or `forbidden` (403). */
+  authenticate(request: HttpRequest, operation: Operation): Promise<{ caller: Caller; roleUsed: string }>;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly credential: TokenCredential;
+  readonly storage: StorageClients;
+  readonly health: HealthService;
+  readonly guard: RequestGuard;
+  readonly audit: AuditRecorder;
+}
+
+export type RuntimeOverrides = Partial<Runtime>;
+
+/** Builds a runtime whose services are created on first use; `overrides` replace any of them. */
+export function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Runtime {
+  const cache = new Map<keyof Runtime, unknown>();
+  const lazy = <K extends keyof Runtime>(key: K, make: () => Runtime[K]): Runtime[K] => {
+    if (key in overrides) return overrides[key] as Runtime[K];
+    if (!cache.has(key)) cache.set(key, make());
+    return cache.get(key) as Runtime[K];
+  };
+
+  const runtime: Runtime = {
+    config,
+    get logger() {
+      return lazy('logger', () => createLogger({ level: config.logLevel }));
+    },
+    get credential() {
+      return lazy('credential', () => new DefaultAzureCredential(
+        config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
+      ));
+    },
+    get storage() {
+      return lazy('storage', () => new StorageClients(config.storage, () => runtime.credential));
+    },
+    get health() {
+      return lazy('health', () => new HealthService({
+        config,
+        storageEndpoints: () => runtime.storage.endpoints(),
+        version: BROKER_VERSION,
+      }));
+    },
+    get guard() {
+      // Until caller authentication is composed here, every protected route is denied (default deny).
+      return lazy('guard', () => ({
+        authenticate: () => Promise.reject(new BrokerError('unauthenticated')),
+      }));
+    },
+    get audit() {
+      return lazy('audit', () => {
+        const log = runtime.logger.child({ service: 'audit' });
+        return {
+          record: async (entry) => {
+            log.info('audit', { operation: entry.action, outcome: entry.outcome, reason: entry.reason, status: entry.httpStatus });
+          },
+        };
+      });
+    },
+  };
+  return runtime;
+}
+
+let current: Runtime | undefined;
+
+/** The instance's runtime, created from the environment on first use (throws `ConfigError` on bad settings). */
+export function getRuntime(): Runtime {
+  current ??= createRuntime(loadConfig());
+  return current;
+}
+
+/** Replaces the instance's runtime (tests and the dev host); returns the previous one. */
+export function setRuntime(runtime: Runtime | undefined): Runtime | undefined {
+  const previous = current;
+  current = runtime;
+  return previous;
+}

@@ -1,0 +1,70 @@
+import { TableClient } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
+import { QueueClient } from '@azure/storage-queue';
+import type { StorageConfig } from '../config/config.js';
+
+/**
+ * Storage clients from the one storage setting: a connection string locally (Azurite), an
+ * identity-based connection in Azure (`AzureWebJobsStorage__accountName`, architecture.md §8).
+ */
+
+const DEV_ACCOUNT = 'devstoreaccount1';
+
+/** Service endpoints named by a connection string (explicit endpoints, or derived from the account). */
+export function endpointsFromConnectionString(connectionString: string): { table: string; queue: string; blob: string } {
+  const parts = new Map<string, string>();
+  for (const pair of connectionString.split(';')) {
+    const at = pair.indexOf('=');
+    if (at > 0) parts.set(pair.slice(0, at).trim().toLowerCase(), pair.slice(at + 1).trim());
+  }
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
+    return {
+      blob: `http://127.0.0.1:10000/${DEV_ACCOUNT}`,
+      queue: `http://127.0.0.1:10001/${DEV_ACCOUNT}`,
+      table: `http://127.0.0.1:10002/${DEV_ACCOUNT}`,
+    };
+  }
+  const protocol = parts.get('defaultendpointsprotocol') ?? 'https';
+  const account = parts.get('accountname') ?? '';
+  const suffix = parts.get('endpointsuffix') ?? 'core.windows.net';
+  const derive = (service: string): string => `${protocol}://${account}.${service}.${suffix}`;
+  return {
+    blob: parts.get('blobendpoint') ?? derive('blob'),
+    queue: parts.get('queueendpoint') ?? derive('queue'),
+    table: parts.get('tableendpoint') ?? derive('table'),
+  };
+}
+
+function isHttp(url: string): boolean {
+  return url.startsWith('http://');
+}
+
+/** Creates clients for the configured storage account. */
+export class StorageClients {
+  constructor(
+    private readonly storage: StorageConfig,
+    private readonly credential: () => TokenCredential,
+  ) {}
+
+  /** The table and queue endpoints, for health reporting. */
+  endpoints(): { table: string; queue: string } {
+    if (this.storage.kind === 'connectionString') {
+      const { table, queue } = endpointsFromConnectionString(this.storage.connectionString);
+      return { table, queue };
+    }
+    return { table: this.storage.tableServiceUri, queue: this.storage.queueServiceUri };
+  }
+
+  table(name: string): TableClient {
+    if (this.storage.kind === 'connectionString') {
+      const cs = this.storage.connectionString;
+      return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: isHttp(this.endpoints().table) });
+    }
+    return new TableClient(this.storage.tableServiceUri, name, this.credential());
+  }
+
+  queue(name: string): QueueClient {
+    if (this.storage.kind === 'connectionString') return new QueueClient(this.storage.connectionString, name);
+    return new QueueClient(`${this.storage.queueServiceUri}/${name}`, this.credential());
+  }
+}

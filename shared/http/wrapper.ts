@@ -207,7 +207,7 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
       reason = error.code;
       if (error.code === 'internal') {
         const cause = (error as { cause?: unknown }).cause;
-        log.error('request.failed', { errorName: cause instanceof Error ? cause.name : typeof cause, code: error.code });
+        log.error('request.failed', { errorName: cause instanceof Error ? cause.name : typeof cause, errorCode: error.code });
       }
       response = problemResponse(error, requestId);
     } finally {

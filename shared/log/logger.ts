@@ -10,7 +10,7 @@ import type { LogLevel } from '../config/config.js';
 /** Field names whose values are safe to log. Everything else is redacted. */
 export const LOGGABLE_FIELDS: ReadonlySet<string> = new Set([
   'event', 'requestId', 'invocationId', 'functionName', 'operation', 'method', 'route', 'path', 'status',
-  'durationMs', 'code', 'errorName', 'outcome', 'reason', 'callerTid', 'callerOid', 'callerAzp', 'env', 'ctx',
+  'durationMs', 'errorCode', 'errorName', 'outcome', 'reason', 'callerTid', 'callerOid', 'callerAzp', 'env', 'ctx',
   'associateId', 'attempt', 'delayMs', 'upstream', 'upstreamStatus', 'host', 'count', 'port', 'queue', 'messageId',
   'dequeueCount', 'dependency', 'dependencies', 'reachable', 'configured', 'version', 'instanceId', 'secretName',
   'kid', 'retryAfterSec', 'breaker', 'state', 'cache', 'name', 'url', 'schedule', 'isPastDue', 'detail', 'service',
@@ -46,7 +46,7 @@ function sanitizeValue(value: unknown, depth: number): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return { errorName: value.name, ...(typeof code === 'string' ? { code } : {}) };
+    return { errorName: value.name, ...(typeof code === 'string' ? { errorCode: code } : {}) };
   }
   if (depth >= MAX_DEPTH) return REDACTED;
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => sanitizeValue(v, depth + 1));

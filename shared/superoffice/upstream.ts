@@ -1,0 +1,148 @@
+import { BrokerError } from '../errors/errors.js';
+
+/**
+ * The boundary for every outbound SuperOffice call: host allow-list (requirement 17), a per-hop
+ * timeout combined with the caller's deadline (49), a bounded body (55), and one translation of
+ * transport failures into broker errors that carry only method, host, path and status (68).
+ */
+
+export const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
+
+export interface UpstreamRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs: number;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The body as text, at most MAX_UPSTREAM_BODY_BYTES. */
+  readonly text: string;
+  /** `Retry-After` in seconds (delta-seconds or HTTP-date), when present and valid. */
+  readonly retryAfterSec: number | undefined;
+}
+
+/** Where a failed upstream call went, safe to log: never a query string, header or body. */
+export interface UpstreamTarget {
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+}
+
+/** Thrown when the upstream could not be reached or did not answer in time; `sent` says whether the request left. */
+export class UpstreamTransportError extends BrokerError {
+  override readonly name = 'UpstreamTransportError';
+  constructor(
+    code: 'upstream_unavailable' | 'upstream_timeout',
+    readonly target: UpstreamTarget,
+    /** False only when the connection failed before the request was written (requirement 33). */
+    readonly sent: boolean,
+    cause: unknown,
+  ) {
+    super(code, `${target.method} ${target.host}${target.path} failed`, { cause });
+  }
+}
+
+export function targetOf(method: string, url: URL): UpstreamTarget {
+  return { method, host: url.host, path: url.pathname };
+}
+
+/** Parses `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+const PRE_SEND_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function causeCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== null && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+async function readBounded(response: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = response.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Checks that `url` may receive a SuperOffice credential (requirement 17). */
+export function assertAllowedHost(url: URL, allowedHosts: readonly string[]): void {
+  const allowed = allowedHosts.some((h) => h.toLowerCase() === url.host.toLowerCase());
+  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (!allowed || (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))) {
+    throw new BrokerError('upstream_bad_response', `Refusing to send a request to ${url.host}: not an allowed SuperOffice host`);
+  }
+}
+
+/** Sends one request with a timeout and a bounded body; throws `UpstreamTransportError` or `upstream_bad_response` (oversized body). */
+export async function sendUpstream(request: UpstreamRequest, fetchImpl: typeof fetch = fetch): Promise<UpstreamResponse> {
+  const url = new URL(request.url);
+  const target = targetOf(request.method, url);
+  const timeout = AbortSignal.timeout(request.timeoutMs);
+  const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  let response: Response;
+  try {
+    response = await fetchImpl(url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      redirect: 'manual',
+      signal,
+    });
+  } catch (error) {
+    const timedOut = signal.aborted;
+    const code = causeCode(error);
+    const sent = !(code !== undefined && PRE_SEND_CODES.has(code));
+    throw new UpstreamTransportError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', target, timedOut || sent, error);
+  }
+  let text: string | undefined;
+  try {
+    text = await readBounded(response, MAX_UPSTREAM_BODY_BYTES);
+  } catch (error) {
+    throw new UpstreamTransportError(signal.aborted ? 'upstream_timeout' : 'upstream_unavailable', target, true, error);
+  }
+  if (text === undefined) {
+    throw new BrokerError('upstream_bad_response', `${target.method} ${target.host}${target.path} answered with a body over ${MAX_UPSTREAM_BODY_BYTES} bytes`);
+  }
+  return { status: response.status, headers: response.headers, text, retryAfterSec: parseRetryAfter(response.headers.get('retry-after')) };
+}
+
+/** Parses a JSON body, or throws `upstream_bad_response`. */
+export function parseJsonBody(response: UpstreamResponse, what: string): unknown {
+  try {
+    return JSON.parse(response.text) as unknown;
+  } catch {
+    throw new BrokerError('upstream_bad_response', `${what} answered with a body that is not JSON (HTTP ${response.status})`);
+  }
+}

@@ -1,6 +1,11 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { HttpRequest } from '@azure/functions';
 import type { AuditRecorder } from '../audit/entry.js';
+import type { ConnectionStore } from '../connections/connection.js';
+import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import type { SecretStore } from '../secrets/store.js';
+import { AppCredentials } from '../superoffice/appCredentials.js';
+import { SuperOfficeClient } from '../superoffice/client.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
@@ -29,6 +34,10 @@ export interface Runtime {
   readonly health: HealthService;
   readonly guard: RequestGuard;
   readonly audit: AuditRecorder;
+  readonly secrets: SecretStore;
+  readonly appCredentials: AppCredentials;
+  readonly superOffice: SuperOfficeClient;
+  readonly connections: ConnectionStore;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -77,6 +86,20 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
           },
         };
       });
+    },
+    get secrets() {
+      return lazy('secrets', () => {
+        throw new BrokerError('secret_store_unavailable', 'The secret store is not composed yet');
+      });
+    },
+    get appCredentials() {
+      return lazy('appCredentials', () => new AppCredentials(runtime.secrets));
+    },
+    get superOffice() {
+      return lazy('superOffice', () => new SuperOfficeClient({ config }));
+    },
+    get connections() {
+      return lazy('connections', () => new TableConnectionStore(runtime.storage.table('connections')));
     },
   };
   return runtime;

@@ -96,9 +96,15 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Checks that `url` may receive a SuperOffice credential (requirement 17). */
-export function assertAllowedHost(url: URL, allowedHosts: readonly string[]): void {
-  const allowed = allowedHosts.some((h) => h.toLowerCase() === url.host.toLowerCase());
+/**
+ * Checks that `url` may receive a SuperOffice credential (requirement 17): a listed host, or, when
+ * `numberedEnv` is given, one of that environment's load-balanced hosts (`sod2.superoffice.com`)
+ * over https (superoffice.md §0).
+ */
+export function assertAllowedHost(url: URL, allowedHosts: readonly string[], numberedEnv?: string): void {
+  const numbered = numberedEnv !== undefined && url.protocol === 'https:' && url.port === '' &&
+    new RegExp(`^${numberedEnv}\\d{1,3}\\.superoffice\\.com$`).test(url.hostname.toLowerCase());
+  const allowed = numbered || allowedHosts.some((h) => h.toLowerCase() === url.host.toLowerCase());
   const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
   if (!allowed || (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))) {
     throw new BrokerError('upstream_bad_response', `Refusing to send a request to ${url.host}: not an allowed SuperOffice host`);

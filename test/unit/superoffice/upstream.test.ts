@@ -88,6 +88,12 @@ describe('requirement 17: outbound host allow-list', () => {
       expect(() => assertAllowedHost(new URL(url), allowed), url).toThrow(BrokerError);
     }
   });
+  it("accepts the environment's numbered hosts over https only", () => {
+    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/'), [], 'sod')).not.toThrow();
+    for (const url of ['http://sod2.superoffice.com/x', 'https://online2.superoffice.com/x', 'https://sod2.superoffice.com:444/x', 'https://xsod2.superoffice.com/x', 'https://sod2.superoffice.com.evil.com/x']) {
+      expect(() => assertAllowedHost(new URL(url), [], 'sod'), url).toThrow(BrokerError);
+    }
+  });
   it('accepts listed hosts', () => {
     expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/v1'), allowed)).not.toThrow();
     expect(() => assertAllowedHost(new URL('http://127.0.0.1:5/x'), ['127.0.0.1:5'])).not.toThrow();

@@ -1,0 +1,125 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config/config.js';
+import type { Secret } from '../secrets/secret.js';
+import { secretOf } from './appCredentials.js';
+import { TOKEN_REQUEST_HEADERS, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody, type SuperOfficeEndpoints, type TokenEndpointOutcome, type TokenGrant } from './oauth.js';
+import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
+import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
+import { assertAllowedHost, sendUpstream, type UpstreamResponse } from './upstream.js';
+
+/**
+ * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
+ * outcome; retries, breakers and caching belong to the services. Every call is bounded by
+ * `timeoutMs` and the caller's signal.
+ */
+
+export interface SuperOfficeClientOptions {
+  readonly config: Config;
+  readonly fetch?: typeof fetch;
+  /** Per-hop timeout (requirement 49). */
+  readonly timeoutMs?: number;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+export class SuperOfficeClient {
+  readonly endpoints: SuperOfficeEndpoints;
+  readonly environment: string;
+  /** SuperOffice's signing keys (id_tokens and system-user JWTs), fetched with jose's timeout and cooldown. */
+  readonly keys: JWTVerifyGetKey;
+  private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly authHosts: readonly string[];
+
+  constructor(private readonly options: SuperOfficeClientOptions) {
+    const so = options.config.superOffice;
+    this.endpoints = superOfficeEndpoints(so.baseUrl);
+    this.environment = so.environment;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.authHosts = [new URL(so.baseUrl).host];
+    this.keys = createRemoteJWKSet(new URL(this.endpoints.jwks), { timeoutDuration: DEFAULT_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  }
+
+  /** Posts a token request (form body only, requirement 32). */
+  async token(clientId: string, clientSecret: Secret, grant: TokenGrant, options: CallOptions = {}): Promise<TokenEndpointOutcome & { readonly response: UpstreamResponse }> {
+    const url = new URL(this.endpoints.tokens);
+    assertAllowedHost(url, this.authHosts);
+    const response = await sendUpstream({
+      method: 'POST',
+      url: url.href,
+      headers: TOKEN_REQUEST_HEADERS,
+      body: tokenRequestBody(clientId, clientSecret, grant),
+      timeoutMs: this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, this.fetchImpl);
+    return { ...classifyTokenResponse(response, secretOf), response };
+  }
+
+  /** Exchanges a signed system-user token for a JWT carrying the ticket. */
+  async authenticateSystemUser(signed: Secret, clientSecret: Secret, ctx: string, options: CallOptions = {}): Promise<SystemUserOutcome> {
+    const url = new URL(this.endpoints.systemUser);
+    assertAllowedHost(url, this.authHosts);
+    const response = await sendUpstream({
+      method: 'POST',
+      url: url.href,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: systemUserRequestBody(signed, clientSecret, ctx),
+      timeoutMs: this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, this.fetchImpl);
+    return classifySystemUserResponse(response);
+  }
+
+  /** Reads the tenant state (no credentials are sent). */
+  async tenantState(ctx: string, options: CallOptions = {}): Promise<TenantStateOutcome> {
+    const url = new URL(this.endpoints.tenantState(ctx));
+    assertAllowedHost(url, this.authHosts);
+    const response = await sendUpstream({
+      method: 'GET',
+      url: url.href,
+      headers: { Accept: 'application/json' },
+      timeoutMs: this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, this.fetchImpl);
+    return classifyTenantState(response, ctx);
+  }
+
+  /**
+   * Calls the Web API with a user's access token (`Bearer`) or the system user's ticket (`SOTicket` +
+   * `SO-AppToken`), only on an allow-listed host (requirement 17). `path` is relative to the tenant's
+   * REST base, e.g. `v1/User/currentPrincipal`.
+   */
+  async webApi(
+    webApiUrl: string,
+    path: string,
+    credential: { readonly kind: 'bearer'; readonly accessToken: Secret } | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret },
+    options: CallOptions & { readonly method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; readonly body?: string; readonly allowedHosts?: readonly string[] } = {},
+  ): Promise<UpstreamResponse> {
+    const base = new URL(webApiUrl.endsWith('/') ? webApiUrl : `${webApiUrl}/`);
+    const url = new URL(path.replace(/^\/+/, ''), base);
+    if (!url.href.startsWith(base.href)) throw new TypeError('The Web API path escapes the tenant base');
+    const so = this.options.config.superOffice;
+    assertAllowedHost(url, options.allowedHosts ?? so.allowedApiHosts, so.isSimulated ? undefined : so.environment);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (credential.kind === 'bearer') {
+      headers['Authorization'] = `Bearer ${credential.accessToken.reveal()}`;
+    } else {
+      headers['Authorization'] = `SOTicket ${credential.ticket.reveal()}`;
+      headers['SO-AppToken'] = credential.clientSecret.reveal();
+    }
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    return sendUpstream({
+      method: options.method ?? 'GET',
+      url: url.href,
+      headers,
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      timeoutMs: this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, this.fetchImpl);
+  }
+}

@@ -3,9 +3,14 @@ import type { HttpRequest } from '@azure/functions';
 import type { AuditRecorder } from '../audit/entry.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
 import { SuperOfficeClient } from '../superoffice/client.js';
+import { policyOf, type Policy } from '../identity/policy.js';
+import { SystemUserService } from '../tokens/systemUserService.js';
+import { TenantStates } from '../tokens/tenantStates.js';
+import { TokenService } from '../tokens/tokenService.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
@@ -38,6 +43,11 @@ export interface Runtime {
   readonly appCredentials: AppCredentials;
   readonly superOffice: SuperOfficeClient;
   readonly connections: ConnectionStore;
+  /** The validated authorization policy (default deny). */
+  readonly policy: Policy;
+  readonly tenants: TenantStates;
+  readonly tokens: TokenService;
+  readonly systemUser: SystemUserService;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -88,9 +98,12 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       });
     },
     get secrets() {
-      return lazy('secrets', () => {
-        throw new BrokerError('secret_store_unavailable', 'The secret store is not composed yet');
-      });
+      return lazy('secrets', () => createKeyVaultSecretStore({
+        config,
+        // A loopback (dev) vault gets the loopback dev credential; a real vault the managed identity.
+        ...(config.keyVault.isLoopback ? {} : { credential: runtime.credential }),
+        logger: runtime.logger.child({ service: 'keyvault' }),
+      }));
     },
     get appCredentials() {
       return lazy('appCredentials', () => new AppCredentials(runtime.secrets));
@@ -100,6 +113,34 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get connections() {
       return lazy('connections', () => new TableConnectionStore(runtime.storage.table('connections')));
+    },
+    get policy() {
+      return lazy('policy', () => policyOf(config));
+    },
+    get tenants() {
+      return lazy('tenants', () => new TenantStates(runtime.superOffice));
+    },
+    get tokens() {
+      return lazy('tokens', () => new TokenService({
+        clientId: config.superOffice.clientId,
+        environment: config.superOffice.environment,
+        secrets: runtime.secrets,
+        credentials: runtime.appCredentials,
+        client: runtime.superOffice,
+        connections: runtime.connections,
+        tenants: runtime.tenants,
+        logger: runtime.logger.child({ service: 'tokens' }),
+      }));
+    },
+    get systemUser() {
+      return lazy('systemUser', () => new SystemUserService({
+        environment: config.superOffice.environment,
+        secrets: runtime.secrets,
+        credentials: runtime.appCredentials,
+        client: runtime.superOffice,
+        keys: runtime.superOffice.keys,
+        logger: runtime.logger.child({ service: 'systemUser' }),
+      }));
     },
   };
   return runtime;

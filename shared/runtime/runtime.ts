@@ -1,8 +1,9 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { HttpRequest } from '@azure/functions';
-import type { AuditRecorder } from '../audit/entry.js';
+import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
@@ -38,7 +39,7 @@ export interface Runtime {
   readonly storage: StorageClients;
   readonly health: HealthService;
   readonly guard: RequestGuard;
-  readonly audit: AuditRecorder;
+  readonly audit: BrokerAuditRecorder;
   readonly secrets: SecretStore;
   readonly appCredentials: AppCredentials;
   readonly superOffice: SuperOfficeClient;
@@ -48,6 +49,7 @@ export interface Runtime {
   readonly tenants: TenantStates;
   readonly tokens: TokenService;
   readonly systemUser: SystemUserService;
+  readonly lifecycle: ConnectionLifecycle;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -88,14 +90,7 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       }));
     },
     get audit() {
-      return lazy('audit', () => {
-        const log = runtime.logger.child({ service: 'audit' });
-        return {
-          record: async (entry) => {
-            log.info('audit', { operation: entry.action, outcome: entry.outcome, reason: entry.reason, status: entry.httpStatus });
-          },
-        };
-      });
+      return lazy('audit', () => createAuditRecorder({ config, storage: runtime.storage, secrets: runtime.secrets, logger: runtime.logger }));
     },
     get secrets() {
       return lazy('secrets', () => createKeyVaultSecretStore({
@@ -130,6 +125,15 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         connections: runtime.connections,
         tenants: runtime.tenants,
         logger: runtime.logger.child({ service: 'tokens' }),
+      }));
+    },
+    get lifecycle() {
+      return lazy('lifecycle', () => new ConnectionLifecycle({
+        environment: config.superOffice.environment,
+        connections: runtime.connections,
+        secrets: runtime.secrets,
+        tokens: runtime.tokens,
+        logger: runtime.logger.child({ service: 'connections' }),
       }));
     },
     get systemUser() {

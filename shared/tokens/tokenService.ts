@@ -166,6 +166,25 @@ export class TokenService {
     }
   }
 
+  /**
+   * Probes a connection by refreshing its token now, bypassing the cache, so a revoked consent is
+   * found before a caller needs the token. Returns the outcome code (`ok` or an error code).
+   */
+  async probe(ctx: string, associateId: string, deadline: number): Promise<string> {
+    const subject = { env: this.options.environment, ctx, associateId };
+    const key = this.cache.keyOf(subject);
+    try {
+      await this.refreshShared(key, subject, { ctx, associateId, deadline, signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+      await this.options.connections.recordSuccess(subject, 'probe');
+      return 'ok';
+    } catch (error) {
+      const code = error instanceof BrokerError ? error.code : 'internal';
+      // reauth_required already marked the connection; other failures are recorded without a status change.
+      if (code !== 'reauth_required') await this.options.connections.recordProbeFailure(subject, code).catch(() => undefined);
+      return code;
+    }
+  }
+
   /** Drops a user's cached token (on revocation). */
   forget(ctx: string, associateId: string): void {
     const key = this.cache.keyOf({ env: this.options.environment, ctx, associateId });

@@ -16,7 +16,7 @@ function harness(options: { audit?: (e: AuditEntry) => Promise<void>; guard?: Re
   const logs: string[] = [];
   const runtime: Runtime = createRuntime(testConfig({ REQUEST_DEADLINE_MS: String(options.deadlineMs ?? 10_000) }), {
     logger: createLogger({ level: 'debug', sink: (l) => logs.push(l) }),
-    audit: { record: options.audit ?? (async (e) => { audits.push(e); }) },
+    audit: { record: options.audit ?? (async (e) => { audits.push(e); }), fingerprint: async () => 'fp1_test' },
     guard: options.guard ?? { authenticate: async () => ({ caller: CALLER, roleUsed: 'Tokens.Request' }) },
   });
   const call = async (route: Partial<RouteOptions>, handler: RouteHandler, init: Partial<ConstructorParameters<typeof HttpRequest>[0]> = {}) => {

@@ -4,6 +4,8 @@ import type { ZodType } from 'zod';
 import type { AuditEntry, AuditOutcome } from '../audit/entry.js';
 import { BrokerError, PROBLEM_CONTENT_TYPE, asBrokerError, toProblem } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
+import { callerDenialOf } from '../identity/denial.js';
+import type { CallerGuard } from '../identity/guard.js';
 import type { Operation } from '../identity/operations.js';
 import type { Logger } from '../log/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -14,8 +16,11 @@ import type { Runtime } from '../runtime/runtime.js';
  * audit record per request written before the response leaves (fail-closed where required).
  */
 
-/** Who may call a route: nobody needs a token (`anonymous`), or a caller granted `operation`. */
-export type Access = { readonly kind: 'anonymous' } | { readonly kind: 'caller'; readonly operation: Operation };
+/**
+ * Who may call a route: nobody needs a token (`anonymous`), a caller granted `operation`, or
+ * (`operation: null`) any valid caller token carrying at least one broker role (`/api/me`).
+ */
+export type Access = { readonly kind: 'anonymous' } | { readonly kind: 'caller'; readonly operation: Operation | null };
 
 export interface RouteOptions {
   /** Function name; also the audit `action` unless `action` is given. */
@@ -194,7 +199,9 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         throw new BrokerError('function_key_in_query', 'Remove the code query parameter; the broker authenticates callers with Entra ID bearer tokens');
       }
       if (options.access.kind === 'caller') {
-        const authorized = await runtime.guard.authenticate(request, options.access.operation);
+        // TODO(lead): once RequestGuard.authenticate accepts `Operation | null` in runtime.ts, drop this cast.
+        const guard = runtime.guard as CallerGuard;
+        const authorized = await guard.authenticate(request, options.access.operation);
         caller = authorized.caller;
         roleUsed = authorized.roleUsed;
       }
@@ -205,6 +212,12 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
     } catch (thrown) {
       const error = asBrokerError(thrown);
       reason = error.code;
+      const denial = callerDenialOf(thrown);
+      if (denial !== undefined) {
+        // The audit record names who was refused and why (fixed message to the caller, reason internal).
+        caller ??= denial.caller;
+        reason = denial.reason;
+      }
       if (error.code === 'internal') {
         const cause = (error as { cause?: unknown }).cause;
         log.error('request.failed', { errorName: cause instanceof Error ? cause.name : typeof cause, errorCode: error.code });

@@ -14,3 +14,24 @@ export const OPERATION_ROLES: { readonly [O in Operation]: string } = {
   'connections.admin': 'Connections.Admin',
   'audit.read': 'Audit.Read',
 };
+
+/**
+ * Operations only app-only tokens may use: tokens with `scp` (delegated) or without `idtyp=app`
+ * are refused (requirement 8). Every current operation is app-only: callers are services.
+ */
+export const APP_ONLY_OPERATIONS: { readonly [O in Operation]: boolean } = {
+  tokens: true,
+  proxy: true,
+  rights: true,
+  actions: true,
+  'connections.admin': true,
+  'audit.read': true,
+};
+
+/** Every app role the broker defines, in operation order (what `/api/me` accepts as "any broker role"). */
+export const BROKER_ROLES: readonly string[] = Object.freeze([...new Set(OPERATIONS.map((o) => OPERATION_ROLES[o]))]);
+
+/** Type guard for values read from JSON or query strings. */
+export function isOperation(value: unknown): value is Operation {
+  return typeof value === 'string' && (OPERATIONS as readonly string[]).includes(value);
+}

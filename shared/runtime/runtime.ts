@@ -8,6 +8,7 @@ import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
 import { SuperOfficeClient } from '../superoffice/client.js';
+import { validateIdToken } from '../superoffice/idToken.js';
 import { policyOf, type Policy } from '../identity/policy.js';
 import { SystemUserService } from '../tokens/systemUserService.js';
 import { TenantStates } from '../tokens/tenantStates.js';
@@ -125,6 +126,17 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         connections: runtime.connections,
         tenants: runtime.tenants,
         logger: runtime.logger.child({ service: 'tokens' }),
+        administratorFromIdToken: async (idToken, subject) => {
+          const identity = await validateIdToken(idToken, {
+            issuer: config.superOffice.baseUrl,
+            clientId: config.superOffice.clientId,
+            nonce: null,
+            keys: runtime.superOffice.keys,
+            allowedApiHosts: config.superOffice.allowedApiHosts,
+            expectedCtx: subject.ctx,
+          });
+          return identity.associateId === subject.associateId ? identity.isAdministrator : undefined;
+        },
       }));
     },
     get lifecycle() {

@@ -28,7 +28,8 @@ export interface SuperOfficeIdentity {
 export interface IdTokenExpectations {
   readonly issuer: string;
   readonly clientId: string;
-  readonly nonce: string;
+  /** The nonce sent in the authorize request; `null` only for id_tokens from a refresh, which carry none. */
+  readonly nonce: string | null;
   readonly keys: CompactVerifyGetKey;
   readonly allowedApiHosts: readonly string[];
   /** Seconds since epoch; defaults to now. */
@@ -106,7 +107,7 @@ export async function validateIdToken(idToken: string, expect: IdTokenExpectatio
   const nbf = numericDate(payload['nbf']);
   if (payload['nbf'] !== undefined && (nbf === undefined || nbf - tolerance > now)) throw new IdTokenError('not_yet_valid');
   const nonce = payload['nonce'];
-  if (typeof nonce !== 'string' || !safeEqual(nonce, expect.nonce)) throw new IdTokenError('nonce_mismatch');
+  if (expect.nonce !== null && (typeof nonce !== 'string' || !safeEqual(nonce, expect.nonce))) throw new IdTokenError('nonce_mismatch');
 
   const ctx = stringClaim(payload, `${CLAIM}ctx`);
   if (ctx === undefined || !/^[A-Za-z][A-Za-z0-9]{1,63}$/.test(ctx)) throw new IdTokenError('ctx_missing');

@@ -37,6 +37,11 @@ export interface TokenServiceOptions {
   readonly connections: ConnectionStore;
   readonly tenants: Pick<TenantStates, 'requireRunning'>;
   readonly logger: Logger;
+  /**
+   * Validates a refresh answer's id_token and returns its `is_administrator` claim, or undefined when
+   * it cannot be read (superoffice.md §5.1: the claim reflects the latest sign-in or refresh).
+   */
+  readonly administratorFromIdToken?: (idToken: string, subject: { ctx: string; associateId: string }) => Promise<boolean | undefined>;
   readonly clock?: () => number;
   /** Requirement 44: never serve a token with less left than this. */
   readonly safetyMarginMs?: number;
@@ -245,7 +250,11 @@ export class TokenService {
           const token: CachedToken = { accessToken: outcome.tokens.accessToken, expiresAt: this.clock() + outcome.tokens.expiresInSec * 1000 };
           this.cache.set(key, token);
           this.negative.delete(key);
-          this.options.connections.recordSuccess(subject, 'refresh').catch(() => undefined);
+          const idToken = outcome.tokens.idToken;
+          const isAdministrator = idToken !== undefined && this.options.administratorFromIdToken
+            ? await this.options.administratorFromIdToken(idToken, subject).catch(() => undefined)
+            : undefined;
+          this.options.connections.recordSuccess(subject, 'refresh', isAdministrator).catch(() => undefined);
           return { token, upstreamStatus: outcome.response.status };
         }
         case 'oauth_error': {

@@ -68,6 +68,10 @@ describe('requirement 30: id_token conformance cases (security.md §6)', () => {
   it('expired beyond tolerance', async () => expect(await reason(await sign(claims({ exp: NOW - 61 })))).toBe('expired'));
   it('rp-nonce-invalid', async () => expect(await reason(await sign(claims({ nonce: 'n-2' })))).toBe('nonce_mismatch'));
   it('nonce missing', async () => expect(await reason(await sign(claims({ nonce: undefined })))).toBe('nonce_mismatch'));
+  it('a refresh id_token (nonce: null expected) is accepted without a nonce', async () => {
+    const identity = await validateIdToken(await sign(claims({ nonce: undefined })), expectations({ nonce: null }));
+    expect(identity.associateId).toBe('5');
+  });
   it('a key not in the JWKS', async () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     expect(['no_matching_key', 'signature_invalid']).toContain(await reason(await sign(claims(), { kid: 'k1' }, other.privateKey)));

@@ -293,6 +293,15 @@ describe('TokenService', () => {
     expect(shed.length).toBe(2);
   });
 
+  it('records is_administrator from the refresh id_token on the connection', async () => {
+    client.script = [{ kind: 'tokens', tokens: { accessToken: new Secret('AT-1'), expiresInSec: 3600, refreshToken: undefined, idToken: 'id.token.here' } }];
+    const seen: string[] = [];
+    await service({ administratorFromIdToken: async (idToken) => { seen.push(idToken); return true; } }).getUserToken(request());
+    await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toEqual(['id.token.here']);
+    expect((await connections.get(SUBJECT))?.isAdministrator).toBe(true);
+  });
+
   it('requirement 43: the cache is keyed by an HMAC and bounded by max', async () => {
     const s = service({ cacheMax: 2 });
     for (const id of ['6', '7']) {

@@ -32,6 +32,7 @@ export const SETTINGS = [
   { name: 'ENTRA_APP_ID_URI', source: 'template', description: 'the App ID URI accepted as v1 audience, e.g. api://<client id>' },
   { name: 'ENTRA_AUTHORITY_HOST', source: 'optional', description: 'override of https://login.microsoftonline.com for key discovery, loopback http only (dev issuer)' },
   { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
+  { name: 'RIGHTS_STRATEGIES', source: 'optional', description: 'JSON: rights-check strategy per tenant, {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"…"}}}' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
@@ -53,6 +54,13 @@ export type StorageConfig =
       readonly queueServiceUri: string;
       readonly clientId: string | undefined;
     };
+
+export type RightsStrategy = 'webapi' | 'crmscript';
+
+export interface RightsConfig {
+  readonly defaultStrategy: RightsStrategy;
+  readonly tenants: Readonly<Record<string, { readonly strategy: RightsStrategy; readonly scriptUniqueId: string | undefined }>>;
+}
 
 export interface Config {
   readonly keyVault: {
@@ -80,6 +88,8 @@ export interface Config {
     /** Where the openid-configuration documents are fetched from; issuers stay Entra's. */
     readonly authorityHost: string;
   };
+  /** How rights questions are answered per tenant (issue 6); keys of `tenants` are lower-case ctx. */
+  readonly rights: RightsConfig;
   /** The raw policy document; `shared/identity` validates its shape at start. */
   readonly policy: unknown;
   readonly requestDeadlineMs: number;
@@ -267,6 +277,37 @@ function loadPolicy(env: Env): unknown {
   }
 }
 
+function loadRights(env: Env): RightsConfig {
+  const raw = read(env, 'RIGHTS_STRATEGIES');
+  if (raw === undefined) return Object.freeze({ defaultStrategy: 'webapi', tenants: Object.freeze({}) });
+  const expected = 'JSON like {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"id"}}}';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('RIGHTS_STRATEGIES', expected);
+  }
+  const isStrategy = (v: unknown): v is RightsStrategy => v === 'webapi' || v === 'crmscript';
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('RIGHTS_STRATEGIES', expected);
+  const record = parsed as Record<string, unknown>;
+  const defaultStrategy = record['default'] ?? 'webapi';
+  if (!isStrategy(defaultStrategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (default is webapi or crmscript)`);
+  const tenantsRaw = record['tenants'] ?? {};
+  if (typeof tenantsRaw !== 'object' || tenantsRaw === null || Array.isArray(tenantsRaw)) throw new ConfigError('RIGHTS_STRATEGIES', expected);
+  const tenants: Record<string, { strategy: RightsStrategy; scriptUniqueId: string | undefined }> = {};
+  for (const [ctx, value] of Object.entries(tenantsRaw as Record<string, unknown>)) {
+    const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    const strategy = entry['strategy'];
+    const scriptUniqueId = entry['scriptUniqueId'];
+    if (!/^[A-Za-z][A-Za-z0-9]{1,63}$/.test(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
+    if (strategy === 'crmscript' && (typeof scriptUniqueId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(scriptUniqueId))) {
+      throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx} needs a scriptUniqueId for crmscript)`);
+    }
+    tenants[ctx.toLowerCase()] = Object.freeze({ strategy, scriptUniqueId: typeof scriptUniqueId === 'string' ? scriptUniqueId : undefined });
+  }
+  return Object.freeze({ defaultStrategy, tenants: Object.freeze(tenants) });
+}
+
 function loadLogLevel(env: Env): LogLevel {
   const raw = read(env, 'LOG_LEVEL') ?? 'info';
   if (raw !== 'debug' && raw !== 'info' && raw !== 'warn' && raw !== 'error') {
@@ -284,6 +325,7 @@ export function loadConfig(env: Env = process.env): Config {
     managedIdentityClientId: read(env, 'AZURE_CLIENT_ID'),
     superOffice: loadSuperOffice(env),
     entra: loadEntra(env),
+    rights: loadRights(env),
     policy: loadPolicy(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
     logLevel: loadLogLevel(env),

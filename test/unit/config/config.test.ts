@@ -38,6 +38,9 @@ describe('loadConfig: bad or missing settings stop start-up with one line naming
     ['deadline not a number', { REQUEST_DEADLINE_MS: 'soon' }, 'REQUEST_DEADLINE_MS'],
     ['deadline too long', { REQUEST_DEADLINE_MS: '600000' }, 'REQUEST_DEADLINE_MS'],
     ['unknown log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    ['rights strategies not JSON', { RIGHTS_STRATEGIES: '{' }, 'RIGHTS_STRATEGIES'],
+    ['unknown rights strategy', { RIGHTS_STRATEGIES: '{"default":"magic"}' }, 'RIGHTS_STRATEGIES'],
+    ['crmscript without a script id', { RIGHTS_STRATEGIES: '{"tenants":{"Cust1":{"strategy":"crmscript"}}}' }, 'RIGHTS_STRATEGIES'],
   ];
   for (const [title, overrides, setting] of cases) {
     it(`${title} -> names ${setting}`, () => {
@@ -101,6 +104,12 @@ describe('loadConfig: valid settings', () => {
     expect(loadConfig(testEnv()).easyAuthEnabled).toBe(false);
     expect(loadConfig(testEnv({ WEBSITE_AUTH_ENABLED: 'True' })).easyAuthEnabled).toBe(true);
     expect(loadConfig(testEnv({ WEBSITE_AUTH_ENABLED: '1' })).easyAuthEnabled).toBe(false);
+  });
+
+  it('reads rights strategies per tenant, defaulting to webapi', () => {
+    expect(loadConfig(testEnv()).rights).toEqual({ defaultStrategy: 'webapi', tenants: {} });
+    const rights = loadConfig(testEnv({ RIGHTS_STRATEGIES: '{"default":"webapi","tenants":{"Cust12345":{"strategy":"crmscript","scriptUniqueId":"rights-check"}}}' })).rights;
+    expect(rights.tenants['cust12345']).toEqual({ strategy: 'crmscript', scriptUniqueId: 'rights-check' });
   });
 
   it('lists every setting it reads exactly once', () => {

@@ -5,3 +5,12 @@
  */
 import './startup.js';
 import './health.js';
+import './audit.js';
+import './me.js';
+import './consentLinks.js';
+import './consentStart.js';
+import './consentCallback.js';
+import './consentDone.js';
+import './tokens.js';
+import './connections.js';
+import './connectionProbe.js';

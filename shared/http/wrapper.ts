@@ -5,7 +5,6 @@ import type { AuditEntry, AuditOutcome } from '../audit/entry.js';
 import { BrokerError, PROBLEM_CONTENT_TYPE, asBrokerError, toProblem } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
 import { callerDenialOf } from '../identity/denial.js';
-import type { CallerGuard } from '../identity/guard.js';
 import type { Operation } from '../identity/operations.js';
 import type { Logger } from '../log/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -199,9 +198,7 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         throw new BrokerError('function_key_in_query', 'Remove the code query parameter; the broker authenticates callers with Entra ID bearer tokens');
       }
       if (options.access.kind === 'caller') {
-        // TODO(lead): once RequestGuard.authenticate accepts `Operation | null` in runtime.ts, drop this cast.
-        const guard = runtime.guard as CallerGuard;
-        const authorized = await guard.authenticate(request, options.access.operation);
+        const authorized = await runtime.guard.authenticate(request, options.access.operation);
         caller = authorized.caller;
         roleUsed = authorized.roleUsed;
       }
@@ -253,7 +250,7 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         response = problemResponse(new BrokerError('audit_unavailable', undefined, { retryAfterSec: 5 }), requestId);
       }
     }
-    log.info('request', { method: request.method, path: new URL(request.url).pathname, status: response.status ?? 200, durationMs: Date.now() - started, reason });
+    log.info('request', { method: request.method, path: new URL(request.url).pathname, status: response.status ?? 200, durationMs: Date.now() - started, reason: entry.reason });
     return withHeaders(response, options.headers ?? {}, requestId);
   };
 }

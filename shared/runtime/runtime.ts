@@ -10,11 +10,11 @@ import { AppCredentials } from '../superoffice/appCredentials.js';
 import { SuperOfficeClient } from '../superoffice/client.js';
 import { validateIdToken } from '../superoffice/idToken.js';
 import { policyOf, type Policy } from '../identity/policy.js';
+import { createRequestGuardFromConfig } from '../identity/guard.js';
 import { SystemUserService } from '../tokens/systemUserService.js';
 import { TenantStates } from '../tokens/tenantStates.js';
 import { TokenService } from '../tokens/tokenService.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { BrokerError } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
 import type { Operation } from '../identity/operations.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -29,8 +29,8 @@ import { BROKER_VERSION } from './version.js';
 
 /** Authenticates and authorizes the caller of an HTTP request for one operation. */
 export interface RequestGuard {
-  /** Throws `unauthenticated` (401) or `forbidden` (403). */
-  authenticate(request: HttpRequest, operation: Operation): Promise<{ caller: Caller; roleUsed: string }>;
+  /** Throws `unauthenticated` (401) or `forbidden` (403); `operation: null` accepts any broker role (`/api/me`). */
+  authenticate(request: HttpRequest, operation: Operation | null): Promise<{ caller: Caller; roleUsed: string }>;
 }
 
 export interface Runtime {
@@ -85,10 +85,7 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       }));
     },
     get guard() {
-      // Until caller authentication is composed here, every protected route is denied (default deny).
-      return lazy('guard', () => ({
-        authenticate: () => Promise.reject(new BrokerError('unauthenticated')),
-      }));
+      return lazy('guard', () => createRequestGuardFromConfig(config, runtime.logger));
     },
     get audit() {
       return lazy('audit', () => createAuditRecorder({ config, storage: runtime.storage, secrets: runtime.secrets, logger: runtime.logger }));

@@ -1,0 +1,139 @@
+/**
+ * Verifies the audit trail's per-caller hash chains (security.md requirement 60).
+ *
+ *   npm run audit:verify [-- --caller <caller id>] [--table audit] [--heads auditheads]
+ *
+ * Storage: `AzureWebJobsStorage` (connection string), else `.local/stack.json` `storageConnectionString`
+ * (written by `npm start`; or its `azurite.table` endpoint with Azurite's development account), else `AzureWebJobsStorage__accountName` (+ optional `__tableServiceUri`,
+ * `__clientId`) with DefaultAzureCredential. Prints one line per caller and a summary.
+ * Exit codes: 0 every chain intact, 1 a problem was found or the table could not be read, 2 usage.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DefaultAzureCredential } from '@azure/identity';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../dev/azurite.js';
+import { neutralise } from '../shared/audit/record.js';
+import { AUDIT_HEADS_TABLE, AUDIT_TABLE } from '../shared/audit/tableSink.js';
+import { verifyAuditTable, type PartitionReport } from '../shared/audit/verifyTable.js';
+import type { StorageConfig } from '../shared/config/config.js';
+import { StorageClients } from '../shared/runtime/storage.js';
+
+const USAGE = 'usage: audit-verify [--caller <caller id>] [--table <records table>] [--heads <head-hint table>]';
+const PROBLEMS_SHOWN_PER_CALLER = 20;
+
+export interface AuditVerifyIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+interface Arguments {
+  readonly caller?: string;
+  readonly table: string;
+  readonly heads: string;
+}
+
+function parseArguments(argv: readonly string[]): Arguments | undefined {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i];
+    const value = argv[i + 1];
+    if (name === undefined || !['--caller', '--table', '--heads'].includes(name) || value === undefined || value.startsWith('--')) return undefined;
+    values.set(name, value);
+  }
+  const table = values.get('--table') ?? AUDIT_TABLE;
+  const heads = values.get('--heads') ?? AUDIT_HEADS_TABLE;
+  if (![table, heads].every((t) => /^[A-Za-z][A-Za-z0-9]{2,62}$/.test(t))) return undefined;
+  const caller = values.get('--caller');
+  return caller === undefined ? { table, heads } : { caller, table, heads };
+}
+
+/** Where the audit table lives, by the precedence in the file comment. */
+export function storageFrom(env: AuditVerifyIo['env'], cwd: string): StorageConfig | undefined {
+  const connectionString = env['AzureWebJobsStorage']?.trim();
+  if (connectionString) return { kind: 'connectionString', connectionString };
+  try {
+    const stack = JSON.parse(readFileSync(join(cwd, '.local', 'stack.json'), 'utf8')) as { storageConnectionString?: unknown; azurite?: { table?: unknown } | null };
+    if (typeof stack.storageConnectionString === 'string' && stack.storageConnectionString !== '') {
+      return { kind: 'connectionString', connectionString: stack.storageConnectionString };
+    }
+    // Older stack files list only Azurite's endpoints: use its published development account.
+    const table = stack.azurite?.table;
+    if (typeof table === 'string' && /^http:\/\/127\.0\.0\.1:\d+\//.test(table)) {
+      return { kind: 'connectionString', connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};TableEndpoint=${table};` };
+    }
+  } catch {
+    // No local stack: fall through to the identity-based connection.
+  }
+  const accountName = env['AzureWebJobsStorage__accountName']?.trim();
+  if (!accountName) return undefined;
+  return {
+    kind: 'identity',
+    accountName,
+    tableServiceUri: env['AzureWebJobsStorage__tableServiceUri']?.trim() || `https://${accountName}.table.core.windows.net`,
+    queueServiceUri: env['AzureWebJobsStorage__queueServiceUri']?.trim() || `https://${accountName}.queue.core.windows.net`,
+    clientId: env['AzureWebJobsStorage__clientId']?.trim() || undefined,
+  };
+}
+
+/** Runs the verifier; resolves to the exit code. */
+export async function runAuditVerify(argv: readonly string[], io: AuditVerifyIo): Promise<number> {
+  const args = parseArguments(argv);
+  if (args === undefined) {
+    io.err(USAGE);
+    return 2;
+  }
+  const storage = storageFrom(io.env, io.cwd);
+  if (storage === undefined) {
+    io.err('audit-verify: set AzureWebJobsStorage, run `npm start` (.local/stack.json), or set AzureWebJobsStorage__accountName');
+    return 2;
+  }
+  const clientId = storage.kind === 'identity' ? storage.clientId : undefined;
+  const clients = new StorageClients(storage, () => new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}));
+
+  let reports: PartitionReport[];
+  try {
+    reports = await verifyAuditTable({ records: clients.table(args.table), heads: clients.table(args.heads), caller: args.caller });
+  } catch (error) {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    io.err(`audit-verify: cannot read table ${args.table} (${error instanceof Error ? error.name : 'error'}${typeof status === 'number' ? ` ${status}` : ''})`);
+    return 1;
+  }
+
+  let records = 0;
+  let problems = 0;
+  for (const report of reports) {
+    records += report.records;
+    problems += report.problems.length;
+    const caller = neutralise(report.caller, 200);
+    const anchor = report.anchor === undefined ? 'none' : String(report.anchor.seq);
+    io.out(`${report.problems.length === 0 ? 'ok  ' : 'FAIL'} ${caller} records=${report.records} last_seq=${report.lastSeq} anchor=${anchor} problems=${report.problems.length}`);
+    for (const p of report.problems.slice(0, PROBLEMS_SHOWN_PER_CALLER)) {
+      io.out(`     ${p.kind}${p.seq === undefined ? '' : ` seq=${p.seq}`}: ${p.detail}`);
+    }
+    if (report.problems.length > PROBLEMS_SHOWN_PER_CALLER) io.out(`     … ${report.problems.length - PROBLEMS_SHOWN_PER_CALLER} more`);
+  }
+  if (args.caller !== undefined && reports.length === 0) io.out(`no records for caller ${neutralise(args.caller, 200)}`);
+  io.out(`audit-verify: ${reports.length} caller(s), ${records} record(s), ${problems} problem(s)`);
+  return problems === 0 ? 0 : 1;
+}
+
+const invokedPath = process.argv[1];
+if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
+  runAuditVerify(process.argv.slice(2), {
+    env: process.env,
+    cwd: process.cwd(),
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`audit-verify: failed (${error instanceof Error ? error.name : 'error'})\n`);
+      process.exitCode = 1;
+    },
+  );
+}

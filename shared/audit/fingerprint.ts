@@ -1,0 +1,77 @@
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { BrokerError } from '../errors/errors.js';
+import { Secret } from '../secrets/secret.js';
+import type { SecretStore } from '../secrets/store.js';
+
+/**
+ * Token fingerprints for the audit trail (security.md requirement 59, after Vault's audit HMAC):
+ * `fp1_` + base64url(HMAC-SHA256(auditKey, token)). The key is the Key Vault secret
+ * `audit-hmac-key`, read through the `SecretStore` and held as a `KeyObject` for a bounded time.
+ * Knowing a token, anyone with the key recomputes its fingerprint and finds its records; the
+ * fingerprint reveals nothing about the token without the key.
+ */
+
+export const AUDIT_HMAC_KEY_NAME = 'audit-hmac-key';
+export const FINGERPRINT_PREFIX = 'fp1_';
+/** How long the key stays in memory before it is read again (requirement 42's bound for cached secrets). */
+export const DEFAULT_KEY_TTL_MS = 15 * 60_000;
+/** A shorter key is refused: HMAC keys below 128 bits give no margin. */
+export const MIN_KEY_BYTES = 16;
+
+export interface TokenFingerprinterOptions {
+  readonly secrets: SecretStore;
+  readonly keyName?: string;
+  readonly keyTtlMs?: number;
+  readonly clock?: () => number;
+}
+
+export interface TokenFingerprinter {
+  /** The fingerprint of `token`; throws `audit_unavailable` (503) when the key cannot be read. */
+  fingerprint(token: string | Secret): Promise<string>;
+}
+
+/** Creates a fingerprinter that reads the HMAC key lazily, caches it, and shares one read among callers. */
+export function createTokenFingerprinter(options: TokenFingerprinterOptions): TokenFingerprinter {
+  const keyName = options.keyName ?? AUDIT_HMAC_KEY_NAME;
+  const ttl = options.keyTtlMs ?? DEFAULT_KEY_TTL_MS;
+  const clock = options.clock ?? Date.now;
+  let cached: { key: KeyObject; readAt: number } | undefined;
+  let pending: Promise<KeyObject> | undefined;
+
+  const load = async (): Promise<KeyObject> => {
+    const stored = await options.secrets.get(keyName);
+    const bytes = Buffer.from(stored.value.reveal(), 'utf8');
+    try {
+      if (bytes.length < MIN_KEY_BYTES) throw new Error(`${keyName} is shorter than ${MIN_KEY_BYTES} bytes`);
+      return createSecretKey(bytes);
+    } finally {
+      bytes.fill(0);
+    }
+  };
+
+  const currentKey = async (): Promise<KeyObject> => {
+    if (cached !== undefined && clock() - cached.readAt < ttl) return cached.key;
+    pending ??= load()
+      .then((key) => {
+        cached = { key, readAt: clock() };
+        return key;
+      })
+      .catch((error: unknown) => {
+        // Stale-if-error: a key read before keeps working while Key Vault is unreachable.
+        if (cached !== undefined) return cached.key;
+        throw new BrokerError('audit_unavailable', 'The audit key cannot be read', { cause: error });
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+
+  return {
+    async fingerprint(token) {
+      const key = await currentKey();
+      const value = token instanceof Secret ? token.reveal() : token;
+      return `${FINGERPRINT_PREFIX}${createHmac('sha256', key).update(value, 'utf8').digest('base64url')}`;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type { Cookie, HttpResponseInit } from '@azure/functions';
+import { asBrokerError } from '../../errors/errors.js';
+import type { RequestScope } from '../../http/wrapper.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import { ConsentService, type ConsentFailure, type ConsentSubject } from './consentService.js';
+import { CONSENT_PAGE_CSP, HTML_CONTENT_TYPE, failurePage, type FailurePage } from './pages.js';
+import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from './redemptions.js';
+
+/**
+ * Glue between the consent functions and the service: one `ConsentService` per runtime, and the
+ * HTML responses of the browser-facing routes (requirement 34: the wrapper adds no-store,
+ * no-referrer, nosniff, X-Frame-Options, HSTS and COOP; these routes add their page CSP).
+ */
+
+/** Route `headers` of the browser-facing consent routes: the page CSP (stylesheet hash, `frame-ancestors 'none'`). */
+export const CONSENT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'Content-Security-Policy': CONSENT_PAGE_CSP });
+
+const services = new WeakMap<Runtime, ConsentService>();
+
+/** Uses `service` for `runtime` instead of building one (tests and the dev stack inject fakes this way). */
+export function setConsentService(runtime: Runtime, service: ConsentService): void {
+  services.set(runtime, service);
+}
+
+/** The runtime's consent service, built on first use from its secrets, SuperOffice client, stores and logger. */
+export function consentServiceFor(runtime: Runtime): ConsentService {
+  let service = services.get(runtime);
+  if (service === undefined) {
+    service = new ConsentService({
+      config: runtime.config,
+      secrets: runtime.secrets,
+      appCredentials: runtime.appCredentials,
+      superOffice: runtime.superOffice,
+      connections: runtime.connections,
+      redemptions: new TableRedemptionStore(runtime.storage.table(CONSENT_REDEMPTIONS_TABLE)),
+      logger: runtime.logger.child({ service: 'consent' }),
+      fingerprint: (token) => runtime.audit.fingerprint(token),
+    });
+    services.set(runtime, service);
+  }
+  return service;
+}
+
+/** An HTML response (the page, or an empty body for a redirect). */
+export function htmlResponse(
+  status: number,
+  html: string,
+  extra: { readonly location?: string; readonly cookies?: readonly Cookie[]; readonly headers?: Readonly<Record<string, string>> } = {},
+): HttpResponseInit {
+  const headers: Record<string, string> = { ...extra.headers, 'Content-Type': HTML_CONTENT_TYPE };
+  if (extra.location !== undefined) headers['Location'] = extra.location;
+  return { status, headers, body: html, ...(extra.cookies && extra.cookies.length > 0 ? { cookies: [...extra.cookies] } : {}) };
+}
+
+function annotateSubject(scope: RequestScope, subject: ConsentSubject | undefined): void {
+  if (subject !== undefined) scope.annotate({ subject: { ...subject } });
+}
+
+/** The page for a refused consent step; annotates the audit record with the reason and subject. */
+export function consentFailureResponse(scope: RequestScope, result: ConsentFailure, cookies: readonly Cookie[] = []): HttpResponseInit {
+  annotateSubject(scope, result.subject);
+  scope.annotate({ reason: result.reason, ...(result.upstreamStatus !== undefined ? { upstreamStatus: result.upstreamStatus } : {}) });
+  scope.log.warn('consent.refused', { reason: result.reason, status: result.status });
+  return htmlResponse(result.status, failurePage(result.page, scope.requestId), { cookies });
+}
+
+/** The page for an unexpected error in a browser-facing step (store or vault down, missing key): a generic page, never details. */
+export function consentErrorResponse(scope: RequestScope, thrown: unknown, cookies: readonly Cookie[] = []): HttpResponseInit {
+  const error = asBrokerError(thrown);
+  if (error.code === 'internal' || error.code === 'secret_not_found') {
+    const cause = (error as { cause?: unknown }).cause;
+    scope.log.error('consent.failed', { errorCode: error.code, errorName: cause instanceof Error ? cause.name : error.name });
+  } else {
+    scope.log.warn('consent.failed', { errorCode: error.code, status: error.status });
+  }
+  scope.annotate({ reason: error.code });
+  let page: FailurePage = 'session_invalid';
+  if (error.status === 500) page = 'internal';
+  else if (error.status > 500) page = 'unavailable';
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSec !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSec)));
+  return htmlResponse(error.status, failurePage(page, scope.requestId), { cookies, headers });
+}
+
+/**
+ * A 405 for anything but GET (a host may route HEAD to GET handlers): a link scanner's HEAD must not
+ * redeem a single-use ticket or spend a state. `undefined` for GET.
+ */
+export function refuseNonGet(scope: RequestScope): HttpResponseInit | undefined {
+  if (scope.request.method.toUpperCase() === 'GET') return undefined;
+  scope.annotate({ reason: 'method_not_allowed' });
+  return htmlResponse(405, '', { headers: { Allow: 'GET' } });
+}

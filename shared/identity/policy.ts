@@ -1,0 +1,301 @@
+import { z } from 'zod';
+import { ConfigError, type Config, type SuperOfficeEnvironment } from '../config/config.js';
+import type { Caller } from './caller.js';
+import { CallerDeniedError, type AccessDenial } from './denial.js';
+import { OPERATIONS, type Operation } from './operations.js';
+
+/**
+ * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
+ * use which operations, for which SuperOffice tenants and users, and whether it may use the system
+ * user. Default deny: anything not granted here is refused.
+ *
+ * The document (setting `BROKER_POLICY`, JSON; example `dev/policy.dev.json`):
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "callers": [
+ *     {
+ *       "name": "integration",
+ *       "description": "optional free text",
+ *       "tid": "<tenant GUID>",
+ *       "oid": "<object id GUID of the service principal or managed identity>",
+ *       "appId": "<client id GUID (azp / appid)>",
+ *       "operations": ["tokens", "rights"],
+ *       "superOffice": [
+ *         { "env": "sod", "ctx": "Cust12345", "users": "*" },
+ *         { "env": "sod", "ctx": "Cust54321", "users": ["5", "7"] }
+ *       ],
+ *       "systemUser": false
+ *     }
+ *   ]
+ * }
+ * ```
+ *
+ * - An entry matches a caller on `tid` plus `oid` and/or `appId` (at least one; when both are given,
+ *   both must match; `appId` is compared with the token's `azp`/`appid`). GUIDs compare case-insensitively.
+ * - `operations` is a subset of `tokens`, `proxy`, `rights`, `actions`, `connections.admin`, `audit.read`.
+ *   The token must also carry the operation's app role (`OPERATION_ROLES`); the policy never replaces it.
+ * - `superOffice` lists tenants (`env` = `sod` | `qaonline` | `online`, `ctx` as SuperOffice names it)
+ *   and the users (associate ids, as strings) the caller may act for; `"*"` means every user of that tenant.
+ *   A request without a user (tenant-wide, e.g. listing a tenant's connections) needs `"*"`.
+ * - `systemUser: true` lets the caller have the broker act as the system user of its granted tenants.
+ * - Each entry is evaluated on its own: an operation and a subject must be granted by the same entry.
+ * - Unknown members are errors (a misspelt grant must not silently deny or allow).
+ */
+
+export interface SuperOfficeGrant {
+  readonly env: SuperOfficeEnvironment;
+  readonly ctx: string;
+  readonly users: '*' | readonly string[];
+}
+
+export interface PolicyCaller {
+  readonly name: string;
+  readonly description: string | undefined;
+  /** Lower-case GUIDs. */
+  readonly tid: string;
+  readonly oid: string | undefined;
+  readonly appId: string | undefined;
+  readonly operations: readonly Operation[];
+  readonly superOffice: readonly SuperOfficeGrant[];
+  readonly systemUser: boolean;
+}
+
+export interface Policy {
+  readonly version: 1;
+  readonly callers: readonly PolicyCaller[];
+}
+
+/** A decision with the reason for a refusal (pure; see `assertSubject` for the throwing form). */
+export type Decision = { readonly allowed: true } | { readonly allowed: false; readonly reason: AccessDenial };
+
+/** What a request acts on: a SuperOffice tenant and a user of it, the tenant's system user, or the whole tenant. */
+export interface SubjectRequest {
+  readonly env: string;
+  readonly ctx: string;
+  readonly associateId?: string;
+  readonly systemUser?: boolean;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_CALLERS = 1000;
+const MAX_GRANTS = 500;
+const MAX_USERS = 10_000;
+
+/** Zod error text: what is expected, or that it is missing. Becomes "… must be <text>". */
+function expected(what: string): (issue: { readonly input?: unknown }) => string {
+  return (issue) => (issue.input === undefined ? `set (${what})` : what);
+}
+
+const guidSchema = z
+  .string({ error: expected('a GUID') })
+  .regex(GUID, { error: 'a GUID' })
+  .transform((value) => value.toLowerCase());
+
+const grantSchema = z.strictObject({
+  env: z.enum(['sod', 'qaonline', 'online'], { error: expected('one of sod, qaonline, online') }),
+  ctx: z.string({ error: expected('a SuperOffice tenant id such as Cust12345') }).regex(/^[A-Za-z0-9_-]{1,64}$/, {
+    error: 'a SuperOffice tenant id such as Cust12345',
+  }),
+  users: z.union(
+    [
+      z.literal('*'),
+      z
+        .array(z.string().regex(/^[1-9][0-9]{0,9}$/, { error: 'an associate id as a string of digits, e.g. "5"' }), {
+          error: expected('"*" or an array of associate ids as strings'),
+        })
+        .min(1, { error: 'a non-empty array (or "*")' })
+        .max(MAX_USERS, { error: `an array of at most ${MAX_USERS} associate ids` }),
+    ],
+    { error: expected('"*" or an array of associate ids as strings, e.g. ["5", "7"]') },
+  ),
+}, { error: 'an object {"env", "ctx", "users"}' });
+
+const callerSchema = z.strictObject({
+  name: z.string({ error: expected('a name') }).regex(/^[A-Za-z0-9._-]{1,64}$/, {
+    error: 'a name of 1-64 letters, digits, ".", "_" or "-"',
+  }),
+  description: z.string({ error: 'a string' }).max(500, { error: 'at most 500 characters' }).optional(),
+  tid: guidSchema,
+  oid: guidSchema.optional(),
+  appId: guidSchema.optional(),
+  operations: z
+    .array(z.enum(OPERATIONS, { error: `one of ${OPERATIONS.join(', ')}` }), { error: expected('an array of operations') })
+    .max(OPERATIONS.length * 2, { error: 'a short array of operations' }),
+  superOffice: z
+    .array(grantSchema, { error: 'an array of { env, ctx, users } grants' })
+    .max(MAX_GRANTS, { error: `an array of at most ${MAX_GRANTS} grants` })
+    .default([]),
+  systemUser: z.boolean({ error: 'true or false' }).default(false),
+}, { error: 'an object {"name", "tid", "oid" and/or "appId", "operations", "superOffice", "systemUser"}' });
+
+const policySchema = z
+  .strictObject({
+    $comment: z.union([z.string(), z.array(z.string())], { error: 'a string or an array of strings' }).optional(),
+    version: z.literal(1, { error: expected('1') }),
+    callers: z
+      .array(callerSchema, { error: expected('an array of caller entries') })
+      .max(MAX_CALLERS, { error: `an array of at most ${MAX_CALLERS} entries` }),
+  }, { error: 'a JSON object {"version": 1, "callers": [...]}' })
+  .superRefine((policy, ctx) => {
+    const names = new Set<string>();
+    const identities = new Set<string>();
+    policy.callers.forEach((entry, index) => {
+      const at = (...rest: (string | number)[]) => ['callers', index, ...rest];
+      if (entry.oid === undefined && entry.appId === undefined) {
+        ctx.addIssue({ code: 'custom', path: at('oid'), message: 'set (an object id GUID), or appId must be set' });
+      }
+      if (names.has(entry.name)) ctx.addIssue({ code: 'custom', path: at('name'), message: `unique ("${entry.name}" is used twice)` });
+      names.add(entry.name);
+      const identity = `${entry.tid}|${entry.oid ?? '-'}|${entry.appId ?? '-'}`;
+      if (identities.has(identity)) ctx.addIssue({ code: 'custom', path: at(), message: 'an identity (tid + oid/appId) not listed twice' });
+      identities.add(identity);
+      const ops = new Set<string>();
+      entry.operations.forEach((op, i) => {
+        if (ops.has(op)) ctx.addIssue({ code: 'custom', path: at('operations', i), message: `listed once ("${op}" is repeated)` });
+        ops.add(op);
+      });
+      const tenants = new Set<string>();
+      entry.superOffice.forEach((grant, i) => {
+        const key = `${grant.env}|${grant.ctx}`;
+        if (tenants.has(key)) ctx.addIssue({ code: 'custom', path: at('superOffice', i), message: `listed once (${grant.env}/${grant.ctx} is repeated)` });
+        tenants.add(key);
+        if (grant.users !== '*' && new Set(grant.users).size !== grant.users.length) {
+          ctx.addIssue({ code: 'custom', path: at('superOffice', i, 'users'), message: 'an array without repeated associate ids' });
+        }
+      });
+    });
+  });
+
+/** `callers[0].superOffice[1].users` from a zod path. */
+function jsonPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
+  return out;
+}
+
+/**
+ * Validates a policy document and returns it frozen. Throws `ConfigError` whose one-line message names
+ * the JSON path of the first problem, e.g. `BROKER_POLICY.callers[0].tid must be a GUID`.
+ */
+export function parsePolicy(raw: unknown): Policy {
+  const result = policySchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (issue === undefined) throw new ConfigError('BROKER_POLICY', 'a valid policy document');
+    let path = jsonPath(issue.path);
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      path = path === '' ? key : `${path}.${key}`;
+      message = 'absent (unknown member)';
+    }
+    throw new ConfigError(path === '' ? 'BROKER_POLICY' : `BROKER_POLICY.${path}`, message);
+  }
+  const callers = result.data.callers.map((entry) =>
+    Object.freeze({
+      name: entry.name,
+      description: entry.description,
+      tid: entry.tid,
+      oid: entry.oid,
+      appId: entry.appId,
+      operations: Object.freeze([...entry.operations]),
+      superOffice: Object.freeze(
+        entry.superOffice.map((grant) =>
+          Object.freeze({ env: grant.env, ctx: grant.ctx, users: grant.users === '*' ? '*' : Object.freeze([...grant.users]) }),
+        ),
+      ),
+      systemUser: entry.systemUser,
+    } satisfies PolicyCaller),
+  );
+  return Object.freeze({ version: 1, callers: Object.freeze(callers) });
+}
+
+const parsedPolicies = new WeakMap<Config, Policy>();
+
+/** The configuration's policy, parsed once per `Config` object (throws `ConfigError` like `parsePolicy`). */
+export function policyOf(config: Config): Policy {
+  let policy = parsedPolicies.get(config);
+  if (policy === undefined) {
+    policy = parsePolicy(config.policy);
+    parsedPolicies.set(config, policy);
+  }
+  return policy;
+}
+
+/** The policy entries that match a caller: same `tid`, and `oid` and/or `appId` (= `azp`) as listed. */
+export function policyEntriesFor(policy: Policy, caller: Caller): readonly PolicyCaller[] {
+  const tid = caller.tid.toLowerCase();
+  const oid = caller.oid.toLowerCase();
+  const azp = caller.azp.toLowerCase();
+  return policy.callers.filter(
+    (entry) => entry.tid === tid && (entry.oid === undefined || entry.oid === oid) && (entry.appId === undefined || entry.appId === azp),
+  );
+}
+
+const ALLOW: Decision = Object.freeze({ allowed: true });
+const deny = (reason: AccessDenial): Decision => Object.freeze({ allowed: false, reason });
+
+/** Whether the policy grants `operation` to the caller at all (default deny). Pure. */
+export function decideOperation(policy: Policy, caller: Caller, operation: Operation): Decision {
+  const entries = policyEntriesFor(policy, caller);
+  if (entries.length === 0) return deny('caller_not_in_policy');
+  return entries.some((entry) => entry.operations.includes(operation)) ? ALLOW : deny('operation_not_granted');
+}
+
+/** How specific a denial is; the most specific one across entries is reported. */
+const DENIAL_RANK: Readonly<Partial<Record<AccessDenial, number>>> = {
+  caller_not_in_policy: 0,
+  operation_not_granted: 1,
+  environment_not_granted: 2,
+  tenant_not_granted: 3,
+  user_not_granted: 4,
+  tenant_scope_not_granted: 4,
+  system_user_not_granted: 4,
+};
+
+function decideEntry(entry: PolicyCaller, operation: Operation, subject: SubjectRequest): Decision {
+  if (!entry.operations.includes(operation)) return deny('operation_not_granted');
+  const inEnv = entry.superOffice.filter((grant) => grant.env === subject.env);
+  if (inEnv.length === 0) return deny('environment_not_granted');
+  const grant = inEnv.find((g) => g.ctx === subject.ctx);
+  if (grant === undefined) return deny('tenant_not_granted');
+  if (subject.systemUser === true) return entry.systemUser ? ALLOW : deny('system_user_not_granted');
+  if (subject.associateId === undefined) return grant.users === '*' ? ALLOW : deny('tenant_scope_not_granted');
+  const associateId = subject.associateId;
+  return grant.users === '*' || grant.users.includes(associateId) ? ALLOW : deny('user_not_granted');
+}
+
+/**
+ * Whether the caller may use `operation` for a SuperOffice subject: an entry matching the caller must
+ * grant both the operation and the subject (tenant; user, tenant-wide scope or system user). Pure;
+ * default deny; a malformed subject is denied (`subject_invalid`).
+ */
+export function decideSubject(policy: Policy, caller: Caller, operation: Operation, subject: SubjectRequest): Decision {
+  const malformed =
+    typeof subject.env !== 'string' ||
+    typeof subject.ctx !== 'string' ||
+    subject.ctx === '' ||
+    (subject.associateId !== undefined && (typeof subject.associateId !== 'string' || subject.associateId === '')) ||
+    (subject.systemUser === true && subject.associateId !== undefined);
+  if (malformed) return deny('subject_invalid');
+  const entries = policyEntriesFor(policy, caller);
+  if (entries.length === 0) return deny('caller_not_in_policy');
+  let best: Decision = deny('operation_not_granted');
+  for (const entry of entries) {
+    const decision = decideEntry(entry, operation, subject);
+    if (decision.allowed) return decision;
+    if (!best.allowed && (DENIAL_RANK[decision.reason] ?? 0) > (DENIAL_RANK[best.reason] ?? 0)) best = decision;
+  }
+  return best;
+}
+
+/**
+ * Throws `forbidden` (403, a `CallerDeniedError` carrying the reason and the caller) unless
+ * `decideSubject` allows; for the token, rights and action services (requirement 16).
+ */
+export function assertSubject(policy: Policy, caller: Caller, operation: Operation, subject: SubjectRequest): void {
+  const decision = decideSubject(policy, caller, operation, subject);
+  if (!decision.allowed) throw new CallerDeniedError('forbidden', decision.reason, caller);
+}

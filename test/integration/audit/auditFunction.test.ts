@@ -1,0 +1,110 @@
+import type { HttpRequestInit } from '@azure/functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAzurite, type Azurite } from '../../../dev/azurite.js';
+import { auditHandler } from '../../../functions/audit.js';
+import { AUDIT_HMAC_KEY_NAME } from '../../../shared/audit/fingerprint.js';
+import { AUDIT_QUERY_PARAMETERS } from '../../../shared/audit/query.js';
+import { createAuditRecorder, type BrokerAuditRecorder } from '../../../shared/audit/recorder.js';
+import { httpRoute } from '../../../shared/http/wrapper.js';
+import { callerId } from '../../../shared/identity/caller.js';
+import { createLogger } from '../../../shared/log/logger.js';
+import { listFunctions } from '../../../shared/runtime/registry.js';
+import { createRuntime, setRuntime, type Runtime } from '../../../shared/runtime/runtime.js';
+import { testConfig } from '../../support/config.js';
+import { FakeSecretStore } from '../../unit/audit/fakeSecrets.js';
+import { call, callerNo, canaryForms, fakeGuard, storageFor } from './support.js';
+
+const TOKEN_CANARY = 'audit-fn-token-canary-8d2c6a4e';
+let azurite: Azurite;
+let runtime: Runtime;
+let recorder: BrokerAuditRecorder;
+
+const req = (query: string, auth = 'Bearer caller-9'): HttpRequestInit => ({ method: 'GET', url: `http://127.0.0.1/api/audit${query}`, headers: { authorization: auth } });
+const json = (text: string) => JSON.parse(text) as { records: Record<string, unknown>[]; continuation?: string; code?: string; errors?: { parameter: string }[]; accepted?: unknown };
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  const cs = azurite.connectionString;
+  recorder = createAuditRecorder({
+    config: testConfig({ AzureWebJobsStorage: cs }),
+    storage: storageFor(cs),
+    secrets: new FakeSecretStore({ [AUDIT_HMAC_KEY_NAME]: 'audit-function-test-hmac-key-01234' }),
+    logger: createLogger({ sink: () => undefined }),
+  });
+  runtime = createRuntime(testConfig({ AzureWebJobsStorage: cs }), { audit: recorder, guard: fakeGuard, logger: createLogger({ sink: () => undefined }) });
+  setRuntime(runtime);
+  const tokens = httpRoute({ name: 'tokens', access: { kind: 'caller', operation: 'tokens' }, failClosedAudit: true }, async (scope) => {
+    scope.annotate({ subject: { env: 'sod', ctx: scope.request.query.get('ctx') ?? 'CustA', associateId: '1' }, tokenFingerprints: [await recorder.fingerprint(TOKEN_CANARY)] });
+    return { status: 200, jsonBody: { access_token: TOKEN_CANARY } };
+  }, () => runtime);
+  for (let i = 0; i < 5; i++) await call(tokens, { method: 'POST', url: 'http://127.0.0.1/api/tokens?ctx=CustA', headers: { authorization: 'Bearer caller-1' } });
+  for (let i = 0; i < 3; i++) await call(tokens, { method: 'POST', url: 'http://127.0.0.1/api/tokens?ctx=CustB', headers: { authorization: 'Bearer caller-2' } });
+});
+
+afterAll(async () => {
+  setRuntime(undefined);
+  await azurite?.stop();
+});
+
+describe('GET /api/audit', () => {
+  it('is registered as the audit function', () => {
+    expect(listFunctions().find((f) => f.name === 'audit')).toMatchObject({ kind: 'http', route: 'audit', methods: ['GET'] });
+  });
+
+  it('refuses callers without a token or without audit.read', async () => {
+    expect((await call(auditHandler, { method: 'GET', url: 'http://127.0.0.1/api/audit' })).status).toBe(401);
+    expect((await call(auditHandler, req('', 'Bearer deny'))).status).toBe(403);
+  });
+
+  it('answers 400 validation_failed listing the problems and what is accepted', async () => {
+    const response = await call(auditHandler, req('?limit=500&caller=nobody&from=soon&foo=1'));
+    expect(response.status).toBe(400);
+    const body = json(response.text);
+    expect(body.code).toBe('validation_failed');
+    expect(body.errors?.map((e) => e.parameter).sort()).toEqual(['caller', 'foo', 'from', 'limit']);
+    expect(body.accepted).toEqual(AUDIT_QUERY_PARAMETERS);
+  });
+
+  it('filters by caller and pages with an opaque continuation bound to the filters', async () => {
+    const caller = callerId(callerNo(1));
+    const first = await call(auditHandler, req(`?caller=${caller}&limit=2`));
+    expect(first.status).toBe(200);
+    const page1 = json(first.text);
+    expect(page1.records.map((r) => r['seq'])).toEqual([1, 2]);
+    expect(page1.continuation).toMatch(/^[A-Za-z0-9_-]+$/);
+
+    const rest = json((await call(auditHandler, req(`?caller=${caller}&limit=200&continuation=${page1.continuation}`))).text);
+    expect(rest.records.map((r) => r['seq'])).toEqual([3, 4, 5]);
+    expect(rest.continuation).toBeUndefined();
+
+    const foreign = await call(auditHandler, req(`?caller=${callerId(callerNo(2))}&continuation=${page1.continuation}`));
+    expect(foreign.status).toBe(400);
+    expect(json(foreign.text).errors?.[0]?.parameter).toBe('continuation');
+  });
+
+  it('filters by ctx, operation and time, and returns records without Table system fields or secrets', async () => {
+    const byCtx = json((await call(auditHandler, req('?ctx=CustB'))).text);
+    expect(byCtx.records).toHaveLength(3);
+    expect(new Set(byCtx.records.map((r) => r['caller_id']))).toEqual(new Set([callerId(callerNo(2))]));
+    for (const record of byCtx.records) {
+      expect(Object.keys(record)).not.toEqual(expect.arrayContaining(['etag']));
+      expect(record).not.toHaveProperty('timestamp');
+      expect(record).not.toHaveProperty('partitionKey');
+    }
+    const text = JSON.stringify(byCtx);
+    for (const form of canaryForms(TOKEN_CANARY)) expect(text).not.toContain(form);
+
+    const future = json((await call(auditHandler, req('?from=2999-01-01'))).text);
+    expect(future.records).toEqual([]);
+    const past = json((await call(auditHandler, req(`?caller=${callerId(callerNo(1))}&to=2000-01-01T00:00:00Z`))).text);
+    expect(past.records).toEqual([]);
+  });
+
+  it('is audited itself: each read leaves an audit.read record of the reader', async () => {
+    const reader = callerId(callerNo(9));
+    const reads = json((await call(auditHandler, req(`?caller=${reader}&operation=audit.read&limit=200`))).text);
+    expect(reads.records.length).toBeGreaterThan(0);
+    for (const r of reads.records) expect(r).toMatchObject({ action: 'audit.read', function_name: 'audit', caller_role: 'Audit.Read', caller_id: reader });
+    expect(reads.records.some((r) => r['http_status'] === 400 && r['reason'] === 'validation_failed')).toBe(true);
+  });
+});

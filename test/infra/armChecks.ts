@@ -116,7 +116,7 @@ export const REQUIRED_OUTPUTS = [
 ] as const;
 
 export const EXPECTED_QUEUES = ['actions'] as const;
-export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections'] as const;
+export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions'] as const;
 
 /** Values that look like credentials in an app setting. */
 const SECRET_PATTERNS: readonly RegExp[] = [

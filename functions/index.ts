@@ -14,3 +14,5 @@ import './consentDone.js';
 import './tokens.js';
 import './connections.js';
 import './connectionProbe.js';
+import './rights.js';
+import './rightsChecks.js';

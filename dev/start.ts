@@ -51,6 +51,7 @@ function describeStack(stack: LocalStack, localDir: string): Record<string, unkn
     tenantId: stack.issuer?.tenantId ?? stack.config.entra.tenantIds[0] ?? null,
     audience: stack.config.entra.audience,
     services: stack.plan,
+    storageConnectionString: stack.azurite?.connectionString ?? null,
     azurite: stack.azurite === undefined
       ? null
       : { pid: stack.azurite.pid ?? null, blob: stack.azurite.blobEndpoint, queue: stack.azurite.queueEndpoint, table: stack.azurite.tableEndpoint },

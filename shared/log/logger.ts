@@ -83,7 +83,8 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
         event,
         ...sanitizeFields({ ...base, ...fields }),
       };
-      sink(JSON.stringify(record));
+      // JSON leaves U+2028, U+2029 and U+0085 raw; some viewers break lines on them (requirement 62).
+      sink(JSON.stringify(record).replace(/[\u2028\u2029\u0085]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
     } catch {
       // Operational logging must never fail the request (requirement 64).
     }

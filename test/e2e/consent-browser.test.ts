@@ -95,10 +95,10 @@ async function vaultValue(name: string): Promise<string | undefined> {
 }
 
 /**
- * For the lead, once `POST /api/tokens` is composed: asks the broker for the consented user's access
- * token as the demo caller `integration` and calls the simulator's Web API with it.
+ * Asks the broker for the consented user's access token as the demo caller `integration` and calls
+ * the simulator's Web API with it (issue 5 item 7).
  */
-export async function requestUserTokenAndCallWebApi(subject: { ctx: string; associateId: string }): Promise<{ tokenStatus: number; webApiStatus: number | undefined }> {
+async function requestUserTokenAndCallWebApi(subject: { ctx: string; associateId: string }): Promise<{ tokenStatus: number; webApiStatus: number | undefined; associateId?: number }> {
   const caller = await stack.issuer!.mint('integration');
   const tokenResponse = await fetch(`${stack.host.apiUrl}/tokens`, {
     method: 'POST',
@@ -108,8 +108,8 @@ export async function requestUserTokenAndCallWebApi(subject: { ctx: string; asso
   if (tokenResponse.status !== 200) return { tokenStatus: tokenResponse.status, webApiStatus: undefined };
   const token = (await tokenResponse.json()) as { accessToken: string; webApiUrl: string };
   const principal = await fetch(new URL('v1/User/currentPrincipal', token.webApiUrl), { headers: { authorization: `Bearer ${token.accessToken}`, accept: 'application/json' } });
-  await principal.arrayBuffer();
-  return { tokenStatus: tokenResponse.status, webApiStatus: principal.status };
+  const body = (await principal.json()) as { AssociateId?: number };
+  return { tokenStatus: tokenResponse.status, webApiStatus: principal.status, ...(body.AssociateId !== undefined ? { associateId: body.AssociateId } : {}) };
 }
 
 describe('consent in a real browser (headless Chromium)', () => {
@@ -130,8 +130,8 @@ describe('consent in a real browser (headless Chromium)', () => {
     expect(rt).toBeDefined();
     expect(rt!.length).toBeGreaterThan(20);
 
-    // Lead: add the token request + Web API call here once POST /api/tokens is composed, e.g.
-    // expect(await requestUserTokenAndCallWebApi({ ctx: 'Cust12345', associateId: '6' })).toEqual({ tokenStatus: 200, webApiStatus: 200 });
+    // Issue 5 item 7: a token request for that user succeeds, and the token works at the Web API as that user.
+    expect(await requestUserTokenAndCallWebApi({ ctx: 'Cust12345', associateId: '6' })).toEqual({ tokenStatus: 200, webApiStatus: 200, associateId: 6 });
   }, 120_000);
 
   it('an administrator\'s consent in the browser also stores the system-user token', async () => {

@@ -59,14 +59,25 @@ export interface BrokerHarness {
   readonly logLines: string[];
   readonly rsaPrivateKeyPem: string;
   /** Calls a registered HTTP handler as the named caller (or anonymously). */
-  call(handler: HttpHandler, init: { method?: string; path: string; body?: unknown; caller?: keyof typeof CALLERS | null; headers?: Record<string, string>; params?: Record<string, string> }): Promise<{ status: number; headers: Headers; text: string; json: Record<string, unknown> }>;
+  call(handler: HttpHandler, init: { method?: string; path: string; body?: unknown; caller?: keyof typeof CALLERS | null; headers?: Record<string, string>; params?: Record<string, string> }): Promise<HarnessResponse>;
   /** Signs the user in at the simulator and stores the connection as the consent flow would. */
   connect(associateId: number, options?: { ctx?: string }): Promise<{ refreshToken: string }>;
   stop(): Promise<void>;
 }
 
+export interface HarnessResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+  /** Cookies the handler set, as `name=value; attributes` strings. */
+  readonly cookies: readonly string[];
+}
+
 export interface HarnessOptions {
   readonly env?: Record<string, string | undefined>;
+  /** The app's client_secret in the simulator and the vault (default: the demo app's). */
+  readonly clientSecret?: string;
   readonly overrides?: (base: { config: Config }) => RuntimeOverrides;
 }
 
@@ -91,7 +102,7 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
   const [azurite, vault, sim] = await Promise.all([
     startAzurite(),
     startKeyVaultServer(),
-    startSuperOfficeSimulator({ apps: [demoApp({ systemUserPublicKeyPem: keys.publicKeyPem })] }),
+    startSuperOfficeSimulator({ apps: [demoApp({ systemUserPublicKeyPem: keys.publicKeyPem, ...(options.clientSecret ? { clientSecret: options.clientSecret } : {}) })] }),
   ]);
   const apiHost = new URL(sim.apiHostUrl).host;
   const config = loadConfig(testEnv({
@@ -112,7 +123,7 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
   });
   // Function handlers use the instance runtime; this harness's runtime is it until stop().
   const previousRuntime = setRuntime(runtime);
-  await runtime.secrets.set(SECRET_NAMES.clientSecret, new Secret(DEMO_APP.clientSecret));
+  await runtime.secrets.set(SECRET_NAMES.clientSecret, new Secret(options.clientSecret ?? DEMO_APP.clientSecret));
   await runtime.secrets.set(SECRET_NAMES.rsaPrivateKey, new Secret(keys.privateKeyPem));
   await runtime.secrets.set(SECRET_NAMES.auditHmacKey, new Secret(randomBytes(32).toString('base64')));
   await runtime.secrets.set(SECRET_NAMES.stateCookieKey, new Secret(randomBytes(32).toString('base64')));
@@ -138,7 +149,8 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
       } catch {
         json = {};
       }
-      return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), text, json };
+      const cookies = (response.cookies ?? []).map((c) => [`${c.name}=${c.value}`, c.maxAge !== undefined ? `Max-Age=${c.maxAge}` : '', c.path ? `Path=${c.path}` : '', c.secure ? 'Secure' : '', c.httpOnly ? 'HttpOnly' : '', c.sameSite ? `SameSite=${c.sameSite}` : ''].filter(Boolean).join('; '));
+      return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), text, json, cookies };
     },
     async connect(associateId, connectOptions = {}) {
       const ctx = connectOptions.ctx ?? 'Cust12345';

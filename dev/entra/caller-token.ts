@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEMO_CALLERS, DEMO_CALLER_NAMES, isDemoCallerName } from './demoCallers.js';
@@ -9,7 +10,7 @@ import { DEMO_CALLERS, DEMO_CALLER_NAMES, isDemoCallerName } from './demoCallers
  *   curl -H "Authorization: Bearer $(npm run -s caller-token -- integration)" http://127.0.0.1:7071/api/me
  *
  * The issuer URL comes from `CALLER_ISSUER_URL`, else from `.local/stack.json` (`issuerUrl`, written by
- * `npm start`; another file can be named with `BROKER_STACK_FILE`).
+ * `npm start`; `BROKER_LOCAL_DIR` moves it as it moves npm start's data, and `BROKER_STACK_FILE` names another file).
  */
 
 const DEFAULT_STACK_FILE = fileURLToPath(new URL('../../.local/stack.json', import.meta.url));
@@ -24,7 +25,8 @@ function knownCallers(): string {
 function issuerUrl(): string {
   const fromEnv = process.env['CALLER_ISSUER_URL']?.trim();
   if (fromEnv) return fromEnv.replace(/\/+$/, '');
-  const stackFile = process.env['BROKER_STACK_FILE']?.trim() || DEFAULT_STACK_FILE;
+  const localDir = process.env['BROKER_LOCAL_DIR']?.trim();
+  const stackFile = process.env['BROKER_STACK_FILE']?.trim() || (localDir ? join(localDir, 'stack.json') : DEFAULT_STACK_FILE);
   if (!existsSync(stackFile)) {
     throw new Error(`The local stack is not running (${stackFile} not found). Start it with "npm start", or set CALLER_ISSUER_URL.`);
   }

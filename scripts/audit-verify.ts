@@ -55,7 +55,9 @@ export function storageFrom(env: AuditVerifyIo['env'], cwd: string): StorageConf
   const connectionString = env['AzureWebJobsStorage']?.trim();
   if (connectionString) return { kind: 'connectionString', connectionString };
   try {
-    const stack = JSON.parse(readFileSync(join(cwd, '.local', 'stack.json'), 'utf8')) as { storageConnectionString?: unknown; azurite?: { table?: unknown } | null };
+    const localDir = env['BROKER_LOCAL_DIR']?.trim();
+    const stackFile = env['BROKER_STACK_FILE']?.trim() || join(localDir ? resolve(cwd, localDir) : join(cwd, '.local'), 'stack.json');
+    const stack = JSON.parse(readFileSync(stackFile, 'utf8')) as { storageConnectionString?: unknown; azurite?: { table?: unknown } | null };
     if (typeof stack.storageConnectionString === 'string' && stack.storageConnectionString !== '') {
       return { kind: 'connectionString', connectionString: stack.storageConnectionString };
     }

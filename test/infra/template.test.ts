@@ -222,7 +222,7 @@ describe('negative proof: the checks fail on broken copies', () => {
     expectViolation(violations, 'appSettings', /looks like a secret \(AccountKey=\)/);
   });
 
-  it('flags secret-looking literals and values from secure parameters', () => {
+  it('requirement 70: flags secret-looking literals and values from secure parameters (no client_secret in app settings)', () => {
     const copy = broken((t) => {
       (t.parameters ??= {})['clientSecret'] = { type: 'securestring' };
       appSettings(t)['SUPEROFFICE_CLIENT_ID'] = "[parameters('clientSecret')]";

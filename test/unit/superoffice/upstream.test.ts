@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 describe('sendUpstream', () => {
-  it('requirement 49: times out a hanging upstream', async () => {
+  it('requirements 49, 68: times out a hanging upstream; the error names only method, host and path', async () => {
     const started = Date.now();
     const error = await sendUpstream({ method: 'GET', url: `${base}/hang?secret=canary`, timeoutMs: 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamTransportError);

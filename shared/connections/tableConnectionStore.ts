@@ -1,5 +1,6 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
+import { tableOnFirstUse } from '../runtime/storage.js';
 import type { Connection, ConnectionKey, ConnectionStatus, ConnectionStore } from './connection.js';
 
 /**
@@ -58,22 +59,13 @@ function storageError(error: unknown): BrokerError {
 }
 
 export class TableConnectionStore implements ConnectionStore {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
   constructor(
     private readonly table: TableClient,
     private readonly clock: () => number = Date.now,
-  ) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().then(
-      () => undefined,
-      (error: unknown) => {
-        this.ready = undefined;
-        throw storageError(error);
-      },
-    );
-    return this.ready;
+  ) {
+    this.ensureTable = tableOnFirstUse(table, storageError);
   }
 
   private now(): string {

@@ -35,6 +35,24 @@ export function endpointsFromConnectionString(connectionString: string): { table
   };
 }
 
+/**
+ * Creates `table` on its first use (once per instance; Table Storage answers 409 for an existing table,
+ * which the SDK treats as success). A failure is translated with `translate` and retried by the next call.
+ */
+export function tableOnFirstUse(table: TableClient, translate: (error: unknown) => Error): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () => {
+    ready ??= table.createTable().then(
+      () => undefined,
+      (error: unknown) => {
+        ready = undefined;
+        throw translate(error);
+      },
+    );
+    return ready;
+  };
+}
+
 function isHttp(url: string): boolean {
   return url.startsWith('http://');
 }

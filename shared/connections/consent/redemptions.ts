@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RestError, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../../errors/errors.js';
+import { tableOnFirstUse } from '../../runtime/storage.js';
 
 /**
  * One-time use of onboarding tickets and `state` values across instances (security.md requirements
@@ -28,19 +29,10 @@ function storageError(error: unknown): BrokerError {
 
 /** `RedemptionStore` on a Table Storage table (created on first use). */
 export class TableRedemptionStore implements RedemptionStore {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
-  constructor(private readonly table: TableClient) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().then(
-      () => undefined,
-      (error: unknown) => {
-        this.ready = undefined;
-        throw storageError(error);
-      },
-    );
-    return this.ready;
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = tableOnFirstUse(table, storageError);
   }
 
   async redeemOnce(kind: RedemptionKind, id: string, expiresAtSec: number, options: { signal?: AbortSignal } = {}): Promise<boolean> {

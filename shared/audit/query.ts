@@ -33,6 +33,11 @@ export interface AuditQuery {
   readonly to?: string;
   readonly limit: number;
   readonly continuation?: string;
+  /**
+   * What the reader may see: records of these tenants (ctx), plus its own records (`self`, a caller
+   * id); everything else is left out. Absent: no restriction.
+   */
+  readonly visible?: { readonly tenants: readonly string[]; readonly self: string };
 }
 
 export interface AuditPage {
@@ -111,6 +116,10 @@ export function auditFilter(query: AuditQuery): string {
   const parts: string[] = [odata`RowKey le ${MAX_RECORD_ROW_KEY}`];
   if (query.caller !== undefined) parts.push(odata`PartitionKey eq ${query.caller}`);
   if (query.ctx !== undefined) parts.push(odata`subject_ctx eq ${query.ctx}`);
+  if (query.visible !== undefined) {
+    const own = odata`PartitionKey eq ${query.visible.self}`;
+    parts.push(`(${[...query.visible.tenants.map((t) => odata`subject_ctx eq ${t}`), own].join(' or ')})`);
+  }
   if (query.operation !== undefined) parts.push(odata`action eq ${query.operation}`);
   if (query.from !== undefined) parts.push(odata`time ge ${query.from}`);
   if (query.to !== undefined) parts.push(odata`time lt ${query.to}`);

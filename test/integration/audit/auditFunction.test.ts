@@ -15,6 +15,14 @@ import { FakeSecretStore } from '../../unit/audit/fakeSecrets.js';
 import { call, callerNo, canaryForms, fakeGuard, storageFor } from './support.js';
 
 const TOKEN_CANARY = 'audit-fn-token-canary-8d2c6a4e';
+/** Caller 9 reads the audit trail of tenants CustA and CustB (tenant-wide grants); caller 8 may read only CustA. */
+const READER_POLICY = JSON.stringify({
+  version: 1,
+  callers: [
+    { name: 'reader', tid: callerNo(9).tid, oid: callerNo(9).oid, operations: ['audit.read'], superOffice: [{ env: 'sod', ctx: 'CustA', users: '*' }, { env: 'sod', ctx: 'CustB', users: '*' }] },
+    { name: 'reader-a', tid: callerNo(8).tid, oid: callerNo(8).oid, operations: ['audit.read'], superOffice: [{ env: 'sod', ctx: 'CustA', users: '*' }] },
+  ],
+});
 let azurite: Azurite;
 let runtime: Runtime;
 let recorder: BrokerAuditRecorder;
@@ -31,7 +39,7 @@ beforeAll(async () => {
     secrets: new FakeSecretStore({ [AUDIT_HMAC_KEY_NAME]: 'audit-function-test-hmac-key-01234' }),
     logger: createLogger({ sink: () => undefined }),
   });
-  runtime = createRuntime(testConfig({ AzureWebJobsStorage: cs }), { audit: recorder, guard: fakeGuard, logger: createLogger({ sink: () => undefined }) });
+  runtime = createRuntime(testConfig({ AzureWebJobsStorage: cs, BROKER_POLICY: READER_POLICY }), { audit: recorder, guard: fakeGuard, logger: createLogger({ sink: () => undefined }) });
   setRuntime(runtime);
   const tokens = httpRoute({ name: 'tokens', access: { kind: 'caller', operation: 'tokens' }, failClosedAudit: true }, async (scope) => {
     scope.annotate({ subject: { env: 'sod', ctx: scope.request.query.get('ctx') ?? 'CustA', associateId: '1' }, tokenFingerprints: [await recorder.fingerprint(TOKEN_CANARY)] });
@@ -98,6 +106,18 @@ describe('GET /api/audit', () => {
     expect(future.records).toEqual([]);
     const past = json((await call(auditHandler, req(`?caller=${callerId(callerNo(1))}&to=2000-01-01T00:00:00Z`))).text);
     expect(past.records).toEqual([]);
+  });
+
+  it('scopes reads to the tenants the policy grants for audit.read, plus the reader\'s own records', async () => {
+    expect((await call(auditHandler, req('?ctx=CustB', 'Bearer caller-8'))).status).toBe(403);
+    const a = json((await call(auditHandler, req('?ctx=CustA', 'Bearer caller-8'))).text);
+    expect(a.records.length).toBeGreaterThan(0);
+    const unfiltered = json((await call(auditHandler, req('?limit=200', 'Bearer caller-8'))).text);
+    expect(unfiltered.records.length).toBeGreaterThan(0);
+    for (const r of unfiltered.records) expect(r['subject_ctx'] === 'CustA' || r['caller_id'] === callerId(callerNo(8))).toBe(true);
+    // CustB appears only in the reader's own (refused) request record, never in other callers' records.
+    expect(unfiltered.records.some((r) => r['subject_ctx'] === 'CustB' && r['caller_id'] !== callerId(callerNo(8)))).toBe(false);
+    expect(json((await call(auditHandler, req('?limit=200'))).text).records.some((r) => r['subject_ctx'] === 'CustB' && r['caller_id'] !== callerId(callerNo(8)))).toBe(true);
   });
 
   it('is audited itself: each read leaves an audit.read record of the reader', async () => {

@@ -16,3 +16,4 @@ import './connections.js';
 import './connectionProbe.js';
 import './rights.js';
 import './rightsChecks.js';
+import './openapi.js';

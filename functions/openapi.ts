@@ -1,0 +1,20 @@
+import { openApiDocument } from '../shared/http/openapi.js';
+import { httpRoute } from '../shared/http/wrapper.js';
+import { registerHttp } from '../shared/runtime/registry.js';
+import { getRuntime } from '../shared/runtime/runtime.js';
+
+/**
+ * `GET /api/openapi.json`: the OpenAPI 3.1 description of the broker's HTTP API, with the broker's
+ * public origin (that of the configured redirect URI) as its server. Anonymous; audited best-effort.
+ */
+export const openApiHandler = httpRoute(
+  { name: 'openapi', access: { kind: 'anonymous' }, failClosedAudit: false },
+  async ({ runtime }) => ({
+    status: 200,
+    headers: { 'Content-Type': 'application/json' },
+    jsonBody: openApiDocument({ serverUrl: new URL(runtime.config.superOffice.redirectUri).origin }),
+  }),
+  getRuntime,
+);
+
+registerHttp('openapi', { route: 'openapi.json', methods: ['GET'], handler: openApiHandler });

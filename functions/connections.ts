@@ -6,7 +6,7 @@ import { registerHttp } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
 
 const Ctx = z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,63}$/, 'a SuperOffice tenant id such as Cust12345');
-const AssociateId = z.string().regex(/^\d{1,10}$/, 'a numeric associate id');
+const AssociateId = z.string().regex(/^[1-9][0-9]{0,9}$/, 'a SuperOffice associate id (a positive integer)');
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   const result = schema.safeParse(value);

@@ -5,10 +5,11 @@ import { getRuntime } from '../shared/runtime/runtime.js';
 
 /**
  * `GET /api/openapi.json`: the OpenAPI 3.1 description of the broker's HTTP API, with the broker's
- * public origin (that of the configured redirect URI) as its server. Anonymous; audited best-effort.
+ * public origin (that of the configured redirect URI) as its server. Like `/api/me`, it needs a valid caller
+ * token with any broker role: only health and the consent pages are anonymous (issue 4). Audited best-effort.
  */
 export const openApiHandler = httpRoute(
-  { name: 'openapi', access: { kind: 'anonymous' }, failClosedAudit: false },
+  { name: 'openapi', access: { kind: 'caller', operation: null }, failClosedAudit: false },
   async ({ runtime }) => ({
     status: 200,
     headers: { 'Content-Type': 'application/json' },

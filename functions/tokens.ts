@@ -7,7 +7,7 @@ import { getRuntime } from '../shared/runtime/runtime.js';
 /** The body of `POST /api/tokens`. */
 export const TokenRequestSchema = z.strictObject({
   ctx: z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,63}$/, 'a SuperOffice tenant id such as Cust12345'),
-  associateId: z.union([z.string().regex(/^\d{1,10}$/), z.number().int().positive().max(9_999_999_999)]).transform(String),
+  associateId: z.union([z.string().regex(/^[1-9][0-9]{0,9}$/, 'a SuperOffice associate id (a positive integer)'), z.number().int().positive().max(9_999_999_999)]).transform(String),
   /** Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes). */
   minValiditySec: z.number().int().min(0).max(1800).optional(),
 });

@@ -12,7 +12,7 @@ import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
 /** What `GET /api/audit` accepts; shown in the 400 answer to a bad filter. */
 export const AUDIT_QUERY_PARAMETERS: Readonly<Record<string, string>> = {
   caller: 'caller id: <tenant GUID>_<object GUID>, or anonymous',
-  ctx: 'SuperOffice tenant, e.g. Cust12345 (letters, digits, - and _; at most 64)',
+  ctx: 'SuperOffice tenant, e.g. Cust12345 (a letter, then letters and digits; at most 64)',
   operation: 'the audited action, e.g. tokens or audit.read (letters, digits, . _ -; at most 64)',
   from: 'ISO-8601 date or time with Z or an offset; records at or after it',
   to: 'ISO-8601 date or time with Z or an offset; records before it',
@@ -49,7 +49,7 @@ export interface AuditPage {
 
 const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const CALLER = new RegExp(`^(?:${GUID}_${GUID}|anonymous)$`, 'i');
-const CTX = /^[A-Za-z0-9_-]{1,64}$/;
+const CTX = /^[A-Za-z][A-Za-z0-9]{1,63}$/;
 const OPERATION = /^[A-Za-z0-9._-]{1,64}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 const OPAQUE = /^[A-Za-z0-9_-]{1,2048}$/;

@@ -251,7 +251,7 @@ const SCHEMAS: Record<string, JsonObject> = {
   TokenRequest: exactObject(
     {
       ctx: { type: 'string', pattern: CTX_PATTERN },
-      associateId: { anyOf: [{ type: 'string', pattern: '^\\d{1,10}$' }, { type: 'integer', exclusiveMinimum: 0, maximum: 9_999_999_999 }] },
+      associateId: { anyOf: [{ type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, { type: 'integer', exclusiveMinimum: 0, maximum: 9_999_999_999 }] },
       minValiditySec: { type: 'integer', minimum: 0, maximum: 1800, description: 'Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes).' },
     },
     ['ctx', 'associateId'],
@@ -266,7 +266,7 @@ const SCHEMAS: Record<string, JsonObject> = {
       webApiUrl: { type: 'string', format: 'uri', description: "The tenant's REST base, e.g. `https://sod2.superoffice.com/Cust12345/api/`." },
       env: schemaRef('Environment'),
       ctx: schemaRef('Ctx'),
-      associateId: { type: 'string', pattern: '^\\d{1,10}$', description: 'The associate id as sent, as a string.' },
+      associateId: { type: 'string', pattern: '^[1-9][0-9]{0,9}$', description: 'The associate id, as a string.' },
     },
     ['tokenType', 'accessToken', 'expiresAt', 'expiresInSec', 'webApiUrl', 'env', 'ctx', 'associateId'],
   ),
@@ -674,7 +674,7 @@ const PATHS: readonly (readonly [path: string, method: 'get' | 'post', spec: Ope
     description: 'Disables the stored refresh token, marks the connection `revoked` and drops the cached access token at once. A new consent link restores it. No request body.',
     access: { kind: 'caller', operation: 'connections.admin' },
     failClosedAudit: true,
-    parameters: [CTX_PARAM, pathParameter('associateId', { type: 'string', pattern: '^\\d{1,10}$' }, 'The SuperOffice user.')],
+    parameters: [CTX_PARAM, pathParameter('associateId', { type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, 'The SuperOffice user.')],
     responses: { 200: jsonResponse('The revoked connection.', schemaRef('Connection')), ...problem(400, 401, 403, 404, 500, 503, 504) },
   }],
   [`${RIGHTS_BASE}/administrator`, 'get', rightsSingle('rightsAdministrator', 'isAdministrator', 'Is the user an administrator?', [])],
@@ -711,10 +711,10 @@ const PATHS: readonly (readonly [path: string, method: 'get' | 'post', spec: Ope
     name: 'openapi',
     tag: 'meta',
     summary: 'This description',
-    description: 'The OpenAPI 3.1 description of the broker\'s HTTP API.',
-    access: { kind: 'anonymous' },
+    description: 'The OpenAPI 3.1 description of the broker\'s HTTP API. Open to any valid app-only caller token carrying at least one broker role (only health and the consent pages are anonymous).',
+    access: { kind: 'caller', operation: null },
     failClosedAudit: false,
-    responses: { 200: jsonResponse('The document.', schemaRef('OpenApiDescription')), ...problem(400, 500, 504) },
+    responses: { 200: jsonResponse('The document.', schemaRef('OpenApiDescription')), ...problem(400, 401, 403, 500, 504) },
   }],
 ];
 

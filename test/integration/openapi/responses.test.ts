@@ -329,8 +329,13 @@ describe('GET /api/health and GET /api/openapi.json (anonymous)', () => {
     expect((await send('GET', '/api/openapi.json?code=abc')).status).toBe(400);
   });
 
-  it('openapi.json: 200 application/json, the document with the broker origin as server', async () => {
+  it('openapi.json: 401 without a caller token (only health and the consent pages are anonymous)', async () => {
     const res = await send('GET', '/api/openapi.json');
+    expect(res.status).toBe(401);
+  });
+
+  it('openapi.json: 200 application/json, the document with the broker origin as server', async () => {
+    const res = await send('GET', '/api/openapi.json', { caller: 'integration' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(res.headers.get('cache-control')).toBe('no-store');

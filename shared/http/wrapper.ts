@@ -81,6 +81,13 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/**
+ * Whether the last audit write of each runtime failed. While it is so, fail-closed routes refuse before
+ * their handler runs, so nothing is acted on without a record (mission: "refuses to act if it cannot
+ * write one"); the refusal's own audit write is the probe, and its success re-opens them.
+ */
+const auditFailing = new WeakMap<Runtime, boolean>();
+
 /** Accepts an inbound request id only if short and safe; otherwise generates one. */
 export function requestIdOf(request: HttpRequest): string {
   const inbound = request.headers.get('x-request-id') ?? request.headers.get('x-correlation-id');
@@ -202,6 +209,9 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         caller = authorized.caller;
         roleUsed = authorized.roleUsed;
       }
+      if (options.failClosedAudit && auditFailing.get(runtime) === true) {
+        throw new BrokerError('audit_unavailable', undefined, { retryAfterSec: 5 });
+      }
       const deadlineReached = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(new BrokerError('deadline_exceeded')), { once: true });
       });
@@ -243,7 +253,9 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
     };
     try {
       await runtime.audit.record(entry);
+      auditFailing.delete(runtime);
     } catch {
+      auditFailing.set(runtime, true);
       log.error('audit.write_failed', { operation: action, status });
       if (options.failClosedAudit) {
         // Fail-closed (requirement 58): nothing computed for this request leaves the broker.

@@ -169,12 +169,18 @@ describe('audit trail through the real HTTP wrapper and Table Storage (Azurite)'
     } finally {
       await proxy.up();
     }
+    // The first request after the outage is refused before acting, and its audit write succeeds: that
+    // re-opens fail-closed routes, so the next request is served (no restart).
+    const probe = await call(route, get('tokens', 'Bearer caller-3'));
+    expect(probe.status).toBe(503);
+    expect(probe.text).not.toContain(AT_CANARY);
     const again = await call(route, get('tokens', 'Bearer caller-3'));
     expect(again.status).toBe(200);
     expect(again.text).toContain(AT_CANARY);
 
     const records = await recordsOf(partition);
-    expect(records.map((r) => r['seq'])).toEqual([1, 2]);
+    expect(records.map((r) => r['seq'])).toEqual([1, 2, 3]);
+    expect(records[1]).toMatchObject({ reason: 'audit_unavailable', http_status: 503 });
     expect(verifyChain(records)).toEqual([]);
   });
 

@@ -137,6 +137,10 @@ describe('answers are audited per caller and fail closed (requirements 57, 58)',
       expect(response.json['code']).toBe('audit_unavailable');
       expect(response.json['allowed']).toBeUndefined();
       expect(response.headers.get('retry-after')).not.toBeNull();
+      // Back up: the next request is refused before acting and audited, which re-opens the route.
+      stack.auditDown = false;
+      expect((await call(stack, 'GET', rightsPath(6, 'tables/contact?right=update&recordId=101'), { strategy })).status).toBe(503);
+      expect((await call(stack, 'GET', rightsPath(6, 'tables/contact?right=update&recordId=101'), { strategy })).status).toBe(200);
     });
   }
 });

@@ -147,6 +147,22 @@ describe('HTTP wrapper', () => {
       expect(headers.get('retry-after')).toBe('5');
     });
 
+    it('requirement 58: after a failed audit write, fail-closed routes refuse before acting until a write succeeds again', async () => {
+      let auditDown = true;
+      let acted = 0;
+      const h = harness({ audit: async (e) => { if (auditDown) throw new Error('table down'); void e; } });
+      const act: RouteHandler = async () => { acted++; return { status: 200 }; };
+      expect((await h.call({}, act)).response.status).toBe(503); // acted once: the outage was not yet known
+      expect(acted).toBe(1);
+      expect((await h.call({}, act)).response.status).toBe(503); // refused before acting
+      expect(acted).toBe(1);
+      auditDown = false;
+      expect((await h.call({}, act)).response.status).toBe(503); // this refusal's audit write succeeds: re-opened
+      expect(acted).toBe(1);
+      expect((await h.call({}, act)).response.status).toBe(200);
+      expect(acted).toBe(2);
+    });
+
     it('a route that is not fail-closed still answers when the audit fails', async () => {
       const h = harness({ audit: async () => { throw new Error('table down'); } });
       const { response } = await h.call({ failClosedAudit: false, access: { kind: 'anonymous' } }, ok);

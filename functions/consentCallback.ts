@@ -1,4 +1,4 @@
-import { CONSENT_PAGE_HEADERS, consentErrorResponse, consentFailureResponse, consentServiceFor, htmlResponse, refuseNonGet } from '../shared/connections/consent/http.js';
+import { CONSENT_PAGE_HEADERS, consentErrorResponse, consentFailureResponse, htmlResponse, refuseNonGet } from '../shared/connections/consent/http.js';
 import { clearedTransactionCookie } from '../shared/connections/consent/transactionCookie.js';
 import { httpRoute } from '../shared/http/wrapper.js';
 import { registerHttp } from '../shared/runtime/registry.js';
@@ -23,7 +23,7 @@ export const consentCallbackHandler = httpRoute(
     if (refused !== undefined) return refused;
     const cleared = [clearedTransactionCookie()];
     try {
-      const result = await consentServiceFor(scope.runtime).callback(scope.request.query, scope.request.headers.get('cookie'), {
+      const result = await scope.runtime.consent.callback(scope.request.query, scope.request.headers.get('cookie'), {
         signal: scope.signal,
         correlationId: scope.requestId,
       });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { consentServiceFor } from '../shared/connections/consent/http.js';
+import {} from '../shared/connections/consent/http.js';
 import { MAX_RETURN_TO_LENGTH } from '../shared/connections/consent/returnTo.js';
 import { BrokerError } from '../shared/errors/errors.js';
 import { httpRoute } from '../shared/http/wrapper.js';
@@ -32,7 +32,7 @@ export const consentLinksHandler = httpRoute(
       subject: { env: runtime.config.superOffice.environment, ctx: body.ctx, ...(body.associateId !== undefined ? { associateId: body.associateId } : {}) },
       target: 'consent-link',
     });
-    const link = await consentServiceFor(runtime).createLink(caller, body, { signal: scope.signal, correlationId: scope.requestId });
+    const link = await runtime.consent.createLink(caller, body, { signal: scope.signal, correlationId: scope.requestId });
     return { status: 201, jsonBody: { url: link.url, expiresAt: link.expiresAt } };
   },
   getRuntime,

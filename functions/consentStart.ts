@@ -1,4 +1,4 @@
-import { CONSENT_PAGE_HEADERS, consentErrorResponse, consentFailureResponse, consentServiceFor, htmlResponse, refuseNonGet } from '../shared/connections/consent/http.js';
+import { CONSENT_PAGE_HEADERS, consentErrorResponse, consentFailureResponse, htmlResponse, refuseNonGet } from '../shared/connections/consent/http.js';
 import { httpRoute } from '../shared/http/wrapper.js';
 import { registerHttp } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
@@ -15,7 +15,7 @@ export const consentStartHandler = httpRoute(
     if (refused !== undefined) return refused;
     try {
       const ticket = scope.request.query.getAll('ticket');
-      const result = await consentServiceFor(scope.runtime).start(ticket.length === 1 ? (ticket[0] ?? null) : null, {
+      const result = await scope.runtime.consent.start(ticket.length === 1 ? (ticket[0] ?? null) : null, {
         signal: scope.signal,
         correlationId: scope.requestId,
       });

@@ -1,10 +1,9 @@
 import type { HttpRequest } from '@azure/functions';
 import type { RequestScope } from '../http/wrapper.js';
 import { assertSubject } from '../identity/policy.js';
-import type { Runtime } from '../runtime/runtime.js';
 import type { RightsAnswer } from './answers.js';
 import { ACCEPTED_VALUES, describeCheck, orThrow, parseCheck, unknownParameters, validationError, type Parsed, type RightsCheck, type ValidationIssue } from './checks.js';
-import { RightsService, type RightsResult } from './rightsService.js';
+import type { RightsResult } from './rightsService.js';
 import type { CheckName } from './vocabulary.js';
 
 /**
@@ -21,24 +20,6 @@ export interface RightsSubject {
 
 const CTX = /^[A-Za-z][A-Za-z0-9]{1,63}$/;
 const ASSOCIATE_ID = /^[1-9]\d{0,9}$/;
-
-const services = new WeakMap<Runtime, RightsService>();
-
-/** The rights service of a runtime (built once per runtime from its token service, connections and client). */
-export function rightsServiceOf(runtime: Runtime): RightsService {
-  let service = services.get(runtime);
-  if (service === undefined) {
-    service = new RightsService({
-      environment: runtime.config.superOffice.environment,
-      rights: runtime.config.rights,
-      tokens: runtime.tokens,
-      connections: runtime.connections,
-      superOffice: runtime.superOffice,
-    });
-    services.set(runtime, service);
-  }
-  return service;
-}
 
 /**
  * Validates the route's `{ctx}` and `{associateId}`, records them as the audit subject, and applies
@@ -91,7 +72,7 @@ function acceptedFor(param: string): readonly string[] {
 
 /** Runs the checks as the user and adds the audit facts (target, upstream status, flags). */
 export async function runRightsChecks(scope: RequestScope, subject: RightsSubject, checks: readonly RightsCheck[]): Promise<RightsResult> {
-  const service = rightsServiceOf(scope.runtime);
+  const service = scope.runtime.rights;
   const strategy = service.strategyOf(subject.ctx);
   const target = checks.length === 1 && checks[0] !== undefined ? describeCheck(checks[0]) : `checks(${checks.length})`;
   scope.annotate({ target: `rights ${target}`, flags: [`strategy_${strategy}`] });

@@ -4,6 +4,9 @@ import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
+import { ConsentService } from '../connections/consent/consentService.js';
+import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
+import { RightsService } from '../rights/rightsService.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
@@ -51,6 +54,8 @@ export interface Runtime {
   readonly tokens: TokenService;
   readonly systemUser: SystemUserService;
   readonly lifecycle: ConnectionLifecycle;
+  readonly consent: ConsentService;
+  readonly rights: RightsService;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -143,6 +148,27 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         secrets: runtime.secrets,
         tokens: runtime.tokens,
         logger: runtime.logger.child({ service: 'connections' }),
+      }));
+    },
+    get consent() {
+      return lazy('consent', () => new ConsentService({
+        config,
+        secrets: runtime.secrets,
+        appCredentials: runtime.appCredentials,
+        superOffice: runtime.superOffice,
+        connections: runtime.connections,
+        redemptions: new TableRedemptionStore(runtime.storage.table(CONSENT_REDEMPTIONS_TABLE)),
+        logger: runtime.logger.child({ service: 'consent' }),
+        fingerprint: (token) => runtime.audit.fingerprint(token),
+      }));
+    },
+    get rights() {
+      return lazy('rights', () => new RightsService({
+        environment: config.superOffice.environment,
+        rights: config.rights,
+        tokens: runtime.tokens,
+        connections: runtime.connections,
+        superOffice: runtime.superOffice,
       }));
     },
     get systemUser() {

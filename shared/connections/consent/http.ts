@@ -1,10 +1,8 @@
 import type { Cookie, HttpResponseInit } from '@azure/functions';
 import { asBrokerError } from '../../errors/errors.js';
 import type { RequestScope } from '../../http/wrapper.js';
-import type { Runtime } from '../../runtime/runtime.js';
-import { ConsentService, type ConsentFailure, type ConsentSubject } from './consentService.js';
+import type { ConsentFailure, ConsentSubject } from './consentService.js';
 import { CONSENT_PAGE_CSP, HTML_CONTENT_TYPE, failurePage, type FailurePage } from './pages.js';
-import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from './redemptions.js';
 
 /**
  * Glue between the consent functions and the service: one `ConsentService` per runtime, and the
@@ -14,32 +12,6 @@ import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from './redemptions.j
 
 /** Route `headers` of the browser-facing consent routes: the page CSP (stylesheet hash, `frame-ancestors 'none'`). */
 export const CONSENT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'Content-Security-Policy': CONSENT_PAGE_CSP });
-
-const services = new WeakMap<Runtime, ConsentService>();
-
-/** Uses `service` for `runtime` instead of building one (tests and the dev stack inject fakes this way). */
-export function setConsentService(runtime: Runtime, service: ConsentService): void {
-  services.set(runtime, service);
-}
-
-/** The runtime's consent service, built on first use from its secrets, SuperOffice client, stores and logger. */
-export function consentServiceFor(runtime: Runtime): ConsentService {
-  let service = services.get(runtime);
-  if (service === undefined) {
-    service = new ConsentService({
-      config: runtime.config,
-      secrets: runtime.secrets,
-      appCredentials: runtime.appCredentials,
-      superOffice: runtime.superOffice,
-      connections: runtime.connections,
-      redemptions: new TableRedemptionStore(runtime.storage.table(CONSENT_REDEMPTIONS_TABLE)),
-      logger: runtime.logger.child({ service: 'consent' }),
-      fingerprint: (token) => runtime.audit.fingerprint(token),
-    });
-    services.set(runtime, service);
-  }
-  return service;
-}
 
 /** An HTML response (the page, or an empty body for a redirect). */
 export function htmlResponse(

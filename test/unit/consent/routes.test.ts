@@ -7,7 +7,6 @@ import { consentDoneHandler } from '../../../functions/consentDone.js';
 import { consentLinksHandler } from '../../../functions/consentLinks.js';
 import { consentStartHandler } from '../../../functions/consentStart.js';
 import type { AuditEntry } from '../../../shared/audit/entry.js';
-import { setConsentService } from '../../../shared/connections/consent/http.js';
 import { PAGE_STYLE_HASH } from '../../../shared/connections/consent/pages.js';
 import { CONSENT_COOKIE_NAME } from '../../../shared/connections/consent/transactionCookie.js';
 import { createLogger } from '../../../shared/log/logger.js';
@@ -38,8 +37,8 @@ beforeEach(async () => {
       fingerprint: async () => 'fp1_test',
     },
     guard: { authenticate: async () => ({ caller: ADMIN_CALLER, roleUsed: 'Connections.Admin' }) },
+    consent: h.service,
   });
-  setConsentService(runtime, h.service);
   setRuntime(runtime);
 });
 

@@ -4,9 +4,10 @@ import { httpRoute } from '../shared/http/wrapper.js';
 import { assertSubject } from '../shared/identity/policy.js';
 import { registerHttp } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
+import { ASSOCIATE_ID_PATTERN, CTX_PATTERN } from '../shared/superoffice/identifiers.js';
 
-const Ctx = z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,63}$/, 'a SuperOffice tenant id such as Cust12345');
-const AssociateId = z.string().regex(/^[1-9][0-9]{0,9}$/, 'a SuperOffice associate id (a positive integer)');
+const Ctx = z.string().regex(CTX_PATTERN, 'a SuperOffice tenant id such as Cust12345');
+const AssociateId = z.string().regex(ASSOCIATE_ID_PATTERN, 'a SuperOffice associate id (a positive integer)');
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   const result = schema.safeParse(value);

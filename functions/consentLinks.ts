@@ -5,10 +5,11 @@ import { BrokerError } from '../shared/errors/errors.js';
 import { httpRoute } from '../shared/http/wrapper.js';
 import { registerHttp } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
+import { ASSOCIATE_ID_PATTERN, CTX_PATTERN } from '../shared/superoffice/identifiers.js';
 
 const bodySchema = z.strictObject({
-  ctx: z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,63}$/, { error: 'a SuperOffice tenant id such as Cust12345' }),
-  associateId: z.string().regex(/^[1-9][0-9]{0,9}$/, { error: 'an associate id as a string of digits, e.g. "5"' }).optional(),
+  ctx: z.string().regex(CTX_PATTERN, { error: 'a SuperOffice tenant id such as Cust12345' }),
+  associateId: z.string().regex(ASSOCIATE_ID_PATTERN, { error: 'an associate id as a string of digits, e.g. "5"' }).optional(),
   returnTo: z.string().max(MAX_RETURN_TO_LENGTH, { error: `at most ${MAX_RETURN_TO_LENGTH} characters` }).optional(),
 });
 

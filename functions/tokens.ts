@@ -3,11 +3,12 @@ import { httpRoute } from '../shared/http/wrapper.js';
 import { assertSubject } from '../shared/identity/policy.js';
 import { registerHttp } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
+import { ASSOCIATE_ID_PATTERN, CTX_PATTERN } from '../shared/superoffice/identifiers.js';
 
 /** The body of `POST /api/tokens`. */
 export const TokenRequestSchema = z.strictObject({
-  ctx: z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,63}$/, 'a SuperOffice tenant id such as Cust12345'),
-  associateId: z.union([z.string().regex(/^[1-9][0-9]{0,9}$/, 'a SuperOffice associate id (a positive integer)'), z.number().int().positive().max(9_999_999_999)]).transform(String),
+  ctx: z.string().regex(CTX_PATTERN, 'a SuperOffice tenant id such as Cust12345'),
+  associateId: z.union([z.string().regex(ASSOCIATE_ID_PATTERN, 'a SuperOffice associate id (a positive integer)'), z.number().int().positive().max(9_999_999_999)]).transform(String),
   /** Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes). */
   minValiditySec: z.number().int().min(0).max(1800).optional(),
 });

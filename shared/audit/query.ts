@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
 import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
+import { CTX_PATTERN } from '../superoffice/identifiers.js';
 
 /**
  * Reading the audit trail (architecture.md §6 "queryable per caller"): query-string filters parsed
@@ -49,7 +50,7 @@ export interface AuditPage {
 
 const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const CALLER = new RegExp(`^(?:${GUID}_${GUID}|anonymous)$`, 'i');
-const CTX = /^[A-Za-z][A-Za-z0-9]{1,63}$/;
+const CTX = CTX_PATTERN;
 const OPERATION = /^[A-Za-z0-9._-]{1,64}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 const OPAQUE = /^[A-Za-z0-9_-]{1,2048}$/;

@@ -15,6 +15,7 @@ import { CHECK_NAMES, FIELD_RIGHTS, MAX_RECORD_ID, RIGHTS_TABLES, TABLE_FIELDS, 
 import type { DependencyName } from '../runtime/health.js';
 import { BROKER_VERSION } from '../runtime/version.js';
 import { TENANT_STATES } from '../superoffice/tenantState.js';
+import { ASSOCIATE_ID_PATTERN as ASSOCIATE_ID_RULE, CTX_PATTERN as CTX_RULE } from '../superoffice/identifiers.js';
 
 /**
  * The OpenAPI 3.1 description of every public HTTP endpoint (issue: "served at /api/openapi.json,
@@ -64,8 +65,8 @@ const ACCESS_DENIALS = everyMember<AccessDenial>()([
 const UNKNOWN_REASONS: readonly UnknownReason[] = Object.keys(UNKNOWN_DETAILS) as UnknownReason[];
 const ERROR_CODES: readonly ErrorCode[] = Object.keys(ERROR_STATUS) as ErrorCode[];
 
-const CTX_PATTERN = '^[A-Za-z][A-Za-z0-9]{1,63}$';
-const ASSOCIATE_ID_PATTERN = '^[1-9][0-9]{0,9}$';
+const CTX_PATTERN = CTX_RULE.source;
+const ASSOCIATE_ID_PATTERN = ASSOCIATE_ID_RULE.source;
 const GUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 const GUID_ANY_CASE = '[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}';
 const HTML = 'text/html';
@@ -251,7 +252,7 @@ const SCHEMAS: Record<string, JsonObject> = {
   TokenRequest: exactObject(
     {
       ctx: { type: 'string', pattern: CTX_PATTERN },
-      associateId: { anyOf: [{ type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, { type: 'integer', exclusiveMinimum: 0, maximum: 9_999_999_999 }] },
+      associateId: { anyOf: [{ type: 'string', pattern: ASSOCIATE_ID_PATTERN }, { type: 'integer', exclusiveMinimum: 0, maximum: 9_999_999_999 }] },
       minValiditySec: { type: 'integer', minimum: 0, maximum: 1800, description: 'Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes).' },
     },
     ['ctx', 'associateId'],
@@ -266,7 +267,7 @@ const SCHEMAS: Record<string, JsonObject> = {
       webApiUrl: { type: 'string', format: 'uri', description: "The tenant's REST base, e.g. `https://sod2.superoffice.com/Cust12345/api/`." },
       env: schemaRef('Environment'),
       ctx: schemaRef('Ctx'),
-      associateId: { type: 'string', pattern: '^[1-9][0-9]{0,9}$', description: 'The associate id, as a string.' },
+      associateId: { type: 'string', pattern: ASSOCIATE_ID_PATTERN, description: 'The associate id, as a string.' },
     },
     ['tokenType', 'accessToken', 'expiresAt', 'expiresInSec', 'webApiUrl', 'env', 'ctx', 'associateId'],
   ),
@@ -674,7 +675,7 @@ const PATHS: readonly (readonly [path: string, method: 'get' | 'post', spec: Ope
     description: 'Disables the stored refresh token, marks the connection `revoked` and drops the cached access token at once. A new consent link restores it. No request body.',
     access: { kind: 'caller', operation: 'connections.admin' },
     failClosedAudit: true,
-    parameters: [CTX_PARAM, pathParameter('associateId', { type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, 'The SuperOffice user.')],
+    parameters: [CTX_PARAM, pathParameter('associateId', { type: 'string', pattern: ASSOCIATE_ID_PATTERN }, 'The SuperOffice user.')],
     responses: { 200: jsonResponse('The revoked connection.', schemaRef('Connection')), ...problem(400, 401, 403, 404, 500, 503, 504) },
   }],
   [`${RIGHTS_BASE}/administrator`, 'get', rightsSingle('rightsAdministrator', 'isAdministrator', 'Is the user an administrator?', [])],

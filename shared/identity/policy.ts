@@ -3,6 +3,7 @@ import { ConfigError, type Config, type SuperOfficeEnvironment } from '../config
 import type { Caller } from './caller.js';
 import { CallerDeniedError, type AccessDenial } from './denial.js';
 import { OPERATIONS, type Operation } from './operations.js';
+import { ASSOCIATE_ID_PATTERN } from '../superoffice/identifiers.js';
 
 /**
  * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
@@ -102,7 +103,7 @@ const grantSchema = z.strictObject({
     [
       z.literal('*'),
       z
-        .array(z.string().regex(/^[1-9][0-9]{0,9}$/, { error: 'an associate id as a string of digits, e.g. "5"' }), {
+        .array(z.string().regex(ASSOCIATE_ID_PATTERN, { error: 'an associate id as a string of digits, e.g. "5"' }), {
           error: expected('"*" or an array of associate ids as strings'),
         })
         .min(1, { error: 'a non-empty array (or "*")' })

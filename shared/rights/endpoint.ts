@@ -5,6 +5,7 @@ import type { RightsAnswer } from './answers.js';
 import { ACCEPTED_VALUES, describeCheck, orThrow, parseCheck, unknownParameters, validationError, type Parsed, type RightsCheck, type ValidationIssue } from './checks.js';
 import type { RightsResult } from './rightsService.js';
 import type { CheckName } from './vocabulary.js';
+import { ASSOCIATE_ID_PATTERN, CTX_PATTERN } from '../superoffice/identifiers.js';
 
 /**
  * What the rights functions share: subject parsing and the policy check, query-string checks,
@@ -18,8 +19,6 @@ export interface RightsSubject {
   readonly associateId: string;
 }
 
-const CTX = /^[A-Za-z][A-Za-z0-9]{1,63}$/;
-const ASSOCIATE_ID = /^[1-9]\d{0,9}$/;
 
 /**
  * Validates the route's `{ctx}` and `{associateId}`, records them as the audit subject, and applies
@@ -29,8 +28,8 @@ export function authorizeRightsSubject(scope: RequestScope): RightsSubject {
   const ctx = scope.request.params['ctx'] ?? '';
   const associateId = scope.request.params['associateId'] ?? '';
   const issues: ValidationIssue[] = [];
-  if (!CTX.test(ctx)) issues.push({ path: 'ctx', param: 'ctx', message: 'must be a SuperOffice tenant id such as Cust12345', accepted: ['a tenant id: a letter, then 1-63 letters or digits'] });
-  if (!ASSOCIATE_ID.test(associateId)) issues.push({ path: 'associateId', param: 'associateId', message: 'must be a numeric associate id', accepted: ['a positive integer'] });
+  if (!CTX_PATTERN.test(ctx)) issues.push({ path: 'ctx', param: 'ctx', message: 'must be a SuperOffice tenant id such as Cust12345', accepted: ['a tenant id: a letter, then 1-63 letters or digits'] });
+  if (!ASSOCIATE_ID_PATTERN.test(associateId)) issues.push({ path: 'associateId', param: 'associateId', message: 'must be a numeric associate id', accepted: ['a positive integer'] });
   if (issues.length > 0) throw validationError(issues);
   const subject = { env: scope.runtime.config.superOffice.environment, ctx, associateId };
   scope.annotate({ subject });

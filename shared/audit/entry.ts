@@ -28,7 +28,7 @@ export interface AuditEntry {
   readonly flags?: readonly string[];
 }
 
-/** Writes audit records. `required` makes a write failure reject the request (fail-closed, requirement 58). */
+/** Writes audit records; throws when no record could be written (fail-closed routes then answer 503, requirement 58). */
 export interface AuditRecorder {
   record(entry: AuditEntry): Promise<void>;
 }

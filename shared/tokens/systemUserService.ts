@@ -67,6 +67,24 @@ export class SystemUserService {
     }
   }
 
+  /**
+   * The ticket and client_secret for one call made elsewhere (the proxy, which streams its own bodies);
+   * `renew` forces a new ticket (after a 401). Call `markUsed` when SuperOffice accepted the ticket, so
+   * its sliding lifetime is tracked. Throws like `callWebApi`.
+   */
+  async credentials(ctx: string, options: { signal?: AbortSignal; renew: boolean }): Promise<{ ticket: Secret; clientSecret: Secret; markUsed(): void }> {
+    if (options.renew) this.tickets.delete(ctx.toLowerCase());
+    const ticket = await this.ticketFor(ctx, options.signal, options.renew);
+    const clientSecret = await this.options.credentials.clientSecret(options.signal ? { signal: options.signal } : {});
+    return {
+      ticket: ticket.ticket,
+      clientSecret,
+      markUsed: () => {
+        ticket.lastUsed = this.clock();
+      },
+    };
+  }
+
   /** Drops a tenant's cached ticket (e.g. after the system-user token was revoked). */
   forget(ctx: string): void {
     this.tickets.delete(ctx.toLowerCase());

@@ -2,11 +2,14 @@ import { BrokerError } from '../errors/errors.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import type { Logger } from '../log/logger.js';
 import type { Secret } from '../secrets/secret.js';
+import type { WebApiCredential, WebApiSender } from '../superoffice/client.js';
 import type { TokenService } from '../tokens/tokenService.js';
 import type { TenantStates } from '../tokens/tenantStates.js';
 import { forwardedRequestHeaders, returnedResponseHeaders } from './headers.js';
 import { upstreamUrlOf, type ProxyPath } from './path.js';
 import type { ProxyMethod } from './webApiRules.js';
+
+export type { WebApiCredential, WebApiSender };
 
 /**
  * One Web API call made by the broker as a user or as the system user (docs/acting.md §2): the proxy
@@ -28,23 +31,6 @@ export function actAsOf(value: string): ActAs {
 export const MAX_PROXY_REQUEST_BYTES = 1024 * 1024;
 /** Largest response body the proxy returns; a longer one is cut off and answered 502. */
 export const MAX_PROXY_RESPONSE_BYTES = 10 * 1024 * 1024;
-
-export type WebApiCredential =
-  | { readonly kind: 'bearer'; readonly accessToken: Secret }
-  | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret };
-
-/** What the proxy needs from the SuperOffice client: one call, body bounded both ways. */
-export interface WebApiSender {
-  send(request: {
-    readonly url: URL;
-    readonly method: ProxyMethod;
-    readonly headers: Readonly<Record<string, string>>;
-    readonly credential: WebApiCredential;
-    readonly body?: Uint8Array;
-    readonly signal: AbortSignal;
-    readonly maxResponseBytes: number;
-  }): Promise<{ readonly status: number; readonly headers: Headers; readonly body: Buffer }>;
-}
 
 /** The system user's credentials for one tenant (`SystemUserService.credentials`). */
 export interface SystemUserCredentials {
@@ -68,7 +54,7 @@ export interface ProxyRequest {
   readonly path: ProxyPath;
   /** The caller's request headers; only the allow-listed ones are forwarded. */
   readonly headers: Headers;
-  readonly body?: Uint8Array;
+  readonly body?: Uint8Array<ArrayBuffer>;
   /** Where the proxy endpoint for this ctx and actAs lives, e.g. `/api/superoffice/Cust1/5/` (Location rewrite). */
   readonly proxyPrefix: string;
   readonly deadline: number;

@@ -5,7 +5,7 @@ import { secretOf } from './appCredentials.js';
 import { TOKEN_REQUEST_HEADERS, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody, type SuperOfficeEndpoints, type TokenEndpointOutcome, type TokenGrant } from './oauth.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, sendUpstream, type UpstreamResponse } from './upstream.js';
+import { assertAllowedHost, sendUpstream, sendUpstreamBytes, type UpstreamResponse } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
@@ -18,6 +18,24 @@ export interface SuperOfficeClientOptions {
   readonly fetch?: typeof fetch;
   /** Per-hop timeout (requirement 49). */
   readonly timeoutMs?: number;
+}
+
+/** How a Web API call authenticates: a user's access token, or the system user's ticket plus the app's secret. */
+export type WebApiCredential =
+  | { readonly kind: 'bearer'; readonly accessToken: Secret }
+  | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret };
+
+/** One proxied Web API call, body bounded both ways (`SuperOfficeClient.send`). */
+export interface WebApiSender {
+  send(request: {
+    readonly url: URL;
+    readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+    readonly headers: Readonly<Record<string, string>>;
+    readonly credential: WebApiCredential;
+    readonly body?: Uint8Array<ArrayBuffer>;
+    readonly signal: AbortSignal;
+    readonly maxResponseBytes: number;
+  }): Promise<{ readonly status: number; readonly headers: Headers; readonly body: Buffer }>;
 }
 
 export interface CallOptions {
@@ -97,21 +115,14 @@ export class SuperOfficeClient {
   async webApi(
     webApiUrl: string,
     path: string,
-    credential: { readonly kind: 'bearer'; readonly accessToken: Secret } | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret },
+    credential: WebApiCredential,
     options: CallOptions & { readonly method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; readonly body?: string; readonly allowedHosts?: readonly string[] } = {},
   ): Promise<UpstreamResponse> {
     const base = new URL(webApiUrl.endsWith('/') ? webApiUrl : `${webApiUrl}/`);
     const url = new URL(path.replace(/^\/+/, ''), base);
     if (!url.href.startsWith(base.href)) throw new TypeError('The Web API path escapes the tenant base');
-    const so = this.options.config.superOffice;
-    assertAllowedHost(url, options.allowedHosts ?? so.allowedApiHosts, so.isSimulated ? undefined : so.environment);
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (credential.kind === 'bearer') {
-      headers['Authorization'] = `Bearer ${credential.accessToken.reveal()}`;
-    } else {
-      headers['Authorization'] = `SOTicket ${credential.ticket.reveal()}`;
-      headers['SO-AppToken'] = credential.clientSecret.reveal();
-    }
+    this.assertWebApiHost(url, options.allowedHosts);
+    const headers: Record<string, string> = { Accept: 'application/json', ...credentialHeaders(credential) };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     return sendUpstream({
       method: options.method ?? 'GET',
@@ -122,4 +133,35 @@ export class SuperOfficeClient {
       ...(options.signal ? { signal: options.signal } : {}),
     }, this.fetchImpl);
   }
+
+  /**
+   * Sends one proxied Web API call (`WebApiSender`): the URL was built by the broker under the tenant's
+   * base and is still checked against the host allow-list; the response body is read up to
+   * `maxResponseBytes` (beyond: `upstream_bad_response`). The per-hop bound is the caller's deadline.
+   */
+  readonly send: WebApiSender['send'] = async (request) => {
+    this.assertWebApiHost(request.url);
+    const response = await sendUpstreamBytes({
+      method: request.method,
+      url: request.url.href,
+      headers: { ...request.headers, ...credentialHeaders(request.credential) },
+      ...(request.body !== undefined ? { body: request.body } : {}),
+      signal: request.signal,
+      timeoutMs: this.options.config.requestDeadlineMs,
+      maxBodyBytes: request.maxResponseBytes,
+    }, this.fetchImpl);
+    return { status: response.status, headers: response.headers, body: response.body };
+  };
+
+  private assertWebApiHost(url: URL, allowedHosts?: readonly string[]): void {
+    const so = this.options.config.superOffice;
+    assertAllowedHost(url, allowedHosts ?? so.allowedApiHosts, so.isSimulated ? undefined : so.environment);
+  }
+}
+
+/** `Authorization` (and `SO-AppToken` for a system-user ticket), docs/superoffice.md §3 and §4. */
+function credentialHeaders(credential: WebApiCredential): Record<string, string> {
+  return credential.kind === 'bearer'
+    ? { Authorization: `Bearer ${credential.accessToken.reveal()}` }
+    : { Authorization: `SOTicket ${credential.ticket.reveal()}`, 'SO-AppToken': credential.clientSecret.reveal() };
 }

@@ -480,6 +480,14 @@ describe('infra/deploy.sh: redeploying after the resource group was deleted', ()
 
 describe('docs/ops.md', () => {
   const ops = readFileSync(join(root, 'docs/ops.md'), 'utf8');
+  it('states the Azure CLI minimum deploy.sh enforces, the policy check, and no Key Vault network switch', () => {
+    const minimum = /^readonly MIN_AZ_VERSION='([0-9.]+)'$/m.exec(readFileSync(script, 'utf8'))?.[1];
+    expect(minimum).toBe('2.60.0');
+    expect(ops).toContain(`Azure CLI ${minimum ?? '?'} or later`);
+    expect(ops).toContain('npm run policy:validate -- policy.json');
+    expect(ops).not.toContain('keyVaultPublicNetworkAccess');
+  });
+
   it('names every app role the broker checks and every secret deploy.sh seeds', () => {
     for (const role of BROKER_ROLES) expect(ops).toContain(`\`${role}\``);
     for (const name of Object.values(SECRET_NAMES)) expect(ops).toContain(`\`${name}\``);

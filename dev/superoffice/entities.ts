@@ -70,6 +70,7 @@ export function contactEntity(subject: RightsSubject, tenant: TenantRuntime, con
     Number2: contact.number2,
     CreatedDate: contact.createdDate,
     UpdatedDate: contact.updatedDate,
+    Emails: [],
     Associate: associateSummary(tenant, contact.ownerAssociateId),
     Group: tenant.seed.groups.find((g) => g.groupId === contact.groupId) ?? null,
   };

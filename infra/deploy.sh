@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Deploys the SuperOffice token broker: resource group, ARM template (infra/main.json), code package, and the
-# app's Key Vault secrets. Idempotent: run it again to update; existing audit/cookie keys are kept.
+# Deploys the SuperOffice token broker: checks (Azure CLI version, build, policy), resource group, ARM template
+# (infra/main.json), the app's Key Vault secrets, then the code package. Idempotent: run it again to update;
+# existing audit/cookie keys are kept.
 #
 #   SUPEROFFICE_CLIENT_SECRET=… infra/deploy.sh \
 #     --resource-group rg-broker --location westeurope --name-prefix sobroker \
@@ -9,22 +10,29 @@
 #     --rsa-key-file key.xml --policy-file policy.json [--tenant-ids <guid,guid>] \
 #     [--deployer-object-id <object id> --deployer-type User|ServicePrincipal|Group] [--dry-run]
 #
-# The client_secret is read from SUPEROFFICE_CLIENT_SECRET or prompted for (never an argument, never echoed).
-# Secret values only ever pass through files in a private temporary directory (mode 600, removed on exit) and
-# `az keyvault secret set --file`, so they never appear on a command line, in `ps`, or in this script's output.
+# Needs Azure CLI 2.60.0 or later (Flex Consumption), node 20+, npm and zip. The client_secret is read from
+# SUPEROFFICE_CLIENT_SECRET or prompted for (never an argument, never echoed). Secret values only ever pass through
+# files in a private temporary directory (mode 600, removed on exit) and `az keyvault secret set --file`, so they
+# never appear on a command line, in `ps`, or in this script's output. Steps that wait for role assignments to
+# apply retry every DEPLOY_RETRY_DELAY_SECONDS (default 15).
 # --dry-run prints every command (prefixed "+ ") without running anything: no az, npm or network needed.
 set -euo pipefail
 
 readonly DEPLOYMENT_NAME='superoffice-broker'
 readonly TEMPLATE='infra/main.json'
 readonly PARAMETERS='infra/main.parameters.json'
+# Flex Consumption needs Azure CLI 2.60.0 or later ("Prerequisites" in
+# https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to); older releases (Debian's 2.45) deploy
+# a Flex app the Consumption way and fail.
+readonly MIN_AZ_VERSION='2.60.0'
+readonly PUBLISH_ATTEMPTS=20
 readonly GUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -71,6 +79,8 @@ fi
 [[ -n $rsa_key_file && -r $rsa_key_file ]] || die '--rsa-key-file must name a readable PEM or SuperOffice XML key file'
 [[ -n $policy_file && -r $policy_file ]] || die '--policy-file must name a readable JSON policy file'
 command -v node >/dev/null || die 'node (20 or later) is required'
+retry_delay="${DEPLOY_RETRY_DELAY_SECONDS:-15}"
+[[ $retry_delay =~ ^[0-9]{1,3}$ ]] || die 'DEPLOY_RETRY_DELAY_SECONDS must be a number of seconds (0-999)'
 node -e 'JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"))' "$policy_file" 2>/dev/null ||
   die "--policy-file $policy_file is not valid JSON"
 
@@ -148,7 +158,7 @@ kv_set() {
       rm -f "$work/$1"
       return 0
     fi
-    ((attempt < 10)) && { printf 'retrying in 15 s (role assignments can take minutes to apply)\n' >&2; sleep 15; }
+    ((attempt < 10)) && { printf 'retrying in %s s (role assignments can take minutes to apply)\n' "$retry_delay" >&2; sleep "$retry_delay"; }
   done
   die "could not store $1 in Key Vault $vault"
 }
@@ -164,21 +174,132 @@ kv_exists() {
     if err="$("${args[@]}" 2>&1 >/dev/null)"; then return 0; fi
     [[ $err == *SecretNotFound* ]] && return 1
     [[ $err == *Forbidden* && $attempt -lt 10 ]] || break
-    printf 'retrying in 15 s (role assignments can take minutes to apply)\n' >&2
-    sleep 15
+    printf 'retrying in %s s (role assignments can take minutes to apply)\n' "$retry_delay" >&2
+    sleep "$retry_delay"
   done
   die "cannot check whether $1 exists: $err"
 }
 
-# ---- 1. who deploys (gets Key Vault Secrets Officer on the vault to seed secrets) -------------------------------
+# check_az_version: refuses an Azure CLI older than MIN_AZ_VERSION, naming the minimum.
+check_az_version() {
+  local args=(az version --output json)
+  show "${args[@]}"
+  if ((dry_run)); then
+    printf 'not run in a dry run: Azure CLI %s or later is required\n' "$MIN_AZ_VERSION" >&3
+    return 0
+  fi
+  local json version
+  json="$("${args[@]}")" || die "'az version' failed; Flex Consumption needs Azure CLI $MIN_AZ_VERSION or later"
+  if ! version="$(node -e '
+      let v;
+      try { v = JSON.parse(require("node:fs").readFileSync(0, "utf8"))["azure-cli"]; } catch {}
+      if (typeof v !== "string" || !/^\d+\.\d+\.\d+/.test(v)) { process.stdout.write("unknown"); process.exit(1); }
+      process.stdout.write(v);
+      const have = v.split(".").map((p) => parseInt(p, 10));
+      const need = process.argv[1].split(".").map(Number);
+      for (let i = 0; i < 3; i++) if (have[i] !== need[i]) process.exit(have[i] > need[i] ? 0 : 1);
+    ' "$MIN_AZ_VERSION" <<<"$json")"; then
+    [[ $version != unknown ]] || die "cannot read the Azure CLI version from 'az version'; Flex Consumption needs $MIN_AZ_VERSION or later"
+    die "Azure CLI $version is too old to deploy to Flex Consumption: $MIN_AZ_VERSION or later is required (https://learn.microsoft.com/cli/azure/install-azure-cli)"
+  fi
+  printf 'Azure CLI %s (%s or later required)\n' "$version" "$MIN_AZ_VERSION" >&3
+}
+
+# validate_policy: the policy goes through the broker's own loader; a policy without callers is refused too.
+validate_policy() {
+  show npx tsx scripts/validate-policy.ts "$policy_file"
+  if ((dry_run == 0)); then
+    npx tsx scripts/validate-policy.ts "$policy_file" >&3 || die "--policy-file $policy_file cannot be deployed (see the line above)"
+  elif [[ -e node_modules/tsx/package.json ]]; then
+    # Read-only and local, so a dry run checks the policy too.
+    node --import tsx scripts/validate-policy.ts "$policy_file" >&3 || die "--policy-file $policy_file cannot be deployed (see the line above)"
+  else
+    printf 'not run in this dry run: npm ci installs the checker (or: npm ci && npm run policy:validate -- %s)\n' "$policy_file" >&3
+  fi
+}
+
+# recover_deleted_vault: after the resource group was deleted, the purge-protected vault is soft-deleted and keeps
+# its name (derived from subscription, resource group and prefix) for the retention period; the template would
+# fail on it. Recover it (its secrets come back with it) before deploying the template.
+recover_deleted_vault() {
+  local deleted match name vault_location
+  show az keyvault list-deleted --resource-type vault --output json
+  if ((dry_run)); then
+    printf 'not run in a dry run: a soft-deleted vault of this resource group and prefix would be recovered here (az keyvault recover)\n' >&3
+    return 0
+  fi
+  if ! deleted="$(az keyvault list-deleted --resource-type vault --output json)"; then
+    printf 'cannot list soft-deleted vaults (needs Microsoft.KeyVault/deletedVaults/read on the subscription); if the deployment then fails on the vault name, run: az keyvault recover --name <vault> --resource-group %s\n' "$resource_group" >&2
+    return 0
+  fi
+  match="$(P_RG="$resource_group" P_PREFIX="$name_prefix" node -e '
+    let list;
+    try { list = JSON.parse(require("node:fs").readFileSync(0, "utf8")); } catch { list = []; }
+    const rg = process.env.P_RG.toLowerCase();
+    const prefix = `${process.env.P_PREFIX}-kv-`;
+    for (const vault of Array.isArray(list) ? list : []) {
+      const name = String(vault?.name ?? "");
+      const id = String(vault?.properties?.vaultId ?? "").toLowerCase();
+      const m = /\/resourcegroups\/([^/]+)\/providers\/microsoft\.keyvault\/vaults\/([^/]+)$/.exec(id);
+      if (m && m[1] === rg && m[2] === name.toLowerCase() && name.startsWith(prefix) && /^[a-z0-9-]{3,24}$/.test(name)) {
+        process.stdout.write(`${name}\t${String(vault.properties.location ?? "")}\n`);
+        break;
+      }
+    }
+  ' <<<"$deleted")"
+  if [[ -z $match ]]; then
+    printf 'no soft-deleted vault of this deployment\n' >&3
+    return 0
+  fi
+  IFS=$'\t' read -r name vault_location <<<"$match"
+  local normalized="${location// /}"
+  if [[ ${vault_location,,} != "${normalized,,}" ]]; then
+    die "the soft-deleted Key Vault $name of this resource group and prefix is in $vault_location, not $location; purge protection keeps its name reserved: deploy with --location $vault_location, or use another --name-prefix"
+  fi
+  printf 'Key Vault %s of an earlier deployment is soft-deleted; recovering it (its secrets come back with it)\n' "$name" >&3
+  run az keyvault recover --name "$name" --resource-group "$resource_group" --location "$vault_location" --output none
+}
+
+# publish: OneDeploy of the package to the Flex deployment container. On a first deployment the app identity's
+# Storage Blob Data Owner assignment can take minutes to apply, so the publish is retried.
+publish() {
+  local args=(az functionapp deployment source config-zip --resource-group "$resource_group" --name "$app"
+    --src "$work/package.zip" --output none)
+  show "${args[@]}"
+  ((dry_run)) && return 0
+  local attempt
+  for ((attempt = 1; attempt <= PUBLISH_ATTEMPTS; attempt++)); do
+    if "${args[@]}"; then return 0; fi
+    if ((attempt < PUBLISH_ATTEMPTS)); then
+      printf 'publish attempt %d of %d failed; retrying in %s s (role assignments can take minutes to apply)\n' \
+        "$attempt" "$PUBLISH_ATTEMPTS" "$retry_delay" >&2
+      sleep "$retry_delay"
+    fi
+  done
+  die "could not publish the code to $app after $PUBLISH_ATTEMPTS attempts"
+}
+
+# ---- 1. checks that need no Azure changes -----------------------------------------------------------------------
+step 'Azure CLI version'
+check_az_version
+
+step 'Build the bundle and check the policy'
+run npm ci
+run npm run build
+validate_policy
+
+# ---- 2. who deploys (gets Key Vault Secrets Officer on the vault to seed secrets) -------------------------------
 step 'Signed-in deployer'
 if [[ -z $deployer_object_id ]]; then
   deployer_object_id="$(capture '<deployer-object-id>' az ad signed-in-user show --query id --output tsv)"
 fi
 
-# ---- 2. resource group and template -----------------------------------------------------------------------------
+# ---- 3. resource group, a soft-deleted vault of an earlier deployment, template ----------------------------------
 step "Resource group $resource_group"
 run az group create --name "$resource_group" --location "$location" --output none
+
+step 'Soft-deleted Key Vault of an earlier deployment'
+recover_deleted_vault
 
 step 'Infrastructure (infra/main.json)'
 parameter_names='namePrefix,location,superOfficeEnvironment,superOfficeClientId,entraAudience,entraTenantIds,brokerPolicy,deployerPrincipalId,deployerPrincipalType'
@@ -216,17 +337,7 @@ app_url="$(output functionAppUrl)"
 redirect_uri="$(output superOfficeRedirectUri)"
 identity_principal="$(output identityPrincipalId)"
 
-# ---- 3. build and deploy the code (Flex Consumption: OneDeploy to the deployment container) --------------------
-step 'Build the bundle'
-run npm ci
-run npm run build
-
-step "Deploy the code to $app"
-run zip -q -r "$work/package.zip" host.json package.json dist
-run az functionapp deployment source config-zip --resource-group "$resource_group" --name "$app" \
-  --src "$work/package.zip" --output none
-
-# ---- 4. secrets ------------------------------------------------------------------------------------------------
+# ---- 4. secrets, before the code: the app reads them as it starts --------------------------------------------
 step "Secrets in Key Vault $vault"
 show write '<redacted>' '>' "$work/superoffice-client-secret"
 printf '%s' "$client_secret" | write_secret_file superoffice-client-secret
@@ -251,7 +362,12 @@ for name in audit-hmac-key state-cookie-key; do
   fi
 done
 
-# ---- 5. what is left for a human -------------------------------------------------------------------------------
+# ---- 5. the code (Flex Consumption: OneDeploy to the deployment container) ------------------------------------
+step "Deploy the code to $app"
+run zip -q -r "$work/package.zip" host.json package.json dist
+publish
+
+# ---- 6. what is left for a human -------------------------------------------------------------------------------
 step 'Next steps'
 cat >&3 <<EOF
 Broker URL:            $app_url

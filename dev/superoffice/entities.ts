@@ -4,20 +4,28 @@
  * Field values the caller may not read are blanked (`null`), as the sentry would hide them.
  * Records flagged `rightsUnknown` carry `TableRight: null` (each `FieldRight: null`) or `TableRight: {}` with
  * `FieldProperties: {}`, to exercise "unknown" handling.
- * `FieldProperties` keys are the entity property names in lower camel case (`orgNr`, `birthDate`); the real
+ * `FieldProperties` keys are the entity property names in lower camel case (`orgNr`, `personNumber`); the real
  * casing is UNCONFIRMED (the docs only show a placeholder `fieldName`), so clients should match keys without
  * regard to case.
+ * Shapes follow the REST reference (a subset of each entity's properties): PersonEntity's `Emails` is an array of
+ * `{ Value, StrippedValue, Description }`; TicketEntity has `BaseStatus` (a string), `Status` (a TicketStatusEntity)
+ * and `Priority` (a TicketPriorityEntity) —
+ * https://docs.superoffice.com/en/api/reference/restful/rest/Person/v1PersonEntity_GetPersonEntity.html,
+ * https://docs.superoffice.com/en/api/reference/restful/rest/Ticket/v1TicketEntity_GetTicketEntity.html.
+ * `GET v1/{Entity}/default` serialises a new, unsaved entity with the rights of a record the caller would create.
  */
 import { FIELD_RIGHT_BITS, TABLE_RIGHT_BITS, formatFieldRight, formatTableRight, hasBits } from './masks.js';
 import {
   FIELD_CATALOG,
   fieldRightBits,
+  newRecordTableRight,
+  newTicketTableRight,
   recordTableRight,
   ticketTableRight,
   type RightsSubject,
   type TableRightResult,
 } from './rights.js';
-import type { ContactSeed, PersonSeed, RightsTable, RightsUnknownStyle, TicketSeed, UserSeed } from './seed.js';
+import type { ContactSeed, PersonSeed, RightsTable, RightsUnknownStyle, TicketPrioritySeed, TicketSeed, TicketStatusSeed, UserSeed } from './seed.js';
 import type { Mutable, TenantRuntime } from './store.js';
 
 type Json = Record<string, unknown>;
@@ -62,6 +70,7 @@ export function contactEntity(subject: RightsSubject, tenant: TenantRuntime, con
     Number2: contact.number2,
     CreatedDate: contact.createdDate,
     UpdatedDate: contact.updatedDate,
+    Emails: [],
     Associate: associateSummary(tenant, contact.ownerAssociateId),
     Group: tenant.seed.groups.find((g) => g.groupId === contact.groupId) ?? null,
   };
@@ -80,9 +89,11 @@ export function personEntity(subject: RightsSubject, tenant: TenantRuntime, pers
     Firstname: person.firstname,
     MiddleName: person.middleName,
     Lastname: person.lastname,
+    Mrmrs: person.mrmrs,
     Title: person.title,
-    Email: person.email,
+    PersonNumber: person.personNumber,
     BirthDate: person.birthDate,
+    Emails: person.emails.map(emailElement),
     CreatedDate: person.createdDate,
     UpdatedDate: person.updatedDate,
     Contact: contact ? { ContactId: contact.contactId, Name: contact.name } : null,
@@ -92,6 +103,8 @@ export function personEntity(subject: RightsSubject, tenant: TenantRuntime, pers
   if (!hasBits(right.bits, TABLE_RIGHT_BITS.Select)) {
     values['Contact'] = null;
     values['Associate'] = null;
+    values['BirthDate'] = null;
+    values['Emails'] = [];
   }
   return withRights(subject, 'person', values, right, person.rightsUnknown);
 }
@@ -102,11 +115,14 @@ export function ticketEntity(subject: RightsSubject, tenant: TenantRuntime, tick
   if (!right) return undefined;
   const category = tenant.seed.ticketCategories.find((c) => c.categoryId === ticket.categoryId);
   const person = tenant.persons.get(ticket.personId);
+  const status = tenant.seed.ticketStatuses.find((t) => t.statusId === ticket.statusId);
+  const priority = tenant.seed.ticketPriorities.find((p) => p.priorityId === ticket.priorityId);
   const values: Json = {
     TicketId: ticket.ticketId,
     Title: ticket.title,
-    Status: ticket.status,
-    Priority: ticket.priority,
+    BaseStatus: status?.baseStatus ?? null,
+    Status: status ? ticketStatusEntity(status) : null,
+    Priority: priority ? ticketPriorityEntity(priority) : null,
     CreatedAt: ticket.createdAt,
     LastChanged: ticket.lastChanged,
     Category: category ? { TicketCategoryId: category.categoryId, Name: category.name } : null,
@@ -119,6 +135,63 @@ export function ticketEntity(subject: RightsSubject, tenant: TenantRuntime, tick
     values['OwnedBy'] = null;
   }
   return withRights(subject, 'ticket', values, right, ticket.rightsUnknown);
+}
+
+/** An `EntityElement` of an e-mail collection (`Emails`). */
+function emailElement(address: string): Json {
+  return { Value: address, StrippedValue: address, Description: '' };
+}
+
+/** TicketStatusEntity (a subset of its reference properties). */
+function ticketStatusEntity(status: TicketStatusSeed): Json {
+  return { TicketStatusId: status.statusId, Name: status.name, Status: status.baseStatus, NoEmailReopen: false, IsDefault: true, UsedInQueue: status.baseStatus === 'Active' };
+}
+
+/** TicketPriorityEntity (a subset of its reference properties). */
+function ticketPriorityEntity(priority: TicketPrioritySeed): Json {
+  return { TicketPriorityId: priority.priorityId, Name: priority.name, Status: 'Normal', SortOrder: priority.sortOrder };
+}
+
+/** .NET `DateTime.MinValue`, the value of a date a new entity does not have yet. */
+const NO_DATE = '0001-01-01T00:00:00';
+
+/** The subject's associate id (the owner of a record it creates), if a user. */
+function ownerOf(subject: RightsSubject): number | undefined {
+  return subject.kind === 'user' ? subject.user.associateId : undefined;
+}
+
+/** `GET v1/Contact/default`: a new ContactEntity, with the rights of a contact the caller would own. */
+export function defaultContactEntity(subject: RightsSubject, tenant: TenantRuntime): Json {
+  const owner = ownerOf(subject);
+  const values: Json = {
+    ContactId: 0, Name: '', Department: '', OrgNr: '', Number1: '', Number2: '', CreatedDate: NO_DATE, UpdatedDate: NO_DATE,
+    Emails: [], Associate: owner === undefined ? null : associateSummary(tenant, owner), Group: null,
+  };
+  return withRights(subject, 'contact', values, newRecordTableRight(subject, 'contact'), undefined);
+}
+
+/** `GET v1/Person/default`: a new PersonEntity, with the rights of a person the caller would own. */
+export function defaultPersonEntity(subject: RightsSubject, tenant: TenantRuntime): Json {
+  const owner = ownerOf(subject);
+  const values: Json = {
+    PersonId: 0, Firstname: '', MiddleName: '', Lastname: '', Mrmrs: '', Title: '', PersonNumber: '', BirthDate: NO_DATE,
+    Emails: [], CreatedDate: NO_DATE, UpdatedDate: NO_DATE, Contact: null,
+    Associate: owner === undefined ? null : associateSummary(tenant, owner),
+  };
+  return withRights(subject, 'person', values, newRecordTableRight(subject, 'person'), undefined);
+}
+
+/** `GET v1/Ticket/default`: a new TicketEntity, with the rights of a ticket the caller would create. */
+export function defaultTicketEntity(subject: RightsSubject, tenant: TenantRuntime): Json {
+  const owner = ownerOf(subject);
+  const status = tenant.seed.ticketStatuses.find((t) => t.baseStatus === 'Active');
+  const priority = tenant.seed.ticketPriorities[0];
+  const values: Json = {
+    TicketId: 0, Title: '', BaseStatus: 'Active', Status: status ? ticketStatusEntity(status) : null,
+    Priority: priority ? ticketPriorityEntity(priority) : null, CreatedAt: NO_DATE, LastChanged: NO_DATE, Category: null, Person: null,
+    OwnedBy: owner === undefined ? null : associateSummary(tenant, owner),
+  };
+  return withRights(subject, 'ticket', values, newTicketTableRight(subject), undefined);
 }
 
 function sortedOrdinal(values: Iterable<string>): string[] {

@@ -1,12 +1,24 @@
 /**
- * TableRight / FieldRight masks as SuperOffice's REST API serialises them (superoffice.md §5.2).
+ * TableRight / FieldRight masks as SuperOffice's REST API serialises them (docs/superoffice.md §5.2): the
+ * simulator keeps rights as numbers and writes them the way the real Web API does, from the numeric value.
  *
- * The bit values and the letters of the named combos are UNCONFIRMED. The simulator follows the LIKELY reading
- * in §5.2: .NET `[Flags]` enums serialised by name, which yields one name when the value equals a named member
- * (`"FULL"`, `"URI"`, `"R"`, `"None"`) and a comma-and-space list otherwise (`"Select, Update, Insert, Delete"`).
- * Letters: R = Select (read), U = Update, I = Insert, D = Delete, F = Filtering. Lists here hold single flags
- * only, in ascending bit order. (Real .NET could also mix a combo into a list, e.g. `"Delete, RF"`; a robust
- * parser accepts that too.)
+ * The enums, transcribed with their values and in their declaration order from SuperOffice's reference:
+ * - `ETableRight` — https://docs.superoffice.com/en/api/reference/netserver/core/SuperOffice.Data.ETableRight.html
+ *   (declaration order as in the CRMScript reference, CRMScript.NetServer.ETableRight).
+ * - `EFieldRight` — https://docs.superoffice.com/en/api/reference/netserver/core/SuperOffice.Data.EFieldRight.html
+ *   (declaration order as in CRMScript.NetServer.EFieldRight).
+ *
+ * Formatting follows Newtonsoft.Json's `StringEnumConverter` for a `[Flags]` enum (`EnumUtils.InternalFlagsFormat`,
+ * https://github.com/JamesNK/Newtonsoft.Json/blob/master/Src/Newtonsoft.Json/Utilities/EnumUtils.cs):
+ * - the members are ordered by value (`Enum.GetNames`); members with equal values keep their declaration order
+ *   (.NET sorts enum metadata with a stable insertion sort — `RuntimeType.GetEnumData` in the .NET Framework
+ *   reference source), so of two aliases the later-declared one is met first below (`R` before `Select`, `F`
+ *   before `Filtering`, `FULL` before `Update`, `Nullable` before `Unused4`);
+ * - walking from the highest value down, every member whose bits are all still in the value is taken and its
+ *   bits removed; the names taken are joined with ", " in ascending order;
+ * - 0 is the name of the zero member (`None`);
+ * - if bits are left over that no member covers, the converter writes the number itself (a JSON number).
+ * Which alias real SuperOffice writes for a tied value is UNCONFIRMED; the broker accepts every member name.
  */
 import type { TableRightFlag } from './seed.js';
 
@@ -19,21 +31,6 @@ export const TABLE_RIGHT_BITS: Readonly<Record<TableRightFlag, number>> = {
   RestrictedUpdate: 32,
 };
 
-/** Named combinations, checked before falling back to a list. */
-export const TABLE_RIGHT_COMBOS: ReadonlyArray<readonly [string, number]> = [
-  ['FULL', 1 | 2 | 4 | 8 | 16],
-  ['WRITE', 2 | 4 | 8],
-  ['URU', 1 | 2 | 32],
-  ['UDR', 1 | 2 | 8],
-  ['URI', 1 | 2 | 4],
-  ['UR', 1 | 2],
-  ['RI', 1 | 4],
-  ['RF', 1 | 16],
-  ['FI', 16 | 4],
-  ['R', 1],
-  ['F', 16],
-];
-
 export type FieldRightFlag = 'Read' | 'Write' | 'UIHintMandatory' | 'UIHintReadOnly';
 
 export const FIELD_RIGHT_BITS: Readonly<Record<FieldRightFlag, number>> = {
@@ -43,11 +40,54 @@ export const FIELD_RIGHT_BITS: Readonly<Record<FieldRightFlag, number>> = {
   UIHintReadOnly: 128,
 };
 
-export const FIELD_RIGHT_COMBOS: ReadonlyArray<readonly [string, number]> = [['FULL', 1 | 2]];
+/** A `[Flags]` enum: its members as [name, value], in declaration order. */
+export type FlagsEnum = ReadonlyArray<readonly [string, number]>;
+
+/** `SuperOffice.Data.ETableRight`, in declaration order. */
+export const E_TABLE_RIGHT: FlagsEnum = [
+  ['None', 0],
+  ['Select', 1],
+  ['Update', 2],
+  ['Insert', 4],
+  ['Delete', 8],
+  ['Filtering', 16],
+  ['RestrictedUpdate', 32],
+  ['Unused1', 64],
+  ['Uninitialized', 128],
+  ['FULL', 15],
+  ['WRITE', 38],
+  ['URU', 34],
+  ['UDR', 11],
+  ['UR', 3],
+  ['URI', 7],
+  ['R', 1],
+  ['RI', 5],
+  ['RF', 17],
+  ['F', 16],
+  ['FI', 20],
+];
+
+/** `SuperOffice.Data.EFieldRight`, in declaration order. */
+export const E_FIELD_RIGHT: FlagsEnum = [
+  ['None', 0],
+  ['Read', 1],
+  ['Write', 2],
+  ['Update', 3],
+  ['Unused1', 4],
+  ['Unused2', 8],
+  ['Unused3', 16],
+  ['Unused4', 32],
+  ['Nullable', 32],
+  ['UIHintMandatory', 64],
+  ['UIHintReadOnly', 128],
+  ['FULL', 3],
+  ['UIHints', 192],
+];
 
 /** The JSON object SuperOffice puts in `TableRight` and `FieldRight`. */
 export interface RightMask {
-  readonly Mask: string;
+  /** The formatted value; a number only when bits are left that no member names. */
+  readonly Mask: string | number;
   readonly Reason: string;
 }
 
@@ -57,28 +97,44 @@ export function tableRightBits(flags: readonly TableRightFlag[]): number {
   return bits;
 }
 
-function formatMask(
-  bits: number,
-  combos: ReadonlyArray<readonly [string, number]>,
-  singles: Readonly<Record<string, number>>,
-): string {
-  if (bits === 0) return 'None';
-  for (const [name, value] of combos) if (value === bits) return name;
-  const names = Object.entries(singles)
-    .filter(([, value]) => (bits & value) === value)
-    .sort((a, b) => a[1] - b[1])
-    .map(([name]) => name);
-  return names.join(', ');
+/** Members ordered by value, ties in declaration order (a stable sort), as `Enum.GetNames` returns them. */
+function byValue(members: FlagsEnum): FlagsEnum {
+  return members.map((member, index) => ({ member, index }))
+    .sort((a, b) => a.member[1] - b.member[1] || a.index - b.index)
+    .map(({ member }) => member);
 }
 
-/** Serialises TableRight bits: a named combo when one matches exactly, otherwise a flag list. */
-export function formatTableRight(bits: number): string {
-  return formatMask(bits, TABLE_RIGHT_COMBOS, TABLE_RIGHT_BITS);
+/**
+ * Formats `value` of a `[Flags]` enum as Newtonsoft's StringEnumConverter does (see the module comment):
+ * the member names, or the number when no combination of members makes up the value.
+ */
+export function formatFlags(value: number, members: FlagsEnum): string | number {
+  const sorted = byValue(members);
+  if (value === 0) return sorted[0]?.[1] === 0 ? sorted[0][0] : 0;
+  let rest = value;
+  const taken: string[] = [];
+  for (let index = sorted.length - 1; index >= 0; index--) {
+    const [name, bits] = sorted[index] as readonly [string, number];
+    if (index === 0 && bits === 0) break;
+    if ((rest & bits) === bits) {
+      rest -= bits;
+      taken.unshift(name);
+    }
+  }
+  return rest === 0 ? taken.join(', ') : value;
 }
 
-/** Serialises FieldRight bits (`FULL` for Read+Write, otherwise a flag list). */
-export function formatFieldRight(bits: number): string {
-  return formatMask(bits, FIELD_RIGHT_COMBOS, FIELD_RIGHT_BITS);
+const E_TABLE_RIGHT_BY_VALUE = byValue(E_TABLE_RIGHT);
+const E_FIELD_RIGHT_BY_VALUE = byValue(E_FIELD_RIGHT);
+
+/** Serialises TableRight bits (e.g. 7 → `"URI"`, 19 → `"Update, RF"`). */
+export function formatTableRight(bits: number): string | number {
+  return formatFlags(bits, E_TABLE_RIGHT_BY_VALUE);
+}
+
+/** Serialises FieldRight bits (e.g. 3 → `"FULL"`, 67 → `"FULL, UIHintMandatory"`). */
+export function formatFieldRight(bits: number): string | number {
+  return formatFlags(bits, E_FIELD_RIGHT_BY_VALUE);
 }
 
 export function hasBits(bits: number, flag: number): boolean {

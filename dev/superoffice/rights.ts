@@ -9,7 +9,9 @@
  *   1 Read → `R`; 2 Edit → the role's ticket edit rights.
  * - Field rights: Read if the table right has Select, Write if it has Update and the field is editable,
  *   narrowed by the role's field restrictions; writable mandatory fields also get `UIHintMandatory`.
- * - The system user (SOTicket) ignores all of this and gets FULL everywhere (superoffice.md §3.9).
+ * - New records (`GET v1/{Entity}/default`, CRMScript checks without a record id): the role's `own` rights for a
+ *   contact/person; for a ticket, the role's ticket edit rights if the user may edit tickets in some category.
+ * - The system user (SOTicket) ignores all of this and gets FULL (15) everywhere (docs/superoffice.md §3.9).
  */
 import { FIELD_RIGHT_BITS, TABLE_RIGHT_BITS, hasBits, tableRightBits } from './masks.js';
 import type {
@@ -38,45 +40,56 @@ export interface FieldDef {
   readonly listColumn?: boolean;
 }
 
-/** Fields per table: what the entity endpoints serialise and the rights checks accept. */
+/**
+ * Fields per table: what the entity endpoints serialise and the rights checks accept. Each exists as a property
+ * of the REST entity and as a column of its table in SuperOffice's reference (lengths from the table reference):
+ * ContactEntity / `contact` (https://docs.superoffice.com/en/database/tables/contact.html), PersonEntity / `person`
+ * (https://docs.superoffice.com/en/database/tables/person.html), TicketEntity / `ticket`
+ * (https://docs.superoffice.com/en/database/tables/ticket.html). The person's e-mail addresses (entity `Emails`, the
+ * `email` table) and birth date (entity `BirthDate`, three columns) are served but have no single column, so they
+ * are not rights-checkable fields. `FieldType` of the ticket's status and priority (foreign keys) is UNCONFIRMED.
+ */
 export const FIELD_CATALOG: Readonly<Record<RightsTable, readonly FieldDef[]>> = {
   contact: [
     { key: 'contactId', prop: 'ContactId', dbName: 'contact_id', type: 'System.Int32', length: 4, readOnly: true },
-    { key: 'name', prop: 'Name', dbName: 'name', type: 'System.String', length: 220, mandatory: true },
-    { key: 'department', prop: 'Department', dbName: 'department', type: 'System.String', length: 220 },
-    { key: 'orgNr', prop: 'OrgNr', dbName: 'orgnr', type: 'System.String', length: 34 },
-    { key: 'number1', prop: 'Number1', dbName: 'number1', type: 'System.String', length: 34 },
-    { key: 'number2', prop: 'Number2', dbName: 'number2', type: 'System.String', length: 34 },
+    { key: 'name', prop: 'Name', dbName: 'name', type: 'System.String', length: 219, mandatory: true },
+    { key: 'department', prop: 'Department', dbName: 'department', type: 'System.String', length: 219 },
+    { key: 'orgNr', prop: 'OrgNr', dbName: 'orgNr', type: 'System.String', length: 49 },
+    { key: 'number1', prop: 'Number1', dbName: 'number1', type: 'System.String', length: 49 },
+    { key: 'number2', prop: 'Number2', dbName: 'number2', type: 'System.String', length: 49 },
     { key: 'createdDate', prop: 'CreatedDate', dbName: 'registered', type: 'System.DateTime', length: 8, readOnly: true },
     { key: 'updatedDate', prop: 'UpdatedDate', dbName: 'updated', type: 'System.DateTime', length: 8, readOnly: true },
   ],
   person: [
     { key: 'personId', prop: 'PersonId', dbName: 'person_id', type: 'System.Int32', length: 4, readOnly: true },
-    { key: 'firstname', prop: 'Firstname', dbName: 'firstname', type: 'System.String', length: 50 },
-    { key: 'middleName', prop: 'MiddleName', dbName: 'middleName', type: 'System.String', length: 50 },
-    { key: 'lastname', prop: 'Lastname', dbName: 'lastname', type: 'System.String', length: 50, mandatory: true },
-    { key: 'title', prop: 'Title', dbName: 'title', type: 'System.String', length: 80 },
-    { key: 'email', prop: 'Email', dbName: 'email', type: 'System.String', length: 254 },
-    { key: 'birthDate', prop: 'BirthDate', dbName: 'birthdate', type: 'System.DateTime', length: 8 },
+    { key: 'firstname', prop: 'Firstname', dbName: 'firstname', type: 'System.String', length: 99 },
+    { key: 'middleName', prop: 'MiddleName', dbName: 'middleName', type: 'System.String', length: 99 },
+    { key: 'lastname', prop: 'Lastname', dbName: 'lastname', type: 'System.String', length: 99, mandatory: true },
+    { key: 'mrmrs', prop: 'Mrmrs', dbName: 'mrmrs', type: 'System.String', length: 239 },
+    { key: 'title', prop: 'Title', dbName: 'title', type: 'System.String', length: 239 },
+    { key: 'personNumber', prop: 'PersonNumber', dbName: 'person_number', type: 'System.String', length: 49 },
     { key: 'createdDate', prop: 'CreatedDate', dbName: 'registered', type: 'System.DateTime', length: 8, readOnly: true },
     { key: 'updatedDate', prop: 'UpdatedDate', dbName: 'updated', type: 'System.DateTime', length: 8, readOnly: true },
   ],
   ticket: [
     { key: 'ticketId', prop: 'TicketId', dbName: 'id', type: 'System.Int32', length: 4, readOnly: true, listColumn: true },
     { key: 'title', prop: 'Title', dbName: 'title', type: 'System.String', length: 255, mandatory: true, listColumn: true },
-    { key: 'status', prop: 'Status', dbName: 'status', type: 'System.String', length: 20, listColumn: true },
-    { key: 'priority', prop: 'Priority', dbName: 'priority', type: 'System.String', length: 50 },
+    { key: 'baseStatus', prop: 'BaseStatus', dbName: 'status', type: 'System.Int32', length: 4, listColumn: true },
+    { key: 'status', prop: 'Status', dbName: 'ticket_status', type: 'System.Int32', length: 4, listColumn: true },
+    { key: 'priority', prop: 'Priority', dbName: 'priority', type: 'System.Int32', length: 4 },
     { key: 'createdAt', prop: 'CreatedAt', dbName: 'created_at', type: 'System.DateTime', length: 8, readOnly: true, listColumn: true },
     { key: 'lastChanged', prop: 'LastChanged', dbName: 'last_changed', type: 'System.DateTime', length: 8, readOnly: true },
   ],
 };
 
-/** Finds a field by FieldProperties key, entity property or DB column, without regard to case. */
+/**
+ * Finds a field by FieldProperties key, entity property or DB column, without regard to case; a key or property
+ * wins over another field's column (the ticket's `status` is the Status property, not the `status` column).
+ */
 export function findField(table: RightsTable, name: string): FieldDef | undefined {
   const n = name.toLowerCase();
-  return FIELD_CATALOG[table].find(
-    (f) => f.key.toLowerCase() === n || f.prop.toLowerCase() === n || f.dbName.toLowerCase() === n,
-  );
+  const fields = FIELD_CATALOG[table];
+  return fields.find((f) => f.key.toLowerCase() === n || f.prop.toLowerCase() === n) ?? fields.find((f) => f.dbName.toLowerCase() === n);
 }
 
 /** Who is asking: a normal user (Bearer) or the tenant's system user (SOTicket). */
@@ -89,7 +102,8 @@ export interface TableRightResult {
   readonly reason: string;
 }
 
-const FULL_BITS = tableRightBits(['Select', 'Update', 'Insert', 'Delete', 'Filtering']);
+/** ETableRight.FULL (15): Select, Update, Insert, Delete — no Filtering. */
+const FULL_BITS = tableRightBits(['Select', 'Update', 'Insert', 'Delete']);
 
 type OwnedRecord = Pick<ContactSeed | PersonSeed, 'ownerAssociateId' | 'groupId' | 'overrides'>;
 
@@ -114,6 +128,18 @@ export function newRecordTableRight(subject: RightsSubject, table: DataRightsTab
   if (subject.kind === 'system') return { bits: FULL_BITS, reason: '' };
   if (!subject.role) return { bits: 0, reason: 'User has no role' };
   return { bits: tableRightBits(subject.role.dataRights[table].own), reason: '' };
+}
+
+/**
+ * Table right for a new ticket (`GET v1/Ticket/default`): the role's ticket edit rights (with Select) when the user
+ * may edit tickets in at least one category, otherwise none.
+ */
+export function newTicketTableRight(subject: RightsSubject): TableRightResult {
+  if (subject.kind === 'system') return { bits: FULL_BITS, reason: '' };
+  if (!subject.role) return { bits: 0, reason: 'User has no role' };
+  const mayEdit = Object.values(subject.user.ticketAccess).some((level) => level === 2);
+  if (!mayEdit) return { bits: 0, reason: 'No ticket category the user may edit' };
+  return { bits: tableRightBits(subject.role.ticketEditRights) | TABLE_RIGHT_BITS.Select, reason: '' };
 }
 
 /** The user's access level for a ticket, or undefined for no access. The system user has Edit. */

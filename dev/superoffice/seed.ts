@@ -117,17 +117,42 @@ export interface PersonSeed extends RecordSeedBase {
   readonly firstname: string;
   readonly middleName: string;
   readonly lastname: string;
+  /** `mrmrs` column, `Mrmrs` property (e.g. "Mrs"). */
+  readonly mrmrs: string;
   readonly title: string;
-  readonly email: string;
+  /** `person_number` column, `PersonNumber` property (alphanumeric user field). */
+  readonly personNumber: string;
+  /** The entity's `Emails` collection (the addresses live in the `email` table, not in `person`). */
+  readonly emails: readonly string[];
+  /** The entity's `BirthDate` (kept in the `year_of_birth`/`month_of_birth`/`day_of_birth` columns). */
   readonly birthDate: string;
+}
+
+/** The classic ticket status (`TicketBaseStatus`; TicketEntity `BaseStatus`, column `ticket.status`). */
+export type TicketBaseStatus = 'Active' | 'Closed' | 'Postponed';
+
+/** A user-defined ticket status (`ticket_status` table; TicketStatusEntity). */
+export interface TicketStatusSeed {
+  readonly statusId: number;
+  readonly name: string;
+  readonly baseStatus: TicketBaseStatus;
+}
+
+/** A ticket priority (`ticket_priority` table; TicketPriorityEntity). */
+export interface TicketPrioritySeed {
+  readonly priorityId: number;
+  readonly name: string;
+  readonly sortOrder: number;
 }
 
 export interface TicketSeed {
   readonly ticketId: number;
   readonly title: string;
   readonly categoryId: number;
-  readonly status: 'Active' | 'Closed' | 'Postponed';
-  readonly priority: string;
+  /** A `ticketStatuses` entry of the tenant (TicketEntity `Status`; its base status is `BaseStatus`). */
+  readonly statusId: number;
+  /** A `ticketPriorities` entry of the tenant (TicketEntity `Priority`). */
+  readonly priorityId: number;
   readonly personId: number;
   readonly ownedByAssociateId: number;
   readonly createdAt: string;
@@ -155,6 +180,8 @@ export interface TenantSeed {
   readonly systemUser: { readonly associateId: number; readonly userName: string; readonly fullName: string };
   readonly groups: readonly { readonly groupId: number; readonly name: string }[];
   readonly ticketCategories: readonly { readonly categoryId: number; readonly name: string }[];
+  readonly ticketStatuses: readonly TicketStatusSeed[];
+  readonly ticketPriorities: readonly TicketPrioritySeed[];
   readonly roles: readonly RoleSeed[];
   readonly users: readonly UserSeed[];
   readonly contacts: readonly ContactSeed[];
@@ -179,7 +206,20 @@ export interface SeedFixture {
   readonly tenants: readonly TenantSeed[];
 }
 
-const FULL: readonly TableRightFlag[] = ['Select', 'Update', 'Insert', 'Delete', 'Filtering'];
+/** ETableRight.FULL (15): Select, Update, Insert, Delete — no Filtering. */
+const FULL: readonly TableRightFlag[] = ['Select', 'Update', 'Insert', 'Delete'];
+
+/** The ticket statuses and priorities every demo tenant has. */
+const TICKET_STATUSES: readonly TicketStatusSeed[] = [
+  { statusId: 1, name: 'Open', baseStatus: 'Active' },
+  { statusId: 2, name: 'Closed', baseStatus: 'Closed' },
+  { statusId: 3, name: 'Postponed', baseStatus: 'Postponed' },
+];
+const TICKET_PRIORITIES: readonly TicketPrioritySeed[] = [
+  { priorityId: 1, name: 'High', sortOrder: 1 },
+  { priorityId: 2, name: 'Medium', sortOrder: 2 },
+  { priorityId: 3, name: 'Low', sortOrder: 3 },
+];
 
 const USER_LICENSE: LicenseSeed = { moduleId: 101, name: 'superoffice.crm.user', description: 'SuperOffice CRM user plan' };
 const SERVICE_LICENSE: LicenseSeed = { moduleId: 102, name: 'superoffice.service.user', description: 'SuperOffice Service user' };
@@ -205,7 +245,8 @@ const SALES_ROLE: RoleSeed = {
     contact: {
       own: FULL,
       group: ['Select', 'Update', 'Insert', 'Delete'],
-      other: ['Select', 'Update'],
+      // Some fields of other groups' records may be hidden (Filtering): written "Update, RF".
+      other: ['Select', 'Update', 'Filtering'],
     },
     person: {
       own: FULL,
@@ -229,7 +270,7 @@ const RESTRICTED_ROLE: RoleSeed = {
   ticketEditRights: ['Select', 'Update'],
   fieldRestrictions: {
     contact: { orgNr: 'read' },
-    person: { birthDate: 'none', email: 'read' },
+    person: { personNumber: 'none', title: 'read' },
   },
   functionRights: ['ticket-edit-own'],
 };
@@ -254,6 +295,8 @@ export const TENANT_CUST12345: TenantSeed = {
     { categoryId: 2, name: 'Billing' },
     { categoryId: 3, name: 'Internal' },
   ],
+  ticketStatuses: TICKET_STATUSES,
+  ticketPriorities: TICKET_PRIORITIES,
   roles: [ADMIN_ROLE, SALES_ROLE, RESTRICTED_ROLE],
   users: [
     {
@@ -351,47 +394,47 @@ export const TENANT_CUST12345: TenantSeed = {
   ],
   persons: [
     {
-      personId: 201, contactId: 101, firstname: 'Kari', middleName: '', lastname: 'Nordmann', title: 'CEO',
-      email: 'kari@fjord-shipping.example', birthDate: '1980-04-01T00:00:00',
+      personId: 201, contactId: 101, firstname: 'Kari', middleName: '', lastname: 'Nordmann', title: 'CEO', personNumber: 'P-001',
+      mrmrs: 'Mrs', emails: ['kari@fjord-shipping.example'], birthDate: '1980-04-01T00:00:00',
       ownerAssociateId: 6, groupId: 1, createdDate: '2021-03-04T09:20:00', updatedDate: '2024-01-10T14:05:00',
     },
     {
-      personId: 202, contactId: 103, firstname: 'Ola', middleName: 'K.', lastname: 'Hansen', title: 'Partner',
-      email: 'ola@oslo-consulting.example', birthDate: '1975-09-12T00:00:00',
+      personId: 202, contactId: 103, firstname: 'Ola', middleName: 'K.', lastname: 'Hansen', title: 'Partner', personNumber: 'P-002',
+      mrmrs: 'Mr', emails: ['ola@oslo-consulting.example'], birthDate: '1975-09-12T00:00:00',
       ownerAssociateId: 7, groupId: 2, createdDate: '2022-02-01T12:05:00', updatedDate: '2024-02-20T16:50:00',
     },
     {
-      personId: 203, contactId: 104, firstname: 'Per', middleName: '', lastname: 'Styre', title: 'Chairman',
-      email: 'per@boardroom.example', birthDate: '1960-01-30T00:00:00',
+      personId: 203, contactId: 104, firstname: 'Per', middleName: '', lastname: 'Styre', title: 'Chairman', personNumber: 'P-003',
+      mrmrs: 'Mr', emails: ['per@boardroom.example'], birthDate: '1960-01-30T00:00:00',
       ownerAssociateId: 5, groupId: 3, createdDate: '2020-08-08T08:10:00', updatedDate: '2024-03-01T07:05:00',
     },
     {
-      personId: 204, contactId: 102, firstname: 'Siri', middleName: '', lastname: 'Bakke', title: 'Owner',
-      email: 'siri@bergen-bakery.example', birthDate: '1990-12-24T00:00:00',
+      personId: 204, contactId: 102, firstname: 'Siri', middleName: '', lastname: 'Bakke', title: 'Owner', personNumber: 'P-004',
+      mrmrs: 'Mrs', emails: ['siri@bergen-bakery.example'], birthDate: '1990-12-24T00:00:00',
       ownerAssociateId: 5, groupId: 1, createdDate: '2021-05-11T10:05:00', updatedDate: '2023-11-02T08:35:00',
     },
     {
-      personId: 205, contactId: 105, firstname: 'Ukjent', middleName: '', lastname: 'Person', title: '',
-      email: 'ukjent@mystery.example', birthDate: '1985-05-05T00:00:00',
+      personId: 205, contactId: 105, firstname: 'Ukjent', middleName: '', lastname: 'Person', title: '', personNumber: 'P-005',
+      mrmrs: '', emails: ['ukjent@mystery.example'], birthDate: '1985-05-05T00:00:00',
       ownerAssociateId: 6, groupId: 1, createdDate: '2023-06-06T06:10:00', updatedDate: '2023-06-06T06:10:00',
       rightsUnknown: 'null',
     },
   ],
   tickets: [
     {
-      ticketId: 301, title: 'Cannot log in to the portal', categoryId: 1, status: 'Active', priority: 'High',
+      ticketId: 301, title: 'Cannot log in to the portal', categoryId: 1, statusId: 1, priorityId: 1,
       personId: 201, ownedByAssociateId: 6, createdAt: '2024-02-01T08:00:00', lastChanged: '2024-02-02T09:00:00',
     },
     {
-      ticketId: 302, title: 'Invoice 1187 has the wrong amount', categoryId: 2, status: 'Active', priority: 'Medium',
+      ticketId: 302, title: 'Invoice 1187 has the wrong amount', categoryId: 2, statusId: 1, priorityId: 2,
       personId: 204, ownedByAssociateId: 5, createdAt: '2024-02-05T10:30:00', lastChanged: '2024-02-06T11:00:00',
     },
     {
-      ticketId: 303, title: 'Internal salary review', categoryId: 3, status: 'Postponed', priority: 'Low',
+      ticketId: 303, title: 'Internal salary review', categoryId: 3, statusId: 3, priorityId: 3,
       personId: 203, ownedByAssociateId: 5, createdAt: '2024-01-15T13:00:00', lastChanged: '2024-01-16T13:00:00',
     },
     {
-      ticketId: 304, title: 'Printer on fire', categoryId: 1, status: 'Closed', priority: 'High',
+      ticketId: 304, title: 'Printer on fire', categoryId: 1, statusId: 2, priorityId: 1,
       personId: 202, ownedByAssociateId: 7, createdAt: '2023-12-24T18:00:00', lastChanged: '2023-12-24T18:30:00',
       rightsUnknown: 'null',
     },
@@ -411,6 +454,8 @@ export const TENANT_CUST54321: TenantSeed = {
   systemUser: { associateId: 3, userName: 'SYSTEM', fullName: 'System User' },
   groups: [{ groupId: 1, name: 'Alle' }],
   ticketCategories: [{ categoryId: 1, name: 'Anfragen' }],
+  ticketStatuses: TICKET_STATUSES,
+  ticketPriorities: TICKET_PRIORITIES,
   roles: [ADMIN_ROLE, SALES_ROLE],
   users: [
     {
@@ -456,14 +501,14 @@ export const TENANT_CUST54321: TenantSeed = {
   ],
   persons: [
     {
-      personId: 201, contactId: 101, firstname: 'Jonas', middleName: '', lastname: 'Berg', title: 'Einkaufsleiter',
-      email: 'jonas@alpen.example', birthDate: '1970-07-07T00:00:00',
+      personId: 201, contactId: 101, firstname: 'Jonas', middleName: '', lastname: 'Berg', title: 'Einkaufsleiter', personNumber: 'P-006',
+      mrmrs: 'Herr', emails: ['jonas@alpen.example'], birthDate: '1970-07-07T00:00:00',
       ownerAssociateId: 6, groupId: 1, createdDate: '2022-07-07T07:10:00', updatedDate: '2024-04-04T04:05:00',
     },
   ],
   tickets: [
     {
-      ticketId: 301, title: 'Lieferung verspätet', categoryId: 1, status: 'Active', priority: 'Medium',
+      ticketId: 301, title: 'Lieferung verspätet', categoryId: 1, statusId: 1, priorityId: 2,
       personId: 201, ownedByAssociateId: 6, createdAt: '2024-03-03T09:00:00', lastChanged: '2024-03-03T10:00:00',
     },
   ],

@@ -10,7 +10,10 @@
  *   an `Authorization` header without a credential → 400.
  * - A user without a licence → 403 ("no valid user license") on every Web API call.
  *
- * Endpoints: `GET v1/User/currentPrincipal`; `GET v1/Contact|Person|Ticket/{id}`; `PATCH v1/Contact|Person/{id}`
+ * Endpoints: `GET v1/User/currentPrincipal`; `GET v1/Contact|Person|Ticket/{id}`; `GET v1/Contact|Person|Ticket/default`
+ * (a new entity with the caller's rights for a record they would create — SuperOffice's `CreateDefault…Entity`,
+ * e.g. https://docs.superoffice.com/en/api/reference/restful/rest/Contact/v1ContactEntity_DefaultContactEntity.html);
+ * `PATCH v1/Contact|Person/{id}`
  * (JSON Patch or merge patch on the scalar fields, rights-checked, fires `contact.changed`/`person.changed`);
  * `POST v1/Agents/CRMScript/ExecuteScriptByUniqueId` (apps with CRMScript access only); the Webhook agent
  * (`GET v1/Webhook`, `GET v1/Webhook/default`, `POST v1/Webhook`, `POST v1/Webhook/Test`,
@@ -30,7 +33,16 @@ import {
   type SimContext,
   type SimRequest,
 } from './http.js';
-import { contactEntity, personEntity, systemPrincipal, ticketEntity, userPrincipal } from './entities.js';
+import {
+  contactEntity,
+  defaultContactEntity,
+  defaultPersonEntity,
+  defaultTicketEntity,
+  personEntity,
+  systemPrincipal,
+  ticketEntity,
+  userPrincipal,
+} from './entities.js';
 import { FIELD_CATALOG, fieldRightBits, recordTableRight, type RightsSubject } from './rights.js';
 import { formatRightsCheckOutput, runRightsCheck } from './crmscript.js';
 import { defaultWebhook, parseWebhookDefinition, webhookView, type WebhookService } from './webhooks.js';
@@ -190,6 +202,10 @@ export async function handleWebApi(deps: WebApiDeps, r: SimRequest, ctxId: strin
     sendJson(r.res, 200, body);
     return;
   }
+  if ((first === 'contact' || first === 'person' || first === 'ticket') && lower.length === 3 && second === 'default') {
+    if (r.method !== 'GET') return methodNotAllowed(r, 'GET');
+    return getDefaultEntity(r, principal, first);
+  }
   if ((first === 'contact' || first === 'person' || first === 'ticket') && lower.length === 3) {
     const id = parseId(rawSecond);
     if (id === undefined) {
@@ -226,6 +242,12 @@ function getEntity(r: SimRequest, p: ApiPrincipal, kind: 'contact' | 'person' | 
   const ticket = p.tenant.tickets.get(id);
   const entity = ticket ? ticketEntity(p.subject, p.tenant, ticket) : undefined;
   if (!entity) return apiError(r, 404, 'NotFound', `Ticket ${id} not found`);
+  sendJson(r.res, 200, entity);
+}
+
+function getDefaultEntity(r: SimRequest, p: ApiPrincipal, kind: 'contact' | 'person' | 'ticket'): void {
+  const entity =
+    kind === 'contact' ? defaultContactEntity(p.subject, p.tenant) : kind === 'person' ? defaultPersonEntity(p.subject, p.tenant) : defaultTicketEntity(p.subject, p.tenant);
   sendJson(r.res, 200, entity);
 }
 

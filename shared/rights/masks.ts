@@ -1,18 +1,31 @@
 /**
  * Parsing of the `TableRight` and `FieldRight` masks that SuperOffice puts on every entity
- * (superoffice.md §5.2). Pure functions; an unreadable mask is *unknown*, never "no rights".
+ * (docs/superoffice.md §5.2). Pure functions; an unreadable mask is *unknown*, never "no rights".
  *
- * - A mask is a .NET `[Flags]` enum serialised by name: one name when the value equals a named member
- *   (`"FULL"`, `"URI"`, `"Select"`, `"None"`), otherwise a comma-and-space list (`"Select, Update"`);
- *   real .NET may also mix a combo into a list (`"Delete, RF"`). Names match without regard to case.
- * - Named TableRight combos (letters UNCONFIRMED, read as R = Select, U = Update, I = Insert,
- *   D = Delete, F = Filtering, the same reading as the simulator): see `TABLE_RIGHT_COMBOS`.
- * - `{}`, `null`, a missing `TableRight`/`Mask`, a non-string or empty `Mask`, `Uninitialized`, a
- *   number, an empty list item or any unrecognised name make the whole mask unknown.
- * - FieldRight: `Read`, `Write`, `FULL` (= Read + Write) and `None` decide; the UI hints
- *   (`UIHintMandatory`, `UIHintReadOnly`) and the placeholder members (`Unused1`…`Unused4`,
- *   `UndefinedValue256`) are recognised but carry no read/write meaning. `Unused1` is likewise
- *   ignored in a TableRight.
+ * The masks are SuperOffice's `[Flags]` enums, with the values of SuperOffice's own reference:
+ * - `ETableRight` — https://docs.superoffice.com/en/api/reference/netserver/core/SuperOffice.Data.ETableRight.html
+ *   None 0, Select 1 (= R), Update 2, Insert 4, Delete 8, Filtering 16 (= F), RestrictedUpdate 32, Unused1 64,
+ *   Uninitialized 128; combined names UR 3, RI 5, URI 7, UDR 11, FULL 15 (Select, Update, Insert, Delete —
+ *   no Filtering), RF 17, FI 20, URU 34 (Update, RestrictedUpdate — no Select), WRITE 38 (Update, Insert,
+ *   RestrictedUpdate — no Select, no Delete).
+ * - `EFieldRight` — https://docs.superoffice.com/en/api/reference/netserver/core/SuperOffice.Data.EFieldRight.html
+ *   None 0, Read 1, Write 2, Update 3 (= FULL, Read + Write), Unused1..3 4/8/16, Unused4 32 (= Nullable),
+ *   UIHintMandatory 64, UIHintReadOnly 128, UIHints 192; the SOAP WSDL (Services88 `EFieldRight`) also names
+ *   bit 256 `UndefinedValue256`. Nullable, the unused members and the UI hints say nothing about read/write.
+ *
+ * The Web API writes them with Newtonsoft's `StringEnumConverter`, which formats a `[Flags]` value as the
+ * names of members taken greedily from the highest value and joined with ", " (`"FULL"`, `"Update, RF"`,
+ * `"FULL, UIHintMandatory"`), `"None"` for 0, and — when bits no member covers are left over — the bare
+ * number (`EnumUtils.InternalFlagsFormat` and `StringEnumConverter.WriteJson` in
+ * https://github.com/JamesNK/Newtonsoft.Json, Src/Newtonsoft.Json/Utilities/EnumUtils.cs and
+ * Src/Newtonsoft.Json/Converters/StringEnumConverter.cs). So this parser reads every member name (any case,
+ * any mix in a comma list) and an integer (a JSON number or a string of digits), ORs the values, and reads
+ * the flags from the bits.
+ *
+ * - Unknown (never "denied"): `{}`, `null`, a missing `TableRight`/`Mask`, a boolean/object/fractional or
+ *   negative `Mask`, an empty `Mask` or list item, an unrecognised name, `Uninitialized` (bit 128), and a
+ *   number with bits the enum does not define.
+ * - `None` (0) is a known mask with no rights.
  * - `RestrictedUpdate` (only some fields may be updated) does not by itself grant `update`.
  */
 
@@ -22,33 +35,53 @@ export type TableRightFlag = (typeof TABLE_RIGHT_FLAGS)[number];
 export const FIELD_RIGHT_FLAGS = ['Read', 'Write'] as const;
 export type FieldRightFlag = (typeof FIELD_RIGHT_FLAGS)[number];
 
-/** Named TableRight combinations and the flags each stands for. */
-export const TABLE_RIGHT_COMBOS: Readonly<Record<string, readonly TableRightFlag[]>> = Object.freeze({
-  FULL: ['Select', 'Update', 'Insert', 'Delete', 'Filtering'],
-  WRITE: ['Update', 'Insert', 'Delete'],
-  URU: ['Select', 'Update', 'RestrictedUpdate'],
-  UDR: ['Select', 'Update', 'Delete'],
-  URI: ['Select', 'Update', 'Insert'],
-  UR: ['Select', 'Update'],
-  RI: ['Select', 'Insert'],
-  RF: ['Select', 'Filtering'],
-  FI: ['Filtering', 'Insert'],
-  R: ['Select'],
-  F: ['Filtering'],
-  NONE: [],
+/** The bit of each TableRight flag (`ETableRight`). */
+export const TABLE_RIGHT_FLAG_BITS: { readonly [F in TableRightFlag]: number } = Object.freeze({
+  Select: 1,
+  Update: 2,
+  Insert: 4,
+  Delete: 8,
+  Filtering: 16,
+  RestrictedUpdate: 32,
 });
 
-/** Named FieldRight combinations. */
-export const FIELD_RIGHT_COMBOS: Readonly<Record<string, readonly FieldRightFlag[]>> = Object.freeze({
-  FULL: ['Read', 'Write'],
-  NONE: [],
-});
+/** The bit of each FieldRight flag that a rights check reads (`EFieldRight`). */
+export const FIELD_RIGHT_FLAG_BITS: { readonly [F in FieldRightFlag]: number } = Object.freeze({ Read: 1, Write: 2 });
 
-/** Members that are valid names but grant nothing that a rights check asks about. */
-const TABLE_RIGHT_IGNORED: ReadonlySet<string> = new Set(['UNUSED1']);
-const FIELD_RIGHT_IGNORED: ReadonlySet<string> = new Set([
-  'UNUSED1', 'UNUSED2', 'UNUSED3', 'UNUSED4', 'UIHINTMANDATORY', 'UIHINTREADONLY', 'UNDEFINEDVALUE256',
+/** `ETableRight.Uninitialized`: "magic value to indicate not [initialised]" — the mask says nothing. */
+const TABLE_RIGHT_UNINITIALIZED = 128;
+
+/** Every `ETableRight` member (upper-cased name → value). */
+const TABLE_RIGHT_MEMBERS: ReadonlyMap<string, number> = new Map([
+  ['NONE', 0], ['SELECT', 1], ['UPDATE', 2], ['INSERT', 4], ['DELETE', 8], ['FILTERING', 16],
+  ['RESTRICTEDUPDATE', 32], ['UNUSED1', 64], ['UNINITIALIZED', 128],
+  ['FULL', 15], ['WRITE', 38], ['URU', 34], ['UDR', 11], ['UR', 3], ['URI', 7], ['R', 1], ['RI', 5], ['RF', 17],
+  ['F', 16], ['FI', 20],
 ]);
+
+/** Every `EFieldRight` member (upper-cased name → value), plus the WSDL's `UndefinedValue256`. */
+const FIELD_RIGHT_MEMBERS: ReadonlyMap<string, number> = new Map([
+  ['NONE', 0], ['READ', 1], ['WRITE', 2], ['UPDATE', 3], ['FULL', 3], ['UNUSED1', 4], ['UNUSED2', 8], ['UNUSED3', 16],
+  ['UNUSED4', 32], ['NULLABLE', 32], ['UIHINTMANDATORY', 64], ['UIHINTREADONLY', 128], ['UIHINTS', 192],
+  ['UNDEFINEDVALUE256', 256],
+]);
+
+/** Named TableRight combinations and the flags each stands for (derived from the member values). */
+export const TABLE_RIGHT_COMBOS: Readonly<Record<string, readonly TableRightFlag[]>> = Object.freeze(
+  Object.fromEntries(
+    ['FULL', 'WRITE', 'URU', 'UDR', 'UR', 'URI', 'R', 'RI', 'RF', 'F', 'FI', 'NONE'].map((name) => [
+      name,
+      Object.freeze(flagsOfBits(TABLE_RIGHT_MEMBERS.get(name) ?? 0, TABLE_RIGHT_FLAG_BITS)),
+    ]),
+  ),
+);
+
+/** Named FieldRight combinations (derived from the member values). */
+export const FIELD_RIGHT_COMBOS: Readonly<Record<string, readonly FieldRightFlag[]>> = Object.freeze(
+  Object.fromEntries(
+    ['FULL', 'UPDATE', 'UIHINTS', 'NONE'].map((name) => [name, Object.freeze(flagsOfBits(FIELD_RIGHT_MEMBERS.get(name) ?? 0, FIELD_RIGHT_FLAG_BITS))]),
+  ),
+);
 
 /** Why a mask could not be read. */
 export type MaskProblem =
@@ -58,48 +91,84 @@ export type MaskProblem =
   | 'not_an_object'
   | 'mask_not_a_string'
   | 'mask_empty'
+  | 'mask_invalid_number'
   | 'uninitialized'
+  | 'undefined_bits'
   | 'unrecognised_name';
 
 export type MaskReading<F extends string> =
-  | { readonly known: true; readonly flags: ReadonlySet<F> }
+  | { readonly known: true; readonly flags: ReadonlySet<F>; readonly bits: number }
   | { readonly known: false; readonly problem: MaskProblem };
 
 interface MaskGrammar<F extends string> {
-  readonly singles: readonly F[];
-  readonly combos: Readonly<Record<string, readonly F[]>>;
-  readonly ignored: ReadonlySet<string>;
+  readonly members: ReadonlyMap<string, number>;
+  readonly flagBits: { readonly [K in F]: number };
+  /** Every bit some member stands for; a number with other bits is unknown. */
+  readonly definedBits: number;
+  /** Bits that make the whole mask unknown (TableRight `Uninitialized`). */
+  readonly unknownBits: number;
 }
 
-const TABLE_GRAMMAR: MaskGrammar<TableRightFlag> = { singles: TABLE_RIGHT_FLAGS, combos: TABLE_RIGHT_COMBOS, ignored: TABLE_RIGHT_IGNORED };
-const FIELD_GRAMMAR: MaskGrammar<FieldRightFlag> = { singles: FIELD_RIGHT_FLAGS, combos: FIELD_RIGHT_COMBOS, ignored: FIELD_RIGHT_IGNORED };
+function unionOf(members: ReadonlyMap<string, number>): number {
+  let bits = 0;
+  for (const value of members.values()) bits |= value;
+  return bits;
+}
+
+const TABLE_GRAMMAR: MaskGrammar<TableRightFlag> = {
+  members: TABLE_RIGHT_MEMBERS,
+  flagBits: TABLE_RIGHT_FLAG_BITS,
+  definedBits: unionOf(TABLE_RIGHT_MEMBERS),
+  unknownBits: TABLE_RIGHT_UNINITIALIZED,
+};
+const FIELD_GRAMMAR: MaskGrammar<FieldRightFlag> = {
+  members: FIELD_RIGHT_MEMBERS,
+  flagBits: FIELD_RIGHT_FLAG_BITS,
+  definedBits: unionOf(FIELD_RIGHT_MEMBERS),
+  unknownBits: 0,
+};
+
+function flagsOfBits<F extends string>(bits: number, flagBits: { readonly [K in F]: number }): F[] {
+  return (Object.keys(flagBits) as F[]).filter((flag) => (bits & flagBits[flag]) === flagBits[flag]);
+}
 
 const unknownMask = (problem: MaskProblem): { readonly known: false; readonly problem: MaskProblem } => Object.freeze({ known: false, problem });
 
-function parseMaskText<F extends string>(mask: unknown, grammar: MaskGrammar<F>): MaskReading<F> {
+/** The reading of a value whose bits are all known to be members. */
+function fromBits<F extends string>(bits: number, grammar: MaskGrammar<F>): MaskReading<F> {
+  if ((bits & ~grammar.definedBits) !== 0) return unknownMask('undefined_bits');
+  if ((bits & grammar.unknownBits) !== 0) return unknownMask('uninitialized');
+  return Object.freeze({ known: true, flags: new Set(flagsOfBits(bits, grammar.flagBits)), bits });
+}
+
+/** Largest mask value read as a number (the enums are 32-bit). */
+const MAX_MASK_NUMBER = 0x7fff_ffff;
+
+function parseMaskValue<F extends string>(mask: unknown, grammar: MaskGrammar<F>): MaskReading<F> {
   if (mask === undefined) return unknownMask('missing');
   if (mask === null) return unknownMask('null');
+  if (typeof mask === 'number') {
+    // StringEnumConverter writes a number when bits no member covers are left over.
+    if (!Number.isInteger(mask) || mask < 0 || mask > MAX_MASK_NUMBER) return unknownMask('mask_invalid_number');
+    return fromBits(mask, grammar);
+  }
   if (typeof mask !== 'string') return unknownMask('mask_not_a_string');
-  if (mask.trim() === '') return unknownMask('mask_empty');
-  const flags = new Set<F>();
-  for (const raw of mask.split(',')) {
+  const text = mask.trim();
+  if (text === '') return unknownMask('mask_empty');
+  if (/^\d+$/.test(text)) {
+    const value = Number(text);
+    return value > MAX_MASK_NUMBER ? unknownMask('mask_invalid_number') : fromBits(value, grammar);
+  }
+  let bits = 0;
+  for (const raw of text.split(',')) {
     const name = raw.trim().toUpperCase();
     if (name === '') return unknownMask('unrecognised_name');
     if (name === 'UNINITIALIZED') return unknownMask('uninitialized');
-    const single = grammar.singles.find((flag) => flag.toUpperCase() === name);
-    if (single !== undefined) {
-      flags.add(single);
-      continue;
-    }
-    const combo = Object.hasOwn(grammar.combos, name) ? grammar.combos[name] : undefined;
-    if (combo !== undefined) {
-      for (const flag of combo) flags.add(flag);
-      continue;
-    }
-    if (grammar.ignored.has(name)) continue;
-    return unknownMask('unrecognised_name');
+    const value = grammar.members.get(name);
+    if (value === undefined) return unknownMask('unrecognised_name');
+    bits |= value;
   }
-  return Object.freeze({ known: true, flags });
+  return fromBits(bits, grammar);
 }
 
 function parseRightObject<F extends string>(value: unknown, grammar: MaskGrammar<F>): MaskReading<F> {
@@ -107,12 +176,12 @@ function parseRightObject<F extends string>(value: unknown, grammar: MaskGrammar
   if (value === null) return unknownMask('null');
   if (typeof value !== 'object' || Array.isArray(value)) return unknownMask('not_an_object');
   if (Object.keys(value).length === 0) return unknownMask('empty_object');
-  return parseMaskText((value as Record<string, unknown>)['Mask'], grammar);
+  return parseMaskValue((value as Record<string, unknown>)['Mask'], grammar);
 }
 
-/** Reads a TableRight `Mask` string, e.g. `"URI"` or `"Select, Update"`. */
+/** Reads a TableRight `Mask`, e.g. `"URI"`, `"Update, RF"` or a number. */
 export function parseTableRightMask(mask: unknown): MaskReading<TableRightFlag> {
-  return parseMaskText(mask, TABLE_GRAMMAR);
+  return parseMaskValue(mask, TABLE_GRAMMAR);
 }
 
 /** Reads an entity's `TableRight` member (`{ "Mask": …, "Reason": … }`, `{}`, `null` or absent). */
@@ -120,9 +189,9 @@ export function parseTableRight(value: unknown): MaskReading<TableRightFlag> {
   return parseRightObject(value, TABLE_GRAMMAR);
 }
 
-/** Reads a FieldRight `Mask` string, e.g. `"FULL"` or `"Read, UIHintReadOnly"`. */
+/** Reads a FieldRight `Mask`, e.g. `"FULL"`, `"Update"` or `"FULL, UIHintMandatory"`. */
 export function parseFieldRightMask(mask: unknown): MaskReading<FieldRightFlag> {
-  return parseMaskText(mask, FIELD_GRAMMAR);
+  return parseMaskValue(mask, FIELD_GRAMMAR);
 }
 
 /** Reads a field's `FieldRight` member (`{ "Mask": …, "Reason": … }`, `{}`, `null` or absent). */
@@ -130,7 +199,7 @@ export function parseFieldRight(value: unknown): MaskReading<FieldRightFlag> {
   return parseRightObject(value, FIELD_GRAMMAR);
 }
 
-/** CRMScript `checkTableRights` names and the flag each needs (superoffice.md §5.2). */
+/** CRMScript `checkTableRights` names and the flag each needs (docs/superoffice.md §5.2). */
 export const TABLE_RIGHT_FLAG_OF = Object.freeze({ select: 'Select', update: 'Update', insert: 'Insert' } as const);
 
 /** CRMScript `checkFieldRights` names and the flag each needs. */

@@ -248,7 +248,7 @@ class RightsSession {
         return isDefault ? { kind: 'unsupported' } : { kind: 'not_found' };
       case 400:
       case 405:
-        // Where `GET v1/{Entity}/default` is not offered (the simulator reads "default" as a bad id).
+        // A Web API that does not offer `GET v1/{Entity}/default` reads "default" as a bad id (400) or route (404/405).
         if (isDefault) return { kind: 'unsupported' };
         throw unexpected(response.status);
       default:

@@ -59,14 +59,30 @@ export interface FieldSpec {
 /**
  * The fields each table accepts. A name outside this list is a 400 (the list is known), a listed
  * name that the entity's `FieldProperties` lacks is answered unknown. Names match the key, the
- * entity property (the key with a capital) or the column, without regard to case.
+ * entity property (the key with a capital) or the column, without regard to case; a key wins over a
+ * column of another field (the ticket's `status` is the `Status` property, a TicketStatusEntity in
+ * column `ticket_status`; the column `status` is the `BaseStatus` property).
+ *
+ * Every field exists both as a property of the REST entity and as a column of its table in
+ * SuperOffice's reference (issue 10, item 4):
+ * - ContactEntity — https://docs.superoffice.com/en/api/reference/restful/rest/Contact/v1ContactEntity_GetContactEntity.html;
+ *   contact table — https://docs.superoffice.com/en/database/tables/contact.html (the VAT number column is `orgNr`).
+ * - PersonEntity — https://docs.superoffice.com/en/api/reference/restful/rest/Person/v1PersonEntity_GetPersonEntity.html;
+ *   person table — https://docs.superoffice.com/en/database/tables/person.html. Not offered: e-mail (the entity has
+ *   an `Emails` collection, the addresses live in the `email` table) and birth date (the entity's `BirthDate` is
+ *   kept in three columns, `year_of_birth`, `month_of_birth`, `day_of_birth`), so neither has one column that
+ *   CRMScript's `checkFieldRights` could be asked about.
+ * - TicketEntity — https://docs.superoffice.com/en/api/reference/restful/rest/Ticket/v1TicketEntity_GetTicketEntity.html;
+ *   ticket table — https://docs.superoffice.com/en/database/tables/ticket.html.
+ * The real casing of the `FieldProperties` keys is UNCONFIRMED (the reference samples show a placeholder
+ * `fieldName`), so keys are matched without regard to case.
  */
 export const TABLE_FIELDS: { readonly [T in RightsTable]: readonly FieldSpec[] } = Object.freeze({
   contact: [
     { key: 'contactId', dbName: 'contact_id' },
     { key: 'name', dbName: 'name' },
     { key: 'department', dbName: 'department' },
-    { key: 'orgNr', dbName: 'orgnr' },
+    { key: 'orgNr', dbName: 'orgNr' },
     { key: 'number1', dbName: 'number1' },
     { key: 'number2', dbName: 'number2' },
     { key: 'createdDate', dbName: 'registered' },
@@ -77,16 +93,17 @@ export const TABLE_FIELDS: { readonly [T in RightsTable]: readonly FieldSpec[] }
     { key: 'firstname', dbName: 'firstname' },
     { key: 'middleName', dbName: 'middleName' },
     { key: 'lastname', dbName: 'lastname' },
+    { key: 'mrmrs', dbName: 'mrmrs' },
     { key: 'title', dbName: 'title' },
-    { key: 'email', dbName: 'email' },
-    { key: 'birthDate', dbName: 'birthdate' },
+    { key: 'personNumber', dbName: 'person_number' },
     { key: 'createdDate', dbName: 'registered' },
     { key: 'updatedDate', dbName: 'updated' },
   ],
   ticket: [
     { key: 'ticketId', dbName: 'id' },
     { key: 'title', dbName: 'title' },
-    { key: 'status', dbName: 'status' },
+    { key: 'baseStatus', dbName: 'status' },
+    { key: 'status', dbName: 'ticket_status' },
     { key: 'priority', dbName: 'priority' },
     { key: 'createdAt', dbName: 'created_at' },
     { key: 'lastChanged', dbName: 'last_changed' },
@@ -96,10 +113,11 @@ export const TABLE_FIELDS: { readonly [T in RightsTable]: readonly FieldSpec[] }
 /** Record ids are positive 32-bit integers (SuperOffice primary keys). */
 export const MAX_RECORD_ID = 2_147_483_647;
 
-/** The field of `table` called `name` (key, property or column), if listed. */
+/** The field of `table` called `name` (key, property or column; a key first), if listed. */
 export function findField(table: RightsTable, name: string): FieldSpec | undefined {
   const wanted = name.toLowerCase();
-  return TABLE_FIELDS[table].find((f) => f.key.toLowerCase() === wanted || f.dbName.toLowerCase() === wanted);
+  const fields = TABLE_FIELDS[table];
+  return fields.find((f) => f.key.toLowerCase() === wanted) ?? fields.find((f) => f.dbName.toLowerCase() === wanted);
 }
 
 /** The accepted field names of a table, for error messages. */

@@ -1,7 +1,7 @@
 /**
  * Offline checks of `infra/main.json`. Every check is a pure function `(template, …) => Violation[]`, so the real
  * template is asserted to give `[]` and deliberately broken copies to give specific violations (negative proof).
- * Azure facts behind the expectations: /work/shared/design/azure.md §1 and §6; architecture.md §4 and §8.
+ * Azure facts behind the expectations: docs/azure.md §1 and §6; docs/architecture.md §4 and §8.
  */
 import { loadConfig, SETTINGS, type SettingSpec } from '../../shared/config/config.js';
 import {
@@ -32,7 +32,7 @@ export const SAMPLE_PARAMETERS: Readonly<Record<string, unknown>> = {
   namePrefix: 'sobroker',
   superOfficeClientId: 'a1b2c3d4e5f6a7b8c9d0e1f2',
   entraAudience: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
-  brokerPolicy: '{"callers":[]}',
+  brokerPolicy: '{"version":1,"callers":[{"name":"integration","tid":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","oid":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","operations":["tokens"]}]}',
 };
 
 /** Built-in Azure role definitions this template may grant (azure.md §1). Name → role definition GUID. */
@@ -67,17 +67,67 @@ export const EXPECTED_APP_ROLES: readonly RoleName[] = [
   'Monitoring Metrics Publisher',
 ];
 
-/** Settings that must not be set on Flex Consumption (functions-app-settings#flex-consumption-plan-deprecations). */
-export const FLEX_DEPRECATED_SETTINGS = [
-  'FUNCTIONS_WORKER_RUNTIME',
-  'FUNCTIONS_EXTENSION_VERSION',
-  'WEBSITE_RUN_FROM_PACKAGE',
-  'WEBSITE_CONTENTSHARE',
-  'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
-  'SCM_DO_BUILD_DURING_DEPLOYMENT',
-  'ENABLE_ORYX_BUILD',
-  'WEBSITE_TIME_ZONE',
-] as const;
+/** Microsoft's list of site properties and app settings that Flex Consumption rejects or owns. */
+export const FLEX_DEPRECATIONS_URL = 'https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations';
+/** Flex Consumption considerations (time zones). */
+export const FLEX_CONSIDERATIONS_URL = 'https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#considerations';
+
+/**
+ * App settings that must not be set on Flex Consumption, with Microsoft's reason. Source: the deprecations table at
+ * FLEX_DEPRECATIONS_URL, and the settings the Consumption-to-Flex migration script drops as not applying to Flex
+ * (https://learn.microsoft.com/azure/azure-functions/migration/migrate-plan-consumption-to-flex, "Apply migrated
+ * app settings in the new app"); WEBSITE_TIME_ZONE and TZ from FLEX_CONSIDERATIONS_URL. `AzureWebJobsFeatureFlags`
+ * is not on either list and stays allowed.
+ */
+export const FLEX_DEPRECATED_SETTINGS: Readonly<Record<string, string>> = {
+  FUNCTIONS_WORKER_RUNTIME: 'replaced by functionAppConfig.runtime.name',
+  FUNCTIONS_WORKER_RUNTIME_VERSION: 'replaced by functionAppConfig.runtime.version',
+  FUNCTIONS_EXTENSION_VERSION: 'set by the platform',
+  FUNCTIONS_MAX_HTTP_CONCURRENCY: 'replaced by functionAppConfig.scaleAndConcurrency.triggers',
+  FUNCTIONS_WORKER_PROCESS_COUNT: 'not valid on Flex Consumption',
+  FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED: 'not valid on Flex Consumption',
+  WEBSITE_NODE_DEFAULT_VERSION: 'replaced by functionAppConfig.runtime.version',
+  WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT: 'replaced by functionAppConfig.scaleAndConcurrency.maximumInstanceCount',
+  WEBSITE_RUN_FROM_PACKAGE: 'Flex runs from its deployment container (functionAppConfig.deployment)',
+  WEBSITE_CONTENTSHARE: 'replaced by functionAppConfig.deployment',
+  WEBSITE_CONTENTAZUREFILECONNECTIONSTRING: 'replaced by functionAppConfig.deployment',
+  WEBSITE_SKIP_CONTENTSHARE_VALIDATION: 'Flex has no content share',
+  WEBSITE_CONTENTOVERVNET: 'not used for networking on Flex Consumption',
+  WEBSITE_VNET_ROUTE_ALL: 'not used for networking on Flex Consumption',
+  WEBSITE_DNS_SERVER: 'DNS comes from the integrated virtual network',
+  SCM_DO_BUILD_DURING_DEPLOYMENT: 'replaced by the remote build option of the publish',
+  ENABLE_ORYX_BUILD: 'replaced by the remote build option of the publish',
+  WEBSITE_TIME_ZONE: `not supported on Flex Consumption (${FLEX_CONSIDERATIONS_URL})`,
+  TZ: `not supported on Flex Consumption (${FLEX_CONSIDERATIONS_URL})`,
+};
+
+/**
+ * Site properties (on `properties` or `properties.siteConfig` of `Microsoft.Web/sites`, or in a `sites/config`
+ * 'web' resource) that Flex Consumption rejects or has replaced (FLEX_DEPRECATIONS_URL). ARM refuses a Flex site
+ * with `siteConfig.ftpsState` (error 51021).
+ */
+export const FLEX_REJECTED_SITE_PROPERTIES: Readonly<Record<string, string>> = {
+  ftpsState: 'FTPS is not supported (ARM rejects it with error 51021)',
+  alwaysOn: 'not valid on Flex Consumption',
+  linuxFxVersion: 'replaced by functionAppConfig.runtime',
+  windowsFxVersion: 'not valid on Flex Consumption',
+  netFrameworkVersion: 'replaced by functionAppConfig.runtime.version',
+  javaVersion: 'replaced by functionAppConfig.runtime.version',
+  powerShellVersion: 'replaced by functionAppConfig.runtime.version',
+  use32BitWorkerProcess: '32-bit is not supported',
+  isReserved: 'not valid on Flex Consumption',
+  isXenon: 'not valid on Flex Consumption',
+  containerSize: 'renamed to functionAppConfig.scaleAndConcurrency.instanceMemoryMB',
+  functionAppScaleLimit: 'renamed to functionAppConfig.scaleAndConcurrency.maximumInstanceCount',
+  preWarmedInstanceCount: 'renamed to functionAppConfig.scaleAndConcurrency.alwaysReady',
+  vnetRouteAllEnabled: 'not used for networking on Flex Consumption',
+  vnetContentShareEnabled: 'not used for networking on Flex Consumption',
+  vnetImagePullEnabled: 'not used for networking on Flex Consumption',
+  vnetBackupRestoreEnabled: 'not used for networking on Flex Consumption',
+};
+
+/** The siteConfig keys this project has reviewed for Flex Consumption; anything else needs a review first. */
+export const REVIEWED_SITE_CONFIG_KEYS = ['minTlsVersion', 'scmMinTlsVersion', 'http20Enabled', 'appSettings'] as const;
 
 /** App settings read by the Functions host or SDKs rather than by `shared/config`. */
 export const HOST_SETTINGS = [
@@ -496,8 +546,10 @@ export function checkParametersFile(template: ArmTemplate, file: unknown): Viola
 
 /**
  * Storage: shared keys off, no public blob access, TLS 1.2, https only, private containers. Key Vault: RBAC mode,
- * soft delete with 7-90 days, purge protection, public access a parameter, no access policies. Application Insights:
- * local auth off, workspace-based. Key Vault AuditEvent logs to the workspace. Site: https only, FTPS off, TLS 1.2.
+ * soft delete with 7-90 days, purge protection, no access policies, and reachable: public network access may be
+ * closed (or made closable by a parameter or expression) only together with a private endpoint for the vault and
+ * VNet integration of the site. Application Insights: local auth off, workspace-based. Key Vault AuditEvent logs to
+ * the workspace. Site: https only, TLS 1.2 (Flex offers no FTP; `ftpsState` is rejected by checkFlexApp).
  * Security switches must be literals, so no parameter value can turn them off.
  */
 export function checkSecurity(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
@@ -546,21 +598,38 @@ export function checkSecurity(template: ArmTemplate, parameters: Readonly<Record
         violations.push({ check, where: retentionWhere, message: 'a retention parameter must declare minValue >= 7 and maxValue <= 90' });
       }
     }
+    const vaultId = lower(evaluator.resourceIdOf(vault.resource));
     const publicAccess = at(vault.resource, 'properties', 'publicNetworkAccess');
-    const publicExpr = typeof publicAccess === 'string' ? safeParse(publicAccess) : null;
-    const publicParam =
-      publicExpr !== null && !(publicExpr instanceof Error) && publicExpr.kind === 'call' && lower(publicExpr.name) === 'parameters' && publicExpr.args[0]?.kind === 'string'
-        ? template.parameters?.[publicExpr.args[0].value]
-        : undefined;
-    const allowed = publicParam?.allowedValues;
-    if (publicParam === undefined || allowed === undefined || !allowed.every((v) => v === 'Enabled' || v === 'Disabled')) {
-      violations.push({ check, where: `${vault.where}.properties.publicNetworkAccess`, message: "must be a parameter with allowedValues 'Enabled'/'Disabled'" });
+    const defaultAction = at(vault.resource, 'properties', 'networkAcls', 'defaultAction');
+    const open = publicAccess === 'Enabled' && (defaultAction === undefined || defaultAction === 'Allow');
+    if (!open) {
+      const privateEndpoints = indexed(template, 'Microsoft.Network/privateEndpoints').filter(({ resource }) => {
+        const connections = at(resource, 'properties', 'privateLinkServiceConnections');
+        return (
+          Array.isArray(connections) &&
+          connections.some((connection) => {
+            const target = tryEval(evaluator, at(connection, 'properties', 'privateLinkServiceId'));
+            const groups = at(connection, 'properties', 'groupIds');
+            return 'value' in target && typeof target.value === 'string' && lower(target.value) === vaultId && Array.isArray(groups) && groups.includes('vault');
+          })
+        );
+      });
+      const integrated = indexed(template, 'Microsoft.Web/sites').every(({ resource }) => at(resource, 'properties', 'virtualNetworkSubnetId') !== undefined);
+      if (privateEndpoints.length === 0 || !integrated) {
+        violations.push({
+          check,
+          where: `${vault.where}.properties.publicNetworkAccess`,
+          message:
+            `Key Vault public network access is ${JSON.stringify(publicAccess)} with networkAcls.defaultAction ${JSON.stringify(defaultAction)}: ` +
+            "closing it (or letting a parameter close it) needs a private endpoint for the vault (groupId 'vault') and VNet integration of the site (virtualNetworkSubnetId); " +
+            `missing: ${[privateEndpoints.length === 0 ? 'private endpoint' : '', integrated ? '' : 'VNet integration'].filter(Boolean).join(', ')}. Without them nothing can reach the vault`,
+        });
+      }
     }
     const policies = at(vault.resource, 'properties', 'accessPolicies');
     if (policies !== undefined && !(Array.isArray(policies) && policies.length === 0)) {
       violations.push({ check, where: `${vault.where}.properties.accessPolicies`, message: 'an RBAC vault must not carry access policies' });
     }
-    const vaultId = lower(evaluator.resourceIdOf(vault.resource));
     const audit = indexed(template, 'Microsoft.Insights/diagnosticSettings').filter(({ resource }) => {
       try {
         const scope = evaluator.scopeIdOf(resource);
@@ -595,7 +664,6 @@ export function checkSecurity(template: ArmTemplate, parameters: Readonly<Record
   const site = one('Microsoft.Web/sites');
   if (site !== undefined) {
     expectLiteral(site.resource, site.where, ['properties', 'httpsOnly'], [true]);
-    expectLiteral(site.resource, site.where, ['properties', 'siteConfig', 'ftpsState'], ['Disabled']);
     expectLiteral(site.resource, site.where, ['properties', 'siteConfig', 'minTlsVersion'], ['1.2', '1.3']);
     expectLiteral(site.resource, site.where, ['properties', 'siteConfig', 'scmMinTlsVersion'], ['1.2', '1.3']);
   }
@@ -643,7 +711,30 @@ export function checkFlexApp(template: ArmTemplate, parameters: Readonly<Record<
   if (at(scale, 'maximumInstanceCount') === undefined || at(scale, 'instanceMemoryMB') === undefined) {
     add(`${where}.properties.functionAppConfig.scaleAndConcurrency`, 'needs maximumInstanceCount and instanceMemoryMB');
   }
-  if (at(site, 'properties', 'siteConfig', 'linuxFxVersion') !== undefined) add(`${where}.properties.siteConfig.linuxFxVersion`, 'Flex sets the runtime only in functionAppConfig.runtime');
+
+  // Site properties Flex Consumption rejects or owns, wherever they are set; unreviewed siteConfig keys.
+  const rejected = new Map(Object.entries(FLEX_REJECTED_SITE_PROPERTIES).map(([name, reason]) => [lower(name), { name, reason }]));
+  const scanProperties = (properties: unknown, path: string): void => {
+    if (!isRecord(properties)) return;
+    for (const key of Object.keys(properties)) {
+      const hit = rejected.get(lower(key));
+      if (hit !== undefined) add(`${path}.${key}`, `${hit.name} must not be set on Flex Consumption: ${hit.reason} (${FLEX_DEPRECATIONS_URL})`);
+    }
+  };
+  scanProperties(at(site, 'properties'), `${where}.properties`);
+  const siteConfig = at(site, 'properties', 'siteConfig');
+  scanProperties(siteConfig, `${where}.properties.siteConfig`);
+  if (isRecord(siteConfig)) {
+    for (const key of Object.keys(siteConfig)) {
+      if (!rejected.has(lower(key)) && !(REVIEWED_SITE_CONFIG_KEYS as readonly string[]).includes(key)) {
+        add(`${where}.properties.siteConfig.${key}`, `siteConfig.${key} is not reviewed for Flex Consumption (reviewed: ${REVIEWED_SITE_CONFIG_KEYS.join(', ')}); check ${FLEX_DEPRECATIONS_URL} and add it to REVIEWED_SITE_CONFIG_KEYS`);
+      }
+    }
+  }
+  for (const config of indexed(template, 'Microsoft.Web/sites/config')) {
+    const name = tryEval(evaluator, config.resource.name);
+    if ('value' in name && typeof name.value === 'string' && lower(name.value).endsWith('/web')) scanProperties(config.resource.properties, `${config.where}.properties`);
+  }
 
   const storage = at(config, 'deployment', 'storage');
   if (at(storage, 'type') !== 'blobContainer') add(`${where}.properties.functionAppConfig.deployment.storage.type`, "must be 'blobContainer'");
@@ -729,10 +820,11 @@ export function checkAppSettings(
   }
   const byLowerName = new Map([...settings.keys()].map((name) => [lower(name), name]));
 
-  for (const name of FLEX_DEPRECATED_SETTINGS) {
+  for (const [name, reason] of Object.entries(FLEX_DEPRECATED_SETTINGS)) {
     const found = byLowerName.get(lower(name));
-    if (found !== undefined) add(settings.get(found)?.where ?? name, `${name} must not be set on Flex Consumption`);
+    if (found !== undefined) add(settings.get(found)?.where ?? name, `${name} must not be set on Flex Consumption: ${reason} (${FLEX_DEPRECATIONS_URL})`);
   }
+  const deprecated = new Set(Object.keys(FLEX_DEPRECATED_SETTINGS).map(lower));
   const keyBased = byLowerName.get('azurewebjobsstorage');
   if (keyBased !== undefined) add(settings.get(keyBased)?.where ?? keyBased, 'AzureWebJobsStorage (a connection string) must not be set; use AzureWebJobsStorage__* identity settings');
 
@@ -743,7 +835,7 @@ export function checkAppSettings(
   for (const [name, setting] of settings) {
     const spec = known.get(name);
     if (spec?.source === 'platform') add(setting.where, `${name} is set by the platform, not by the template`);
-    if (spec === undefined && !(HOST_SETTINGS as readonly string[]).includes(name) && !(FLEX_DEPRECATED_SETTINGS as readonly string[]).includes(name) && lower(name) !== 'azurewebjobsstorage') {
+    if (spec === undefined && !(HOST_SETTINGS as readonly string[]).includes(name) && !deprecated.has(lower(name)) && lower(name) !== 'azurewebjobsstorage') {
       add(setting.where, `${name} is neither read by shared/config (SETTINGS) nor a known host setting (typo?)`);
     }
   }

@@ -32,6 +32,26 @@ const keyFile = join(dir, 'key.xml');
 const policy = { version: 1, callers: [{ name: 'integration', tid: AUDIENCE, oid: AUDIENCE, operations: ['tokens'], superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*' }], systemUser: false }] };
 const policyFile = join(dir, 'policy.json');
 writeFileSync(policyFile, JSON.stringify(policy, null, 2));
+const emptyPolicyFile = join(dir, 'empty-policy.json');
+writeFileSync(emptyPolicyFile, '{"version":1,"callers":[]}');
+const unversionedPolicyFile = join(dir, 'unversioned-policy.json');
+writeFileSync(unversionedPolicyFile, '{"callers":[]}');
+
+/** `az keyvault list-deleted` output: the vault of this deployment (rg-broker, prefix sobroker) among others. */
+function deletedVault(name: string, resourceGroup: string, location = 'westeurope'): object {
+  return {
+    id: `/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.KeyVault/locations/${location}/deletedVaults/${name}`,
+    name,
+    type: 'Microsoft.KeyVault/deletedVaults',
+    properties: {
+      vaultId: `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${name}`,
+      location,
+      purgeProtectionEnabled: true,
+      scheduledPurgeDate: '2030-01-01T00:00:00+00:00',
+      tags: {},
+    },
+  };
+}
 
 /** A bin directory whose az/npm/npx/zip record their argv; `mode` decides whether they fail (dry run) or play along. */
 function fakeTools(name: string, mode: 'forbid' | 'emulate'): { bin: string; log: string; store: string } {
@@ -45,6 +65,13 @@ function fakeTools(name: string, mode: 'forbid' | 'emulate'): { bin: string; log
   const forbid = `${header}echo "$(basename "$0") must not run in a dry run" >&2\nexit 97\n`;
   const az = `${header}
 case "$1 $2 $3" in
+  "version --output json") printf '{"azure-cli": "%s", "azure-cli-core": "%s", "extensions": {}}\\n' "\${FAKE_AZ_VERSION:-2.67.0}" "\${FAKE_AZ_VERSION:-2.67.0}" ;;
+  "keyvault list-deleted "*)
+    [ -n "\${FAKE_LIST_DELETED_FAILS:-}" ] && { echo "(AuthorizationFailed) no deletedVaults/read" >&2; exit 1; }
+    printf '%s\\n' "\${FAKE_DELETED_VAULTS:-[]}" ;;
+  "functionapp deployment source")
+    n=$(cat '${store}/publish-attempts' 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > '${store}/publish-attempts'
+    [ "$n" -le "\${FAKE_PUBLISH_FAILURES:-0}" ] && { echo "(Forbidden) the app identity cannot write the deployment container yet" >&2; exit 1; } ;;
   "ad signed-in-user show") echo 9a4c2a8b-1111-4222-8333-444455556666 ;;
   "deployment group show")
     for a in "$@"; do case "$a" in properties.outputs.*) q="\${a#properties.outputs.}"; q="\${q%.value}";; esac; done
@@ -164,10 +191,15 @@ describe('infra/deploy.sh --dry-run', () => {
     expect(result.stdout).toContain('<redacted>');
   });
 
-  it('prints the complete ordered command list: group → deployment → build → deploy → secrets', () => {
+  it('prints the complete ordered command list: CLI version → build → policy → group → deleted vault → deployment → secrets → code', () => {
     expect(commands).toEqual([
+      '+ az version --output json',
+      '+ npm ci',
+      '+ npm run build',
+      `+ npx tsx scripts/validate-policy.ts ${policyFile}`,
       '+ az ad signed-in-user show --query id --output tsv',
       '+ az group create --name rg-broker --location westeurope --output none',
+      '+ az keyvault list-deleted --resource-type vault --output json',
       `+ write ${T}/parameters.json namePrefix,location,superOfficeEnvironment,superOfficeClientId,entraAudience,entraTenantIds,brokerPolicy,deployerPrincipalId,deployerPrincipalType`,
       `+ az deployment group create --resource-group rg-broker --name superoffice-broker --template-file infra/main.json --parameters @infra/main.parameters.json --parameters @${T}/parameters.json --output none`,
       show('functionAppName'),
@@ -175,10 +207,6 @@ describe('infra/deploy.sh --dry-run', () => {
       show('functionAppUrl'),
       show('superOfficeRedirectUri'),
       show('identityPrincipalId'),
-      '+ npm ci',
-      '+ npm run build',
-      `+ zip -q -r ${T}/package.zip host.json package.json dist`,
-      `+ az functionapp deployment source config-zip --resource-group rg-broker --name <functionAppName> --src ${T}/package.zip --output none`,
       `+ write <redacted> > ${T}/superoffice-client-secret`,
       secretSet('superoffice-client-secret'),
       `+ npx tsx scripts/convert-rsa-key.ts ${keyFile} > ${T}/superoffice-rsa-private-key`,
@@ -189,7 +217,28 @@ describe('infra/deploy.sh --dry-run', () => {
       '+ az keyvault secret show --vault-name <keyVaultName> --name state-cookie-key --query id --output tsv',
       `+ node -e '<32 random bytes, base64>' > ${T}/state-cookie-key`,
       secretSet('state-cookie-key'),
+      `+ zip -q -r ${T}/package.zip host.json package.json dist`,
+      `+ az functionapp deployment source config-zip --resource-group rg-broker --name <functionAppName> --src ${T}/package.zip --output none`,
     ]);
+  });
+
+  it('shows the Azure CLI version check with the minimum Flex Consumption needs', () => {
+    expect(result.stdout).toMatch(/==> Azure CLI version\n\+ az version --output json\nnot run in a dry run: Azure CLI 2\.60\.0 or later is required\n/);
+  });
+
+  it('shows where a soft-deleted vault of an earlier deployment would be recovered', () => {
+    expect(result.stdout).toMatch(/\+ az keyvault list-deleted --resource-type vault --output json\nnot run in a dry run: a soft-deleted vault of this resource group and prefix would be recovered here/);
+  });
+
+  it('runs the policy check even in a dry run (read-only, local)', () => {
+    expect(result.stdout).toContain(`validate-policy: ${policyFile}: valid, 1 caller`);
+  });
+
+  it('writes every secret before it publishes the code (the app reads them as it starts)', () => {
+    const publish = commands.findIndex((c) => c.includes('functionapp deployment source config-zip'));
+    const lastSecret = commands.map((c) => c.startsWith('+ az keyvault secret set')).lastIndexOf(true);
+    expect(lastSecret).toBeGreaterThan(0);
+    expect(publish).toBeGreaterThan(lastSecret);
   });
 
   it('seeds exactly the fixed secrets the code reads (SECRET_NAMES), each from a file and with --output none', () => {
@@ -236,18 +285,19 @@ describe('infra/deploy.sh with emulated tools', () => {
     const calls = argvLog(log);
     expect(calls.flat().join(' ')).not.toContain(CANARY);
     expect(calls.map((c) => c.slice(0, 3).join(' '))).toEqual([
-      'az ad signed-in-user',
-      'az group create',
-      'az deployment group',
-      'az deployment group',
-      'az deployment group',
-      'az deployment group',
-      'az deployment group',
-      'az deployment group',
+      'az version --output',
       'npm ci',
       'npm run build',
-      'zip -q -r',
-      'az functionapp deployment',
+      'npx tsx scripts/validate-policy.ts',
+      'az ad signed-in-user',
+      'az group create',
+      'az keyvault list-deleted',
+      'az deployment group',
+      'az deployment group',
+      'az deployment group',
+      'az deployment group',
+      'az deployment group',
+      'az deployment group',
       'az keyvault secret',
       'npx tsx scripts/convert-rsa-key.ts',
       'az keyvault secret',
@@ -255,7 +305,11 @@ describe('infra/deploy.sh with emulated tools', () => {
       'az keyvault secret',
       'az keyvault secret',
       'az keyvault secret',
+      'zip -q -r',
+      'az functionapp deployment',
     ]);
+    expect(result.stdout).toMatch(/Azure CLI 2\.67\.0 \(2\.60\.0 or later required\)/);
+    expect(result.stdout).toMatch(/no soft-deleted vault of this deployment/);
 
     // Secret files: right content, mode 600, removed afterwards.
     expect(readFileSync(join(store, 'superoffice-client-secret'), 'utf8')).toBe(CANARY);
@@ -293,8 +347,147 @@ describe('infra/deploy.sh with emulated tools', () => {
   }, 90_000);
 });
 
+const line = (call: readonly string[]): string => call.join(' ');
+
+describe('infra/deploy.sh: Azure CLI version (Flex Consumption needs 2.60.0 or later)', () => {
+  it.each(['2.45.0', '2.59.9'])('refuses Azure CLI %s before anything else, naming the minimum', (version) => {
+    const { bin, log } = fakeTools(`az-${version}`, 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_AZ_VERSION: version });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`Azure CLI ${version} is too old to deploy to Flex Consumption: 2.60.0 or later is required`);
+    expect(argvLog(log).map(line)).toEqual(['az version --output json']);
+    expect(result.stdout + result.stderr).not.toContain(CANARY);
+  });
+
+  it('refuses when the version cannot be read', () => {
+    const { bin, log } = fakeTools('az-garbage', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_AZ_VERSION: 'dev' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/cannot read the Azure CLI version from 'az version'; Flex Consumption needs 2\.60\.0 or later/);
+    expect(argvLog(log).map(line)).toEqual(['az version --output json']);
+  });
+
+  it.each(['2.60.0', '2.100.0'])('accepts Azure CLI %s (numeric comparison) and goes on to the build', (version) => {
+    const { bin, log } = fakeTools(`az-ok-${version}`, 'emulate');
+    // An empty policy stops the run right after the build, before anything in Azure changes.
+    const result = deploy([...BASE_ARGS, '--policy-file', emptyPolicyFile], bin, { FAKE_AZ_VERSION: version });
+    expect(result.stdout).toContain(`Azure CLI ${version} (2.60.0 or later required)`);
+    expect(argvLog(log).map((c) => c.slice(0, 2).join(' '))).toContain('npm ci');
+  }, 60_000);
+});
+
+describe('infra/deploy.sh: validates the policy with the broker\'s own loader before deploying', () => {
+  const { bin: forbidBin, log: forbidLog } = fakeTools('policy-dry', 'forbid');
+
+  it('a dry run refuses a policy without callers (it would deploy and then refuse every request)', () => {
+    const result = deploy([...BASE_ARGS, '--policy-file', emptyPolicyFile, '--dry-run'], forbidBin);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`validate-policy: ${emptyPolicyFile}: BROKER_POLICY.callers is empty: the broker would refuse every request`);
+    expect(result.stderr).toMatch(/cannot be deployed \(see the line above\)/);
+    expect(result.stdout).toContain(`+ npx tsx scripts/validate-policy.ts ${emptyPolicyFile}`);
+    expect(result.stdout).not.toContain('+ az group create');
+    expect(argvLog(forbidLog)).toEqual([]);
+  }, 60_000);
+
+  it('a dry run refuses {"callers":[]} (no version), naming the member', () => {
+    const result = deploy([...BASE_ARGS, '--policy-file', unversionedPolicyFile, '--dry-run'], forbidBin);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`validate-policy: ${unversionedPolicyFile}: BROKER_POLICY.version must be set (1)`);
+  }, 60_000);
+
+  it('a real run stops after the build: nothing in Azure is created or changed', () => {
+    const { bin, log } = fakeTools('policy-real', 'emulate');
+    const result = deploy([...BASE_ARGS, '--policy-file', emptyPolicyFile], bin);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('BROKER_POLICY.callers is empty');
+    expect(argvLog(log).map((c) => c.slice(0, 3).join(' '))).toEqual(['az version --output', 'npm ci', 'npm run build', 'npx tsx scripts/validate-policy.ts']);
+  }, 60_000);
+});
+
+describe('infra/deploy.sh: secrets first, then the code, published with retries', () => {
+  it('retries the publish while the app identity\'s role assignments propagate, after every secret is written', () => {
+    const { bin, log } = fakeTools('publish-retry', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_PUBLISH_FAILURES: '2', DEPLOY_RETRY_DELAY_SECONDS: '0' });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/publish attempt 1 of 20 failed; retrying in 0 s \(role assignments can take minutes to apply\)/);
+    expect(result.stderr).toMatch(/publish attempt 2 of 20 failed/);
+    const calls = argvLog(log).map(line);
+    const publishes = calls.flatMap((c, i) => (c.startsWith('az functionapp deployment source config-zip') ? [i] : []));
+    expect(publishes).toHaveLength(3);
+    const secretSets = calls.flatMap((c, i) => (c.startsWith('az keyvault secret set') ? [i] : []));
+    expect(secretSets).toHaveLength(4);
+    expect(Math.max(...secretSets)).toBeLessThan(Math.min(...publishes));
+    expect(result.stdout + result.stderr).not.toContain(CANARY);
+  }, 90_000);
+
+  it('gives up after 20 publish attempts with one clear line', () => {
+    const { bin, log } = fakeTools('publish-fail', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_PUBLISH_FAILURES: '99', DEPLOY_RETRY_DELAY_SECONDS: '0' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/deploy\.sh: could not publish the code to sobroker-func-abc after 20 attempts\n$/);
+    expect(argvLog(log).filter((c) => line(c).startsWith('az functionapp deployment'))).toHaveLength(20);
+  }, 90_000);
+
+  it('refuses a retry delay that is not a number', () => {
+    const { bin } = fakeTools('retry-delay', 'forbid');
+    const result = deploy([...BASE_ARGS, '--dry-run'], bin, { DEPLOY_RETRY_DELAY_SECONDS: '1; rm -rf /' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/DEPLOY_RETRY_DELAY_SECONDS must be a number of seconds/);
+  });
+});
+
+describe('infra/deploy.sh: redeploying after the resource group was deleted', () => {
+  const ours = 'sobroker-kv-q3x7hj2kdm5a';
+  const others = [deletedVault('sobroker-kv-zz9y8x7w6v5u', 'rg-other'), deletedVault('sobrokerx-kv-a1b2c3d4e5f', 'rg-broker')];
+
+  it('recovers the soft-deleted, purge-protected vault of this resource group and prefix before deploying the template', () => {
+    const { bin, log } = fakeTools('recover', 'emulate');
+    const deleted = JSON.stringify([...others, deletedVault(ours, 'RG-Broker')]);
+    const result = deploy(BASE_ARGS, bin, { FAKE_DELETED_VAULTS: deleted });
+    expect(result.status).toBe(0);
+    const calls = argvLog(log).map(line);
+    const recover = calls.filter((c) => c.startsWith('az keyvault recover'));
+    expect(recover).toEqual([`az keyvault recover --name ${ours} --resource-group rg-broker --location westeurope --output none`]);
+    const at = (prefix: string): number => calls.findIndex((c) => c.startsWith(prefix));
+    expect(at('az keyvault recover')).toBeGreaterThan(at('az group create'));
+    expect(at('az keyvault recover')).toBeLessThan(at('az deployment group create'));
+    expect(result.stdout).toContain(`Key Vault ${ours} of an earlier deployment is soft-deleted; recovering it`);
+  }, 90_000);
+
+  it('leaves soft-deleted vaults of other resource groups and prefixes alone', () => {
+    const { bin, log } = fakeTools('recover-none', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_DELETED_VAULTS: JSON.stringify(others) });
+    expect(result.status).toBe(0);
+    expect(argvLog(log).filter((c) => line(c).startsWith('az keyvault recover'))).toEqual([]);
+    expect(result.stdout).toContain('no soft-deleted vault of this deployment');
+  }, 90_000);
+
+  it('stops with a clear message when the deleted vault is in another region (its name stays reserved)', () => {
+    const { bin, log } = fakeTools('recover-region', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_DELETED_VAULTS: JSON.stringify([deletedVault(ours, 'rg-broker', 'northeurope')]) });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`the soft-deleted Key Vault ${ours} of this resource group and prefix is in northeurope, not westeurope`);
+    expect(argvLog(log).filter((c) => line(c).startsWith('az deployment group create') || line(c).startsWith('az keyvault recover'))).toEqual([]);
+  }, 60_000);
+
+  it('goes on with a hint when the deployer may not list deleted vaults', () => {
+    const { bin } = fakeTools('recover-forbidden', 'emulate');
+    const result = deploy(BASE_ARGS, bin, { FAKE_LIST_DELETED_FAILS: '1' });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/cannot list soft-deleted vaults \(needs Microsoft\.KeyVault\/deletedVaults\/read on the subscription\)/);
+  }, 90_000);
+});
+
 describe('docs/ops.md', () => {
   const ops = readFileSync(join(root, 'docs/ops.md'), 'utf8');
+  it('states the Azure CLI minimum deploy.sh enforces, the policy check, and no Key Vault network switch', () => {
+    const minimum = /^readonly MIN_AZ_VERSION='([0-9.]+)'$/m.exec(readFileSync(script, 'utf8'))?.[1];
+    expect(minimum).toBe('2.60.0');
+    expect(ops).toContain(`Azure CLI ${minimum ?? '?'} or later`);
+    expect(ops).toContain('npm run policy:validate -- policy.json');
+    expect(ops).not.toContain('keyVaultPublicNetworkAccess');
+  });
+
   it('names every app role the broker checks and every secret deploy.sh seeds', () => {
     for (const role of BROKER_ROLES) expect(ops).toContain(`\`${role}\``);
     for (const name of Object.values(SECRET_NAMES)) expect(ops).toContain(`\`${name}\``);

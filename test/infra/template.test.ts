@@ -14,6 +14,9 @@ import {
   checkSecurity,
   checkStorageLayout,
   checkTemplate,
+  FLEX_DEPRECATED_SETTINGS,
+  FLEX_DEPRECATIONS_URL,
+  FLEX_REJECTED_SITE_PROPERTIES,
   ROLES,
   SAMPLE_PARAMETERS,
   type Violation,
@@ -175,7 +178,6 @@ describe('negative proof: the checks fail on broken copies', () => {
     ['soft delete off', (t) => void (props(find(t, 'Microsoft.KeyVault/vaults'))['enableSoftDelete'] = false), /literal true, is false/],
     ['retention parameter allowing 365 days', (t) => void ((t.parameters ?? {})['keyVaultSoftDeleteRetentionDays'] = { type: 'int', defaultValue: 90, minValue: 7, maxValue: 365 }), /maxValue <= 90/],
     ['retention of 3 days', (t) => void (props(find(t, 'Microsoft.KeyVault/vaults'))['softDeleteRetentionInDays'] = 3), /7-90 days/],
-    ['vault public access hard-coded', (t) => void (props(find(t, 'Microsoft.KeyVault/vaults'))['publicNetworkAccess'] = 'Enabled'), /must be a parameter/],
     ['shared keys on', (t) => void (props(find(t, 'Microsoft.Storage/storageAccounts'))['allowSharedKeyAccess'] = true), /literal false, is true/],
     ['shared keys not stated', (t) => void delete props(find(t, 'Microsoft.Storage/storageAccounts'))['allowSharedKeyAccess'], /literal false, is undefined/],
     ['public blob access', (t) => void (props(find(t, 'Microsoft.Storage/storageAccounts'))['allowBlobPublicAccess'] = true), /literal false, is true/],
@@ -188,7 +190,6 @@ describe('negative proof: the checks fail on broken copies', () => {
     ['AuditEvent disabled', (t) => void (props(find(t, 'Microsoft.Insights/diagnosticSettings'))['logs'] = [{ category: 'AuditEvent', enabled: false }]), /AuditEvent/],
     ['diagnostics on the storage account instead of the vault', (t) => void (find(t, 'Microsoft.Insights/diagnosticSettings').scope = "[format('Microsoft.Storage/storageAccounts/{0}', variables('storageAccountName'))]"), /AuditEvent/],
     ['site over http', (t) => void (props(find(t, 'Microsoft.Web/sites'))['httpsOnly'] = false), /literal true, is false/],
-    ['FTP allowed', (t) => void (siteConfig(t)['ftpsState'] = 'AllAllowed'), /"Disabled", is "AllAllowed"/],
     ['site TLS 1.0', (t) => void (siteConfig(t)['minTlsVersion'] = '1.0'), /"1\.2" or "1\.3", is "1\.0"/],
     ['SCM TLS unset', (t) => void delete siteConfig(t)['scmMinTlsVersion'], /is undefined/],
   ];
@@ -196,18 +197,101 @@ describe('negative proof: the checks fail on broken copies', () => {
     expectViolation(checkSecurity(broken(mutate)), 'security', message);
   });
 
+  // Key Vault network access: closing it without a private endpoint and VNet integration makes the vault unreachable.
+  const vault = (t: ArmTemplate): Record<string, unknown> => props(find(t, 'Microsoft.KeyVault/vaults'));
+  const vaultNetworkCases: [string, (t: ArmTemplate) => void, RegExp][] = [
+    ['public network access Disabled', (t) => void (vault(t)['publicNetworkAccess'] = 'Disabled'), /"Disabled" .*missing: private endpoint, VNet integration/],
+    [
+      'a keyVaultPublicNetworkAccess parameter that allows Disabled',
+      (t) => {
+        (t.parameters ??= {})['keyVaultPublicNetworkAccess'] = { type: 'string', defaultValue: 'Enabled', allowedValues: ['Enabled', 'Disabled'] };
+        vault(t)['publicNetworkAccess'] = "[parameters('keyVaultPublicNetworkAccess')]";
+      },
+      /closing it \(or letting a parameter close it\) needs a private endpoint/,
+    ],
+    ['networkAcls.defaultAction Deny', (t) => void (vault(t)['networkAcls'] = { bypass: 'AzureServices', defaultAction: 'Deny' }), /defaultAction "Deny".*nothing can reach the vault/],
+    ['public network access unset', (t) => void delete vault(t)['publicNetworkAccess'], /public network access is undefined/],
+  ];
+  it.each(vaultNetworkCases)('security: flags %s without a private endpoint', (_name, mutate, message) => {
+    expectViolation(checkSecurity(broken(mutate)), 'security', message);
+  });
+
+  /** A private endpoint for the vault (groupId 'vault') and VNet integration of the site. */
+  function privateVault(t: ArmTemplate, withIntegration: boolean): void {
+    vault(t)['publicNetworkAccess'] = 'Disabled';
+    t.resources.push({
+      type: 'Microsoft.Network/privateEndpoints',
+      apiVersion: '2023-11-01',
+      name: 'kv-pe',
+      properties: {
+        subnet: { id: '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pe' },
+        privateLinkServiceConnections: [
+          { name: 'vault', properties: { privateLinkServiceId: "[resourceId('Microsoft.KeyVault/vaults', variables('keyVaultName'))]", groupIds: ['vault'] } },
+        ],
+      },
+    });
+    if (withIntegration) props(find(t, 'Microsoft.Web/sites'))['virtualNetworkSubnetId'] = '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/app';
+  }
+
+  it('security: a closed vault with a private endpoint but no VNet integration of the app is still flagged', () => {
+    expectViolation(checkSecurity(broken((t) => privateVault(t, false))), 'security', /missing: VNet integration/);
+  });
+
+  it('security: a closed vault with a private endpoint and VNet integration passes the network check', () => {
+    const violations = checkSecurity(broken((t) => privateVault(t, true)));
+    expect(violations.filter((v) => /public network access/.test(v.message))).toEqual([]);
+  });
+
   // Flex shape
   const flexCases: [string, (t: ArmTemplate) => void, RegExp][] = [
     ['a Y1 plan', (t) => void (find(t, 'Microsoft.Web/serverfarms')['sku'] = { name: 'Y1', tier: 'Dynamic' }), /FC1/],
     ['a Windows plan', (t) => void (props(find(t, 'Microsoft.Web/serverfarms'))['reserved'] = false), /reserved: true/],
     ['Node 20', (t) => void (flexConfig(t).runtime.version = '20'), /version: '22'/],
-    ['a linuxFxVersion', (t) => void (siteConfig(t)['linuxFxVersion'] = 'Node|22'), /only in functionAppConfig\.runtime/],
     ['a system identity for deployment storage', (t) => void (flexConfig(t).deployment.storage.authentication = { type: 'SystemAssignedIdentity' }), /UserAssignedIdentity/],
     ['an undeclared deployment container', (t) => void (flexConfig(t).deployment.storage.value = "[format('{0}/other', variables('blobServiceUri'))]"), /blob container declared/],
     ['a second site on the plan', (t) => void t.resources.push({ ...structuredClone(find(t, 'Microsoft.Web/sites')), name: 'second' }), /one app per plan/],
   ];
   it.each(flexCases)('flex: flags %s', (_name, mutate, message) => {
     expectViolation(checkFlexApp(broken(mutate)), 'flex', message);
+  });
+
+  // Every site property Flex Consumption rejects or owns: one broken copy each (siteConfig.ftpsState: ARM error 51021).
+  const rejectedValue = (name: string): unknown => (/Version$/.test(name) ? 'Node|22' : name === 'ftpsState' ? 'Disabled' : /Count|Limit|Size/.test(name) ? 1 : true);
+  it.each(Object.keys(FLEX_REJECTED_SITE_PROPERTIES))('flex: flags siteConfig.%s', (name) => {
+    const copy = broken((t) => {
+      siteConfig(t)[name] = rejectedValue(name);
+    });
+    const violations = checkFlexApp(copy);
+    expectViolation(violations, 'flex', new RegExp(`^${name} must not be set on Flex Consumption: .*${FLEX_DEPRECATIONS_URL.replace(/[.?]/g, '\\$&')}`));
+    expect(violations.find((v) => v.message.startsWith(name))?.where).toMatch(new RegExp(`\\.properties\\.siteConfig\\.${name}$`));
+  });
+
+  it('flex: flags rejected properties on the site itself, in a sites/config web resource, and in any letter case', () => {
+    const copy = broken((t) => {
+      props(find(t, 'Microsoft.Web/sites'))['containerSize'] = 1536;
+      siteConfig(t)['FtpsState'] = 'FtpsOnly';
+      t.resources.push({
+        type: 'Microsoft.Web/sites/config',
+        apiVersion: '2024-04-01',
+        name: "[format('{0}/{1}', variables('functionAppName'), 'web')]",
+        properties: { alwaysOn: true, ftpsState: 'Disabled' },
+      });
+    });
+    const violations = checkFlexApp(copy);
+    expectViolation(violations, 'flex', /^containerSize must not be set on Flex Consumption: renamed to functionAppConfig\.scaleAndConcurrency\.instanceMemoryMB/);
+    expectViolation(violations, 'flex', /^ftpsState must not be set .*error 51021/);
+    expect(violations.filter((v) => v.message.startsWith('ftpsState')).map((v) => v.where)).toEqual([
+      expect.stringMatching(/\.siteConfig\.FtpsState$/),
+      expect.stringMatching(/^resources\[\d+\]\.properties\.ftpsState$/),
+    ]);
+    expectViolation(violations, 'flex', /^alwaysOn must not be set on Flex Consumption/);
+  });
+
+  it('flex: flags a siteConfig key nobody reviewed for Flex Consumption', () => {
+    const copy = broken((t) => {
+      siteConfig(t)['healthCheckPath'] = '/api/health';
+    });
+    expectViolation(checkFlexApp(copy), 'flex', /siteConfig\.healthCheckPath is not reviewed for Flex Consumption/);
   });
 
   // App settings
@@ -233,15 +317,24 @@ describe('negative proof: the checks fail on broken copies', () => {
     expectViolation(violations, 'appSettings', /SUPEROFFICE_BASE_URL looks like a secret/);
   });
 
-  it.each(['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_TIME_ZONE'])(
-    'flags the Flex-deprecated setting %s',
-    (name) => {
-      const copy = broken((t) => {
-        appSettings(t)[name] = 'x';
-      });
-      expectViolation(checkAppSettings(copy), 'appSettings', new RegExp(`${name} must not be set on Flex Consumption`));
-    },
-  );
+  // Every app setting Flex Consumption rejects or owns: one broken copy each.
+  it.each(Object.entries(FLEX_DEPRECATED_SETTINGS))('flags the Flex-deprecated setting %s', (name, reason) => {
+    const copy = broken((t) => {
+      appSettings(t)[name] = 'x';
+    });
+    const violations = checkAppSettings(copy);
+    const hit = violations.find((v) => v.message.startsWith(`${name} must not be set on Flex Consumption: `));
+    expect(hit?.message).toContain(reason);
+    expect(hit?.message).toContain(FLEX_DEPRECATIONS_URL);
+    expect(violations.filter((v) => /neither read by shared\/config/.test(v.message))).toEqual([]);
+  });
+
+  it('flags a Flex-deprecated setting whatever its letter case', () => {
+    const copy = broken((t) => {
+      appSettings(t)['website_run_from_package'] = '1';
+    });
+    expectViolation(checkAppSettings(copy), 'appSettings', /^WEBSITE_RUN_FROM_PACKAGE must not be set on Flex Consumption/);
+  });
 
   it('flags deprecated settings in siteConfig.appSettings too', () => {
     const copy = broken((t) => {
@@ -423,7 +516,6 @@ describe('infra/main.json passes every check', () => {
         superOfficeEnvironment,
         entraTenantIds: '72f988bf-86f1-41af-91ab-2d7cd011db47,3f2504e0-4f89-41d3-9a0c-0305e82c3301',
         deployerPrincipalId: '9a4c2a8b-1111-4222-8333-444455556666',
-        keyVaultPublicNetworkAccess: 'Disabled',
       };
       expect(checkTemplate(template, parameters)).toEqual([]);
     }

@@ -149,8 +149,12 @@ describe('§5.3 rights-check ops as the calling user', () => {
     expect(await check(7, { table: 'contact', id: '103', field: 'orgnr', right: 'read' })).toBe(true);
     expect(await check(7, { table: 'contact', id: '103', field: 'orgnr', right: 'write' })).toBe(false);
     expect(await check(7, { table: 'contact', id: '103', field: 'Department', right: 'write' })).toBe(true);
-    expect(await check(7, { table: 'person', id: '202', field: 'birthdate', right: 'read' })).toBe(false);
-    expect(await check(6, { table: 'person', id: '202', field: 'birthdate', right: 'read' })).toBe(true);
+    expect(await check(7, { table: 'person', id: '202', field: 'person_number', right: 'read' })).toBe(false);
+    expect(await check(6, { table: 'person', id: '202', field: 'person_number', right: 'read' })).toBe(true);
+    expect(await check(7, { table: 'person', id: '202', field: 'title', right: 'write' })).toBe(false);
+    // No such column in SuperOffice's person table (issue 10, item 4): e-mail and birth date are not fields here.
+    expect(await run(6, { op: 'checkFieldRights', table: 'person', id: '202', field: 'email', right: 'read' })).toEqual({ ok: false, error: 'unknown field' });
+    expect(await run(6, { op: 'checkFieldRights', table: 'person', id: '202', field: 'birthdate', right: 'read' })).toEqual({ ok: false, error: 'unknown field' });
     expect(await check(6, { table: 'contact', id: '104', field: 'name', right: 'write' })).toBe(false);
   });
 

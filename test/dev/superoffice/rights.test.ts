@@ -40,26 +40,28 @@ function mask(e: Entity): string | undefined {
   return (e.TableRight as { Mask?: string } | null)?.Mask;
 }
 
-describe('mask serialisation (named combos, otherwise comma lists)', () => {
-  it('formats table rights', () => {
+describe('mask serialisation (from the numeric value, as SuperOffice’s Web API writes it)', () => {
+  it('formats table rights with SuperOffice’s names (FULL is 15, without Filtering)', () => {
     expect(formatTableRight(0)).toBe('None');
-    expect(formatTableRight(tableRightBits(['Select', 'Update', 'Insert', 'Delete', 'Filtering']))).toBe('FULL');
+    expect(formatTableRight(tableRightBits(['Select', 'Update', 'Insert', 'Delete']))).toBe('FULL');
+    expect(formatTableRight(tableRightBits(['Select', 'Update', 'Insert', 'Delete', 'Filtering']))).toBe('UDR, FI');
     expect(formatTableRight(tableRightBits(['Select', 'Update', 'Insert']))).toBe('URI');
     expect(formatTableRight(tableRightBits(['Select', 'Update']))).toBe('UR');
     expect(formatTableRight(tableRightBits(['Select']))).toBe('R');
     expect(formatTableRight(tableRightBits(['Filtering']))).toBe('F');
     expect(formatTableRight(tableRightBits(['Select', 'Filtering']))).toBe('RF');
-    expect(formatTableRight(tableRightBits(['Update', 'Insert', 'Delete']))).toBe('WRITE');
-    expect(formatTableRight(tableRightBits(['Select', 'Update', 'Insert', 'Delete']))).toBe('Select, Update, Insert, Delete');
+    expect(formatTableRight(tableRightBits(['Update', 'Insert', 'RestrictedUpdate']))).toBe('WRITE');
+    expect(formatTableRight(tableRightBits(['Update', 'RestrictedUpdate']))).toBe('URU');
+    expect(formatTableRight(tableRightBits(['Update', 'Insert', 'Delete']))).toBe('Update, Insert, Delete');
     expect(formatTableRight(tableRightBits(['Update']))).toBe('Update');
-    expect(formatTableRight(tableRightBits(['Filtering', 'Select', 'Update']))).toBe('Select, Update, Filtering');
+    expect(formatTableRight(tableRightBits(['Filtering', 'Select', 'Update']))).toBe('Update, RF');
   });
 
-  it('formats field rights', () => {
+  it('formats field rights (Read + Write is FULL)', () => {
     expect(formatFieldRight(0)).toBe('None');
     expect(formatFieldRight(1)).toBe('Read');
     expect(formatFieldRight(3)).toBe('FULL');
-    expect(formatFieldRight(1 | 2 | 64)).toBe('Read, Write, UIHintMandatory');
+    expect(formatFieldRight(1 | 2 | 64)).toBe('FULL, UIHintMandatory');
   });
 });
 
@@ -82,19 +84,20 @@ describe('§8 Contact TableRight/FieldProperties per user', () => {
     expect(body.FieldProperties['department']?.FieldRight?.Mask).toBe('Read');
   });
 
-  it('own record: FULL; own group: a comma list; other group: UR (sales user)', async () => {
+  it('own record and own group: FULL; other group: a mixed list "Update, RF" (sales user)', async () => {
     expect(mask((await get(6, 'Contact/101')).body)).toBe('FULL');
-    expect(mask((await get(6, 'Contact/102')).body)).toBe('Select, Update, Insert, Delete');
-    expect(mask((await get(6, 'Contact/103')).body)).toBe('UR');
+    expect(mask((await get(6, 'Contact/102')).body)).toBe('FULL');
+    expect((await get(6, 'Contact/103')).body.TableRight).toEqual({ Mask: 'Update, RF', Reason: 'Record belongs to another group' });
+    expect(mask((await get(6, 'Person/202')).body)).toBe('UR');
   });
 
   it('field rights: read-only ids, writable mandatory name, FULL department; types and lengths', async () => {
     const { body } = await get(6, 'Contact/101');
     expect(body.FieldProperties['contactId']).toEqual({ FieldRight: { Mask: 'Read', Reason: '' }, FieldType: 'System.Int32', FieldLength: 4 });
     expect(body.FieldProperties['name']).toEqual({
-      FieldRight: { Mask: 'Read, Write, UIHintMandatory', Reason: '' },
+      FieldRight: { Mask: 'FULL, UIHintMandatory', Reason: '' },
       FieldType: 'System.String',
-      FieldLength: 220,
+      FieldLength: 219,
     });
     expect(body.FieldProperties['department']?.FieldRight?.Mask).toBe('FULL');
     expect(body.FieldProperties['updatedDate']?.FieldType).toBe('System.DateTime');
@@ -121,19 +124,30 @@ describe('§8 Contact TableRight/FieldProperties per user', () => {
 });
 
 describe('§8 Person TableRight/FieldProperties per user', () => {
-  it('hidden field (birthDate: none) and read-only field (email) for the restricted user', async () => {
+  it('hidden field (personNumber: none) and read-only field (title) for the restricted user', async () => {
     const { body } = await get(7, 'Person/202');
     expect(mask(body)).toBe('UR');
-    expect(body.FieldProperties['birthDate']?.FieldRight?.Mask).toBe('None');
-    expect(body['BirthDate']).toBeNull();
-    expect(body.FieldProperties['email']?.FieldRight?.Mask).toBe('Read');
-    expect(body['Email']).toBe('ola@oslo-consulting.example');
+    expect(body.FieldProperties['personNumber']?.FieldRight?.Mask).toBe('None');
+    expect(body['PersonNumber']).toBeNull();
+    expect(body.FieldProperties['title']?.FieldRight?.Mask).toBe('Read');
+    expect(body['Title']).toBe('Partner');
+  });
+
+  it('follows the PersonEntity reference: Emails collection, Mrmrs, BirthDate; FieldProperties only for fields with a column', async () => {
+    const { body } = await get(6, 'Person/201');
+    expect(body['Emails']).toEqual([{ Value: 'kari@fjord-shipping.example', StrippedValue: 'kari@fjord-shipping.example', Description: '' }]);
+    expect(body['Mrmrs']).toBe('Mrs');
+    expect(body['BirthDate']).toBe('1980-04-01T00:00:00');
+    expect(body).not.toHaveProperty('Email');
+    expect(Object.keys(body.FieldProperties)).toEqual([
+      'personId', 'firstname', 'middleName', 'lastname', 'mrmrs', 'title', 'personNumber', 'createdDate', 'updatedDate',
+    ]);
   });
 
   it('a person flagged "rights unknown" carries TableRight null and FieldRight null per field', async () => {
     const { body } = await get(6, 'Person/205');
     expect(body.TableRight).toBeNull();
-    expect(body.FieldProperties['firstname']).toEqual({ FieldRight: null, FieldType: 'System.String', FieldLength: 50 });
+    expect(body.FieldProperties['firstname']).toEqual({ FieldRight: null, FieldType: 'System.String', FieldLength: 99 });
   });
 
   it('includes the contact summary when readable', async () => {
@@ -165,6 +179,14 @@ describe('§8 Ticket rights by category access level (0 List, 1 Read, 2 Edit, no
     expect(mask((await get(6, 'Ticket/302')).body)).toBe('R');
     expect(mask((await get(6, 'Ticket/301')).body)).toBe('URI');
     expect(mask((await get(5, 'Ticket/303')).body)).toBe('FULL');
+  });
+
+  it('follows the TicketEntity reference: BaseStatus string, Status a TicketStatusEntity, Priority a TicketPriorityEntity', async () => {
+    const { body } = await get(6, 'Ticket/301');
+    expect(body['BaseStatus']).toBe('Active');
+    expect(body['Status']).toEqual({ TicketStatusId: 1, Name: 'Open', Status: 'Active', NoEmailReopen: false, IsDefault: true, UsedInQueue: true });
+    expect(body['Priority']).toEqual({ TicketPriorityId: 1, Name: 'High', Status: 'Normal', SortOrder: 1 });
+    expect(Object.keys(body.FieldProperties)).toEqual(['ticketId', 'title', 'baseStatus', 'status', 'priority', 'createdAt', 'lastChanged']);
   });
 
   it('a ticket flagged "rights unknown" → TableRight null', async () => {
@@ -209,7 +231,49 @@ describe('§8 the system user (SOTicket) sees everything with FULL', () => {
       expect((res.body as Entity).TableRight).toEqual({ Mask: 'FULL', Reason: '' });
     }
     const person = (await api(sim.url, '/Cust12345/api/v1/Person/202', { headers: soTicket(ticket) })).body as Entity;
-    expect(person.FieldProperties['birthDate']?.FieldRight?.Mask).toBe('FULL');
-    expect(person['BirthDate']).toBe('1975-09-12T00:00:00');
+    expect(person.FieldProperties['personNumber']?.FieldRight?.Mask).toBe('FULL');
+    expect(person['PersonNumber']).toBe('P-002');
+  });
+});
+
+describe('§5 GET v1/{Entity}/default: a new entity with the caller’s rights for a record they would create (issue 10, item 5)', () => {
+  it('Contact/default and Person/default carry the role’s rights for own records', async () => {
+    const nora = await get(6, 'Contact/default');
+    expect(nora.status).toBe(200);
+    expect(nora.body.TableRight).toEqual({ Mask: 'FULL', Reason: '' });
+    expect(nora.body['ContactId']).toBe(0);
+    expect(nora.body['Associate']).toMatchObject({ AssociateId: 6 });
+    expect(nora.body.FieldProperties['name']?.FieldRight?.Mask).toBe('FULL, UIHintMandatory');
+    expect(nora.body.FieldProperties['contactId']?.FieldRight?.Mask).toBe('Read');
+
+    const rick = await get(7, 'Contact/default');
+    expect(rick.body.TableRight).toEqual({ Mask: 'UR', Reason: '' });
+    expect(rick.body.FieldProperties['orgNr']?.FieldRight?.Mask).toBe('Read');
+    const rickPerson = await get(7, 'Person/default');
+    expect(rickPerson.body.TableRight).toEqual({ Mask: 'UR', Reason: '' });
+    expect(rickPerson.body.FieldProperties['personNumber']?.FieldRight?.Mask).toBe('None');
+    expect(rickPerson.body['Emails']).toEqual([]);
+  });
+
+  it('Ticket/default: the role’s ticket edit rights where the user may edit some category, otherwise none', async () => {
+    expect((await get(5, 'Ticket/default')).body.TableRight).toEqual({ Mask: 'FULL', Reason: '' });
+    expect((await get(6, 'Ticket/default')).body.TableRight).toEqual({ Mask: 'URI', Reason: '' });
+    const rick = await get(7, 'Ticket/default');
+    expect(rick.status).toBe(200);
+    expect(rick.body.TableRight).toEqual({ Mask: 'None', Reason: 'No ticket category the user may edit' });
+    expect(rick.body['BaseStatus']).toBeNull();
+    expect((await get(6, 'Ticket/default')).body['BaseStatus']).toBe('Active');
+  });
+
+  it('the system user gets FULL; only GET is allowed; the path is matched without regard to case', async () => {
+    const ticket = await systemUserTicket(sim, systemKey);
+    for (const path of ['Contact/default', 'Person/default', 'Ticket/default']) {
+      const res = await api(sim.url, `/Cust12345/api/v1/${path}`, { headers: soTicket(ticket) });
+      expect(res.status).toBe(200);
+      expect((res.body as Entity).TableRight).toEqual({ Mask: 'FULL', Reason: '' });
+    }
+    expect((await get(6, 'contact/DEFAULT')).status).toBe(200);
+    const post = await api(sim.url, '/Cust12345/api/v1/Contact/default', { method: 'PATCH', headers: bearer(tokens.get(6) ?? ''), body: {} });
+    expect(post.status).toBe(405);
   });
 });

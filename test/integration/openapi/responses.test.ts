@@ -603,7 +603,7 @@ describe('request body schemas agree with the handlers', () => {
   it.each([
     [{ checks: [{ check: 'isAdministrator' }] }],
     [{ checks: [{ check: 'checkTableRights', table: 'customer', right: 'select', recordId: '201' }, { check: 'hasTicketAccess', ticketId: 302, level: 'list' }, { check: 'isLoggedIn', origin: '2' }] }],
-    [{ checks: [{ check: 'checkFieldRights', table: 'contact', field: 'orgnr', right: 'write' }] }],
+    [{ checks: [{ check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write' }] }],
     [{ checks: [] }],
     [{ checks: [{ check: 'isAdministrator', recordId: 1 }] }],
     [{ checks: [{ check: 'checkTableRights', table: 'contact', right: 'delete' }] }],

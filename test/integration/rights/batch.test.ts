@@ -36,7 +36,7 @@ const NORA_BATCH = [
   { check: 'checkTableRights', table: 'contact', right: 'update', recordId: 104 },
   { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'read', recordId: 104 },
   { check: 'checkTableRights', table: 'person', right: 'update', recordId: 201 },
-  { check: 'checkFieldRights', table: 'person', field: 'email', right: 'write', recordId: 201 },
+  { check: 'checkFieldRights', table: 'person', field: 'title', right: 'write', recordId: 201 },
   { check: 'hasTicketAccess', ticketId: 302, level: 'read' },
   { check: 'hasTicketAccess', ticketId: 302, level: 1 },
   { check: 'checkTableRights', table: 'ticket', right: 'select', recordId: 302 },

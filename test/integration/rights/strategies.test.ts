@@ -5,12 +5,14 @@ import { CTX, call, rightsPath, startRightsStack, type RightsStack, type Strateg
  * Every check, for the administrator, the normal user, the restricted user and the user without a
  * licence, under both strategies, against the simulator's rights model (dev/superoffice/seed.ts):
  * - Ada (5): administrator, FULL data rights, Edit on every ticket category, logged in on the web.
- * - Nora (6): sales role, group 1; own FULL, group S/U/I/D, other S/U; contact 104 overridden to Select;
+ * - Nora (6): sales role, group 1; own FULL, group S/U/I/D (= FULL), other contacts S/U/F ("Update, RF"), other persons
+ *   S/U; contact 104 overridden to Select; ticket edit rights S/U/I;
  *   ticket categories 1 = Edit, 2 = Read, 3 = none; logged in via SOAP and web.
  * - Rick (7): restricted role, group 2; own S/U, group S, other F; contact.orgNr read-only,
- *   person.birthDate hidden, person.email read-only; ticket categories 1 = Read, 2 = List; not logged in.
+ *   person.personNumber hidden, person.title read-only; ticket categories 1 = Read, 2 = List; not logged in.
  * - Ulf (8): no licence: the Web API answers 403 to everything he asks.
- * Records 105 (TableRight {}), 205 and 304 (TableRight null) exercise "unknown".
+ * Records 105 (TableRight {}), 205 and 304 (TableRight null) exercise "unknown". Checks without a recordId read
+ * `GET v1/{Entity}/default` (a record the user would create) under webapi, as the script does without an id.
  *
  * Expected values: `true` / `false`, or `unknown:<reason>`. Each row: [path after /api/rights/{ctx}/{id}/,
  * webapi answer, crmscript answer].
@@ -25,10 +27,11 @@ const ADA: readonly Row[] = [
   ['administrator', true, true],
   ['tables/contact?right=update&recordId=103', true, true],
   ['tables/person?right=insert&recordId=202', true, true],
-  ['tables/contact?right=insert', U('record_required'), true],
+  ['tables/contact?right=insert', true, true],
+  ['tables/ticket?right=insert', true, true],
   ['tables/company?right=select&recordId=104', true, true],
   ['fields/contact/orgNr?right=write&recordId=103', true, true],
-  ['fields/customer/birthdate?right=read&recordId=202', true, true],
+  ['fields/customer/person_number?right=read&recordId=202', true, true],
   ['tickets/303?level=edit', true, true],
   ['tickets/303?level=list', true, true],
   ['tables/ticket?right=update&recordId=302', true, true],
@@ -47,11 +50,15 @@ const NORA: readonly Row[] = [
   ['tables/contact?right=select&recordId=105', U('rights_mask_unknown'), true],
   ['tables/person?right=update&recordId=205', U('rights_mask_unknown'), true],
   ['tables/contact?right=select&recordId=999', U('record_not_found'), U('record_not_found')],
-  ['tables/person?right=insert', U('record_required'), true],
+  ['tables/person?right=insert', true, true],
+  ['tables/ticket?right=insert', true, true],
+  ['tables/contact?right=select&recordId=103', true, true],
+  ['fields/contact/name?right=read&recordId=103', true, true],
+  ['fields/contact/name?right=write', true, true],
   ['fields/contact/createdDate?right=write&recordId=101', false, false],
   ['fields/contact/createdDate?right=read&recordId=101', true, true],
   ['fields/contact/name?right=read&recordId=105', U('field_rights_unknown'), true],
-  ['fields/person/email?right=write&recordId=205', U('field_rights_unknown'), true],
+  ['fields/person/title?right=write&recordId=205', U('field_rights_unknown'), true],
   ['tickets/301?level=edit', true, true],
   ['tickets/302?level=read', true, true],
   ['tickets/302?level=edit', U('edit_access_not_derivable'), false],
@@ -71,14 +78,16 @@ const RICK: readonly Row[] = [
   ['tables/contact?right=update&recordId=103', true, true],
   ['tables/contact?right=insert&recordId=103', false, false],
   ['tables/contact?right=select&recordId=101', false, false],
-  ['tables/contact?right=update', U('record_required'), true],
-  ['tables/contact?right=insert', U('record_required'), false],
+  ['tables/contact?right=update', true, true],
+  ['tables/contact?right=insert', false, false],
+  ['tables/ticket?right=insert', false, false],
+  ['fields/person/personNumber?right=read', false, false],
   ['fields/contact/orgNr?right=write&recordId=103', false, false],
   ['fields/contact/orgNr?right=read&recordId=103', true, true],
   ['fields/contact/name?right=read&recordId=101', false, false],
-  ['fields/person/birthDate?right=read&recordId=202', false, false],
-  ['fields/person/email?right=write&recordId=202', false, false],
-  ['fields/person/email?right=read&recordId=202', true, true],
+  ['fields/person/personNumber?right=read&recordId=202', false, false],
+  ['fields/person/title?right=write&recordId=202', false, false],
+  ['fields/person/title?right=read&recordId=202', true, true],
   ['tickets/301?level=list', true, true],
   ['tickets/301?level=read', true, true],
   ['tickets/301?level=edit', U('edit_access_not_derivable'), false],
@@ -165,8 +174,8 @@ describe('answers follow the live state in SuperOffice', () => {
     expect(ticket.body['check']).toEqual({ check: 'hasTicketAccess', ticketId: 301, level: 2 });
     const table = await answer(6, 'tables/Company?right=UPDATE&recordId=101', 'webapi');
     expect(table.body['check']).toEqual({ check: 'checkTableRights', table: 'contact', right: 'update', recordId: 101 });
-    const field = await answer(6, 'fields/customer/BIRTHDATE?right=read&recordId=201', 'webapi');
-    expect(field.body['check']).toEqual({ check: 'checkFieldRights', table: 'person', field: 'birthDate', right: 'read', recordId: 201 });
+    const field = await answer(6, 'fields/customer/PERSON_NUMBER?right=read&recordId=201', 'webapi');
+    expect(field.body['check']).toEqual({ check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read', recordId: 201 });
     expect(field.value).toBe(true);
   });
 });

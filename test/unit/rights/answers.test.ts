@@ -48,6 +48,14 @@ describe('answerTableRight', () => {
     ['F -> no select', withMask('F'), 'contact', 'select', no],
     ['list "Select, Update, Insert, Delete" -> insert', withMask('Select, Update, Insert, Delete'), 'contact', 'insert', yes],
     ['URU -> update', withMask('URU'), 'contact', 'update', yes],
+    // Issue 10, item 1: URU (34) is Update + RestrictedUpdate, WRITE (38) Update + Insert + RestrictedUpdate — no Select.
+    ['URU -> no select', withMask('URU'), 'contact', 'select', no],
+    ['"Delete, URU" -> no select', withMask('Delete, URU'), 'person', 'select', no],
+    ['"Filtering, URU" -> no select', withMask('Filtering, URU'), 'contact', 'select', no],
+    ['WRITE -> no select', withMask('WRITE'), 'contact', 'select', no],
+    ['WRITE -> insert', withMask('WRITE'), 'contact', 'insert', yes],
+    ['numeric mask 7 -> insert', withMask(7), 'contact', 'insert', yes],
+    ['numeric mask with undefined bits -> unknown', withMask(259), 'contact', 'select', unknownBecause('rights_mask_unknown')],
     ['RestrictedUpdate alone -> no update', withMask('RestrictedUpdate'), 'contact', 'update', no],
     ['ticket R -> select', withMask('R'), 'ticket', 'select', yes],
   ];
@@ -77,9 +85,14 @@ describe('answerFieldRight', () => {
     ['FULL -> write', props({ name: field('FULL') }), 'name', 'write', yes],
     ['Read -> read', props({ orgNr: field('Read') }), 'orgNr', 'read', yes],
     ['Read -> no write', props({ orgNr: field('Read') }), 'orgNr', 'write', no],
-    ['None -> no read', props({ birthDate: field('None') }), 'birthDate', 'read', no],
+    ['None -> no read', props({ personNumber: field('None') }), 'personNumber', 'read', no],
     ['UI hint only -> no write', props({ name: field('UIHintReadOnly') }), 'name', 'write', no],
     ['Read, Write, UIHintMandatory -> write', props({ name: field('Read, Write, UIHintMandatory') }), 'name', 'write', yes],
+    // Issue 10, item 2: Update (3) = Read + Write; Nullable and the UI hints say nothing about read/write.
+    ['Update -> write', props({ name: field('Update') }), 'name', 'write', yes],
+    ['"FULL, Nullable, UIHintMandatory" -> write', props({ name: field('FULL, Nullable, UIHintMandatory') }), 'name', 'write', yes],
+    ['"Read, UIHints" -> no write', props({ name: field('Read, UIHints') }), 'name', 'write', no],
+    ['"Read, Nullable" -> read', props({ name: field('Read, Nullable') }), 'name', 'read', yes],
     ['keys match without regard to case', props({ OrgNr: field('Read') }), 'orgNr', 'read', yes],
   ];
   for (const [title, read, name, right, expected] of cases) {
@@ -103,6 +116,8 @@ describe('answerTicketAccess (derived from the TicketEntity TableRight)', () => 
     ['List only (F)', withMask('F'), [unknownBecause('list_access_not_derivable'), no, no]],
     ['None', withMask('None'), [unknownBecause('list_access_not_derivable'), no, no]],
     ['Update without Select', withMask('WRITE'), [unknownBecause('list_access_not_derivable'), no, no]],
+    ['URU (Update + RestrictedUpdate, no Select)', withMask('URU'), [unknownBecause('list_access_not_derivable'), no, no]],
+    ['"Delete, URU" (no Select)', withMask('Delete, URU'), [unknownBecause('list_access_not_derivable'), no, no]],
     ['hidden (404)', { kind: 'not_found' }, [unknownBecause('list_access_not_derivable'), no, no]],
     ['TableRight null', entity({ TableRight: null }), [unknownBecause('rights_mask_unknown'), unknownBecause('rights_mask_unknown'), unknownBecause('rights_mask_unknown')]],
     ['TableRight {}', entity({ TableRight: {} }), [unknownBecause('rights_mask_unknown'), unknownBecause('rights_mask_unknown'), unknownBecause('rights_mask_unknown')]],

@@ -98,7 +98,7 @@ describe('parseCheck: accepted forms, normalised', () => {
     ['empty recordId means none', 'checkTableRights', { table: 'contact', right: 'select', recordId: '' }, { check: 'checkTableRights', table: 'contact', right: 'select' }],
     ['field by key', 'checkFieldRights', { table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }],
     ['field by property (capitalised)', 'checkFieldRights', { table: 'contact', field: 'OrgNr', right: 'read' }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'read' }],
-    ['field by column', 'checkFieldRights', { table: 'person', field: 'birthdate', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'birthDate', right: 'read' }],
+    ['field by column', 'checkFieldRights', { table: 'person', field: 'person_number', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read' }],
     ['ticket field', 'checkFieldRights', { table: 'ticket', field: 'title', right: 'write', recordId: 301 }, { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }],
     ['level by number', 'hasTicketAccess', { ticketId: 301, level: 2 }, { check: 'hasTicketAccess', ticketId: 301, level: 2 }],
     ['level as a string', 'hasTicketAccess', { ticketId: '301', level: '0' }, { check: 'hasTicketAccess', ticketId: 301, level: 0 }],
@@ -191,10 +191,24 @@ describe('helpers', () => {
     expect([parseId(1), parseId('42'), parseId(2147483647)]).toEqual([1, 42, 2147483647]);
     for (const bad of [0, -1, 1.5, '01', ' 1', '1e3', 2147483648, '', null, undefined, true, Number.NaN]) expect(parseId(bad)).toBeUndefined();
   });
-  it('findField matches key and column without regard to case', () => {
-    expect(findField('person', 'BIRTHDATE')?.key).toBe('birthDate');
+  it('findField matches key and column without regard to case; a key wins over another field’s column', () => {
+    expect(findField('person', 'PERSON_NUMBER')?.key).toBe('personNumber');
+    expect(findField('contact', 'orgnr')).toEqual({ key: 'orgNr', dbName: 'orgNr' });
     expect(findField('ticket', 'created_at')?.key).toBe('createdAt');
+    expect(findField('ticket', 'status')?.key).toBe('status');
+    expect(findField('ticket', 'ticket_status')?.key).toBe('status');
+    expect(findField('ticket', 'BaseStatus')?.key).toBe('baseStatus');
     expect(findField('contact', 'nope')).toBeUndefined();
+  });
+  it('offers only fields that exist as entity property and table column in SuperOffice (issue 10, item 4)', () => {
+    // PersonEntity has an Emails collection and a BirthDate kept in year_of_birth/month_of_birth/day_of_birth;
+    // the person table has neither an email nor a birthdate column.
+    for (const name of ['email', 'Email', 'birthDate', 'birthdate', 'Emails']) expect(findField('person', name)).toBeUndefined();
+    const parsed = parseCheck('checkFieldRights', { table: 'person', field: 'email', right: 'read', recordId: '1' });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues[0]).toMatchObject({ path: 'field', accepted: fieldNamesOf('person') });
+    expect(fieldNamesOf('person')).toEqual(['personId', 'firstname', 'middleName', 'lastname', 'mrmrs', 'title', 'personNumber', 'createdDate', 'updatedDate']);
+    expect(fieldNamesOf('ticket')).toEqual(['ticketId', 'title', 'baseStatus', 'status', 'priority', 'createdAt', 'lastChanged']);
   });
   it('describeCheck is short and carries no free text', () => {
     expect(describeCheck({ check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 5 })).toBe('checkFieldRights contact#5.orgNr write');

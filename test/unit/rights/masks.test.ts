@@ -12,8 +12,13 @@ import {
   type MaskReading,
   type TableRightFlag,
 } from '../../../shared/rights/masks.js';
+import { E_FIELD_RIGHT_REFERENCE, E_TABLE_RIGHT_REFERENCE, fieldFlagsOfBits, tableFlagsOfBits } from './maskReference.js';
 
-/** superoffice.md §5.2: masks are flag names, comma lists or named combos; anything unreadable is unknown. */
+/**
+ * docs/superoffice.md §5.2: the masks are SuperOffice's ETableRight / EFieldRight [Flags] enums, written by name
+ * (any member, alone or in a comma list) or, with bits no member covers, as a number; anything unreadable is
+ * unknown, never "no rights".
+ */
 
 function flagsOf<F extends string>(reading: MaskReading<F>): F[] {
   if (!reading.known) throw new Error(`expected a known mask, got ${reading.problem}`);
@@ -30,14 +35,20 @@ describe('parseTableRight: unreadable masks are unknown, never "no rights"', () 
     ['TableRight a number', 31, 'not_an_object'],
     ['Mask missing', { Reason: '' }, 'missing'],
     ['Mask null', { Mask: null, Reason: '' }, 'null'],
-    ['Mask a number (bit values are UNCONFIRMED)', { Mask: 3 }, 'mask_not_a_string'],
     ['Mask a boolean', { Mask: true }, 'mask_not_a_string'],
+    ['Mask an object', { Mask: { value: 3 } }, 'mask_not_a_string'],
+    ['Mask a fraction', { Mask: 1.5 }, 'mask_invalid_number'],
+    ['Mask negative', { Mask: -1 }, 'mask_invalid_number'],
+    ['Mask a huge digit string', { Mask: '99999999999' }, 'mask_invalid_number'],
+    ['Mask a number with an undefined bit (256)', { Mask: 259 }, 'undefined_bits'],
+    ['Mask a digit string with an undefined bit', { Mask: '512' }, 'undefined_bits'],
+    ['Mask the number 128 (Uninitialized)', { Mask: 128 }, 'uninitialized'],
     ['Mask empty', { Mask: '' }, 'mask_empty'],
     ['Mask blank', { Mask: '   ' }, 'mask_empty'],
     ['Mask Uninitialized', { Mask: 'Uninitialized' }, 'uninitialized'],
     ['Uninitialized inside a list', { Mask: 'Select, Uninitialized' }, 'uninitialized'],
     ['unrecognised name', { Mask: 'Everything' }, 'unrecognised_name'],
-    ['a numeric string', { Mask: '64' }, 'unrecognised_name'],
+    ['a number inside a list', { Mask: 'Select, 64' }, 'unrecognised_name'],
     ['one bad name in a list', { Mask: 'Select, Frobnicate' }, 'unrecognised_name'],
     ['an empty list item', { Mask: 'Select,,Update' }, 'unrecognised_name'],
     ['a trailing comma', { Mask: 'Select,' }, 'unrecognised_name'],
@@ -54,68 +65,72 @@ describe('parseTableRight: unreadable masks are unknown, never "no rights"', () 
   }
 });
 
-describe('parseTableRightMask: single flags', () => {
-  for (const flag of TABLE_RIGHT_FLAGS) {
-    it(`${flag} -> {${flag}}`, () => {
-      expect(flagsOf(parseTableRightMask(flag))).toEqual([flag]);
+describe('parseTableRightMask: every ETableRight member reads as its value in SuperOffice’s reference', () => {
+  for (const [name, value] of E_TABLE_RIGHT_REFERENCE) {
+    if (name === 'Uninitialized') continue;
+    it(`${name} = ${value} -> ${tableFlagsOfBits(value).join(', ') || '(none)'}`, () => {
+      expect(flagsOf(parseTableRightMask(name))).toEqual(tableFlagsOfBits(value));
+      expect(flagsOf(parseTableRightMask(name.toLowerCase()))).toEqual(tableFlagsOfBits(value));
     });
   }
-  it('None -> known, no flags (denied, not unknown)', () => {
+  it('covers every combined name the parser exports', () => {
+    const combined = E_TABLE_RIGHT_REFERENCE.filter(([name]) => name === 'None' || name === name.toUpperCase()).map(([n]) => n.toUpperCase());
+    expect(Object.keys(TABLE_RIGHT_COMBOS).sort()).toEqual(combined.sort());
+    for (const name of combined) expect(TABLE_RIGHT_COMBOS[name]).toEqual(flagsOf(parseTableRightMask(name)).sort((a, b) => TABLE_RIGHT_FLAGS.indexOf(a) - TABLE_RIGHT_FLAGS.indexOf(b)));
+  });
+});
+
+describe('parseTableRightMask: the combined names are read as SuperOffice defines them (issue 10, item 1)', () => {
+  // Before: FULL included Filtering, WRITE included Delete, and URU included Select, so a "URU" record read
+  // as selectable and a "WRITE" record as deletable where SuperOffice says no.
+  it('URU (34) = Update + RestrictedUpdate: no Select', () => {
+    expect(flagsOf(parseTableRightMask('URU'))).toEqual(['RestrictedUpdate', 'Update']);
+    expect(maskHas(parseTableRightMask('URU'), 'Select')).toBe(false);
+    expect(maskHas(parseTableRightMask('Delete, URU'), 'Select')).toBe(false);
+    expect(maskHas(parseTableRightMask('Filtering, URU'), 'Select')).toBe(false);
+    expect(maskHas(parseTableRightMask('URU'), 'Update')).toBe(true);
+  });
+  it('WRITE (38) = Update + Insert + RestrictedUpdate: no Select, no Delete', () => {
+    expect(flagsOf(parseTableRightMask('WRITE'))).toEqual(['Insert', 'RestrictedUpdate', 'Update']);
+  });
+  it('FULL (15) = Select + Update + Insert + Delete: no Filtering', () => {
+    expect(flagsOf(parseTableRightMask('FULL'))).toEqual(['Delete', 'Insert', 'Select', 'Update']);
+  });
+  it('None is a known mask with no rights (denied, not unknown)', () => {
     const reading = parseTableRightMask('None');
     expect(flagsOf(reading)).toEqual([]);
     expect(maskHas(reading, 'Select')).toBe(false);
   });
-  it('Unused1 is recognised and grants nothing', () => {
+  it('Unused1 (64) is a member and grants nothing', () => {
     expect(flagsOf(parseTableRightMask('Unused1'))).toEqual([]);
     expect(flagsOf(parseTableRightMask('Select, Unused1'))).toEqual(['Select']);
   });
 });
 
-describe('parseTableRightMask: every named combo (letters per superoffice.md §5.2, UNCONFIRMED)', () => {
-  const expected: Record<string, TableRightFlag[]> = {
-    FULL: ['Delete', 'Filtering', 'Insert', 'Select', 'Update'],
-    WRITE: ['Delete', 'Insert', 'Update'],
-    URU: ['RestrictedUpdate', 'Select', 'Update'],
-    UDR: ['Delete', 'Select', 'Update'],
-    URI: ['Insert', 'Select', 'Update'],
-    UR: ['Select', 'Update'],
-    RI: ['Insert', 'Select'],
-    RF: ['Filtering', 'Select'],
-    FI: ['Filtering', 'Insert'],
-    R: ['Select'],
-    F: ['Filtering'],
-    None: [],
-  };
-  for (const [name, flags] of Object.entries(expected)) {
-    it(`${name} -> ${flags.join(', ') || '(none)'}`, () => {
-      expect(flagsOf(parseTableRightMask(name))).toEqual(flags);
-    });
-  }
-  it('covers every combo the parser knows', () => {
-    expect(Object.keys(TABLE_RIGHT_COMBOS).sort()).toEqual(Object.keys(expected).map((k) => k.toUpperCase()).sort());
-  });
-});
-
-describe('parseTableRightMask: lists, mixtures, case and spacing', () => {
-  const cases: Array<[string, TableRightFlag[]]> = [
+describe('parseTableRightMask: lists, mixtures, numbers, case and spacing', () => {
+  const cases: Array<[unknown, TableRightFlag[]]> = [
     ['Select, Update', ['Select', 'Update']],
     ['Select,Update', ['Select', 'Update']],
     ['  Select ,  Insert  ', ['Insert', 'Select']],
     ['select, update', ['Select', 'Update']],
     ['SELECT', ['Select']],
-    ['full', ['Delete', 'Filtering', 'Insert', 'Select', 'Update']],
-    ['uri', ['Insert', 'Select', 'Update']],
-    ['Delete, RF', ['Delete', 'Filtering', 'Select']],
+    ['Update, RF', ['Filtering', 'Select', 'Update']],
+    ['UDR, FI', ['Delete', 'Filtering', 'Insert', 'Select', 'Update']],
+    ['Delete, RF, WRITE', ['Delete', 'Filtering', 'Insert', 'RestrictedUpdate', 'Select', 'Update']],
     ['R, Delete', ['Delete', 'Select']],
     ['Select, Select', ['Select']],
-    ['write', ['Delete', 'Insert', 'Update']],
     ['None, Select', ['Select']],
     ['Select, Update, Insert, Delete', ['Delete', 'Insert', 'Select', 'Update']],
     ['RestrictedUpdate', ['RestrictedUpdate']],
     ['Filtering, Insert', ['Filtering', 'Insert']],
+    [3, ['Select', 'Update']],
+    [0, []],
+    [64, []],
+    ['7', ['Insert', 'Select', 'Update']],
+    [' 17 ', ['Filtering', 'Select']],
   ];
   for (const [mask, flags] of cases) {
-    it(`"${mask}" -> ${flags.join(', ')}`, () => {
+    it(`${JSON.stringify(mask)} -> ${flags.join(', ') || '(none)'}`, () => {
       expect(flagsOf(parseTableRightMask(mask))).toEqual(flags);
     });
   }
@@ -124,7 +139,6 @@ describe('parseTableRightMask: lists, mixtures, case and spacing', () => {
   });
   it('RestrictedUpdate alone does not grant Update', () => {
     expect(maskHas(parseTableRightMask('RestrictedUpdate'), 'Update')).toBe(false);
-    expect(maskHas(parseTableRightMask('URU'), 'Update')).toBe(true);
   });
 });
 
@@ -134,6 +148,16 @@ describe('parseTableRightMask: properties', () => {
       fc.property(fc.subarray([...TABLE_RIGHT_FLAGS], { minLength: 1 }), fc.boolean(), fc.boolean(), (flags, lower, tight) => {
         const text = flags.map((f) => (lower ? f.toLowerCase() : f)).join(tight ? ',' : ', ');
         expect(flagsOf(parseTableRightMask(text))).toEqual([...flags].sort());
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('any list of member names reads as the OR of their values', () => {
+    const members = E_TABLE_RIGHT_REFERENCE.filter(([name]) => name !== 'Uninitialized');
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...members), { minLength: 1, maxLength: 6 }), (picked) => {
+        const bits = picked.reduce((acc, [, value]) => acc | value, 0);
+        expect(flagsOf(parseTableRightMask(picked.map(([n]) => n).join(', ')))).toEqual(tableFlagsOfBits(bits));
       }),
       { numRuns: 1000 },
     );
@@ -148,10 +172,10 @@ describe('parseTableRightMask: properties', () => {
       { numRuns: 1000 },
     );
   });
-  it('a name that is not a flag, combo or known member always makes the mask unknown', () => {
-    const names = new Set([...TABLE_RIGHT_FLAGS, ...Object.keys(TABLE_RIGHT_COMBOS), 'UNUSED1', 'UNINITIALIZED'].map((n) => n.toUpperCase()));
+  it('a name that is not a member always makes the mask unknown', () => {
+    const names = new Set(E_TABLE_RIGHT_REFERENCE.map(([n]) => n.toUpperCase()));
     fc.assert(
-      fc.property(fc.stringMatching(/^[A-Za-z0-9]{1,12}$/).filter((s) => !names.has(s.toUpperCase())), (name) => {
+      fc.property(fc.stringMatching(/^[A-Za-z][A-Za-z0-9]{0,11}$/).filter((s) => !names.has(s.toUpperCase())), (name) => {
         expect(parseTableRightMask(`Select, ${name}`)).toEqual({ known: false, problem: 'unrecognised_name' });
       }),
       { numRuns: 1000 },
@@ -166,7 +190,8 @@ describe('parseFieldRight', () => {
     ['FieldRight {}', {}, 'empty_object'],
     ['Mask missing', { Reason: '' }, 'missing'],
     ['Mask empty', { Mask: '' }, 'mask_empty'],
-    ['Mask a number', { Mask: 3 }, 'mask_not_a_string'],
+    ['Mask a boolean', { Mask: false }, 'mask_not_a_string'],
+    ['Mask a number with an undefined bit (512)', { Mask: 515 }, 'undefined_bits'],
     ['a TableRight name', { Mask: 'Select' }, 'unrecognised_name'],
     ['a TableRight combo', { Mask: 'URI' }, 'unrecognised_name'],
     ['unrecognised name', { Mask: 'ReadWrite' }, 'unrecognised_name'],
@@ -178,30 +203,41 @@ describe('parseFieldRight', () => {
     });
   }
 
-  const knownCases: Array<[string, string[]]> = [
-    ['Read', ['Read']],
-    ['Write', ['Write']],
+  describe('every EFieldRight member reads as its value in SuperOffice’s reference (issue 10, item 2)', () => {
+    // Before: Update, Nullable and UIHints were not recognised, so e.g. "Update" or "Read, Nullable" was unknown.
+    for (const [name, value] of E_FIELD_RIGHT_REFERENCE) {
+      it(`${name} = ${value} -> ${fieldFlagsOfBits(value).join(', ') || '(none)'}`, () => {
+        expect(flagsOf(parseFieldRightMask(name))).toEqual(fieldFlagsOfBits(value));
+      });
+    }
+  });
+
+  const knownCases: Array<[unknown, string[]]> = [
+    ['Update', ['Read', 'Write']],
     ['FULL', ['Read', 'Write']],
     ['full', ['Read', 'Write']],
     ['Read, Write', ['Read', 'Write']],
     ['None', []],
+    ['Read, Nullable', ['Read']],
+    ['Update, Nullable, UIHintMandatory', ['Read', 'Write']],
+    ['FULL, UIHints', ['Read', 'Write']],
     ['Read, UIHintReadOnly', ['Read']],
-    ['Read, Write, UIHintMandatory', ['Read', 'Write']],
-    ['UIHintMandatory', []],
-    ['UIHintReadOnly', []],
+    ['UIHints', []],
     ['Unused1, Unused2, Unused3, Unused4', []],
     ['Write, UndefinedValue256', ['Write']],
-    ['FULL, UIHintMandatory', ['Read', 'Write']],
+    [67, ['Read', 'Write']],
+    ['129', ['Read']],
+    [256, []],
   ];
   for (const [mask, flags] of knownCases) {
-    it(`"${mask}" -> ${flags.join(', ') || '(none)'} (UI hints ignored for read/write)`, () => {
+    it(`${JSON.stringify(mask)} -> ${flags.join(', ') || '(none)'} (Nullable and UI hints say nothing about read/write)`, () => {
       expect(flagsOf(parseFieldRightMask(mask))).toEqual(flags);
       expect(flagsOf(parseFieldRight({ Mask: mask, Reason: '' }))).toEqual(flags);
     });
   }
 
-  it('any subset of Read/Write with UI hints reads as exactly the Read/Write part', () => {
-    const hints = ['UIHintMandatory', 'UIHintReadOnly', 'Unused1', 'UndefinedValue256'];
+  it('any subset of Read/Write with hints and Nullable reads as exactly the Read/Write part', () => {
+    const hints = ['UIHintMandatory', 'UIHintReadOnly', 'UIHints', 'Nullable', 'Unused1', 'UndefinedValue256'];
     fc.assert(
       fc.property(
         fc.tuple(fc.subarray([...FIELD_RIGHT_FLAGS]), fc.subarray(hints))

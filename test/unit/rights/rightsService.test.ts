@@ -217,7 +217,7 @@ describe('crmscript strategy', () => {
         { check: 'hasTicketAccess', ticketId: 3, level: 0 },
         { check: 'isLoggedIn', origin: 1 },
         { check: 'checkTableRights', table: 'contact', right: 'update', recordId: 5 },
-        { check: 'checkFieldRights', table: 'person', field: 'birthDate', right: 'read' },
+        { check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read' },
       ],
       CRMSCRIPT,
     );
@@ -231,7 +231,7 @@ describe('crmscript strategy', () => {
       { op: 'hasTicketAccess', ticketId: '3', level: '0' },
       { op: 'isLoggedIn', origin: '1' },
       { op: 'checkTableRights', table: 'contact', right: 'update', id: '5' },
-      { op: 'checkFieldRights', table: 'person', field: 'birthdate', right: 'read' },
+      { op: 'checkFieldRights', table: 'person', field: 'person_number', right: 'read' },
     ]));
     expect(api.calls).toHaveLength(5);
   });
@@ -370,7 +370,7 @@ describe('strategyFor and scriptParameters', () => {
     expect(strategyFor(WEBAPI, 'constructor').strategy).toBe('webapi');
   });
   it('maps checks to the script protocol; tickets are not in it', () => {
-    expect(scriptParameters({ check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 3 })).toEqual({ op: 'checkFieldRights', table: 'contact', field: 'orgnr', right: 'write', id: '3' });
+    expect(scriptParameters({ check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 3 })).toEqual({ op: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', id: '3' });
     expect(scriptParameters({ check: 'checkTableRights', table: 'person', right: 'insert' })).toEqual({ op: 'checkTableRights', table: 'person', right: 'insert' });
     expect(scriptParameters({ check: 'checkTableRights', table: 'ticket', right: 'select', recordId: 1 })).toBeUndefined();
     expect(scriptParameters({ check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'read', recordId: 1 })).toBeUndefined();

@@ -1,3 +1,4 @@
+import { isTransientStatus } from '../resilience/transient.js';
 import type { Secret } from '../secrets/secret.js';
 import type { UpstreamResponse } from './upstream.js';
 
@@ -98,7 +99,6 @@ export type TokenEndpointOutcome =
   | { readonly kind: 'malformed'; readonly status: number; readonly problem: string };
 
 const MAX_EXPIRES_IN_SEC = 24 * 3600;
-const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -111,7 +111,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 export function classifyTokenResponse(response: UpstreamResponse, secretFactory: (value: string) => Secret): TokenEndpointOutcome {
   const { status } = response;
-  if (TRANSIENT_STATUSES.has(status)) return { kind: 'transient', status, retryAfterSec: response.retryAfterSec };
+  if (isTransientStatus(status)) return { kind: 'transient', status, retryAfterSec: response.retryAfterSec };
   let body: unknown;
   try {
     body = JSON.parse(response.text) as unknown;

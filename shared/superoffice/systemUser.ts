@@ -1,6 +1,7 @@
 import { sign, constants, type KeyObject } from 'node:crypto';
 import { jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors/errors.js';
+import { isTransientStatus } from '../resilience/transient.js';
 import { Secret } from '../secrets/secret.js';
 import { CLAIM } from './idToken.js';
 import type { UpstreamResponse } from './upstream.js';
@@ -44,11 +45,9 @@ export type SystemUserOutcome =
   | { readonly kind: 'transient'; readonly status: number; readonly retryAfterSec: number | undefined }
   | { readonly kind: 'malformed'; readonly status: number; readonly problem: string };
 
-const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
-
 /** Classifies an Authenticate answer `{IsSuccessful, ErrorMessage, Token}`. */
 export function classifySystemUserResponse(response: UpstreamResponse): SystemUserOutcome {
-  if (TRANSIENT.has(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
+  if (isTransientStatus(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
   let body: unknown;
   try {
     body = JSON.parse(response.text) as unknown;

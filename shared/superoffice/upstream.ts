@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors/errors.js';
+import { parseRetryAfter } from '../resilience/retryAfter.js';
 
 /**
  * The boundary for every outbound SuperOffice call: host allow-list (requirement 17), a per-hop
@@ -49,16 +50,6 @@ export class UpstreamTransportError extends BrokerError {
 
 export function targetOf(method: string, url: URL): UpstreamTarget {
   return { method, host: url.host, path: url.pathname };
-}
-
-/** Parses `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 const PRE_SEND_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

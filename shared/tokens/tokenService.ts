@@ -10,8 +10,8 @@ import type { SuperOfficeEnvironment } from '../config/config.js';
 import type { AppCredentials } from '../superoffice/appCredentials.js';
 import type { TokenEndpointOutcome, TokenGrant } from '../superoffice/oauth.js';
 import { UpstreamTransportError } from '../superoffice/upstream.js';
+import { RETRY_DEFAULTS, retryTransient, type Transient } from '../resilience/retry.js';
 import { mustRefresh, refreshReason, servableWhileFailing, shouldRefresh } from './refreshDecision.js';
-import { retryTransient, type Transient } from './retry.js';
 import { SingleFlight } from './singleFlight.js';
 import type { TenantStates } from './tenantStates.js';
 import { TokenCache, type CachedToken } from './tokenCache.js';
@@ -65,9 +65,9 @@ export const TOKEN_SERVICE_DEFAULTS = Object.freeze({
   refreshAheadMs: 5 * 60_000,
   cacheMax: 10_000,
   negativeTtlMs: 60_000,
-  maxAttempts: 3,
-  retryBaseDelayMs: 200,
-  retryMaxDelayMs: 2_000,
+  maxAttempts: RETRY_DEFAULTS.maxAttempts,
+  retryBaseDelayMs: RETRY_DEFAULTS.baseDelayMs,
+  retryMaxDelayMs: RETRY_DEFAULTS.maxDelayMs,
   breakerThreshold: 5,
   breakerHalfOpenAfterMs: 30_000,
   maxConcurrentRefreshes: 10,

@@ -113,7 +113,7 @@ describe('retry: when it stops', () => {
 
 describe('retry: delays', () => {
   it('requirement 50: decorrelated-jitter delays vary between runs and stay within the cap', async () => {
-    const seen = new Set<number>();
+    const seen = new Set<string>();
     for (let run = 0; run < 20; run++) {
       const t = fakeTime();
       await retryTransient(async () => new Marker(undefined), isMarker, options(t, { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 500 }));

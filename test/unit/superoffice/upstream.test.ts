@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
-import { MAX_UPSTREAM_BODY_BYTES, UpstreamTransportError, assertAllowedHost, parseRetryAfter, sendUpstream } from '../../../shared/superoffice/upstream.js';
+import { MAX_UPSTREAM_BODY_BYTES, UpstreamTransportError, assertAllowedHost, sendUpstream } from '../../../shared/superoffice/upstream.js';
 
 let server: Server;
 let base: string;
@@ -67,17 +67,6 @@ describe('sendUpstream', () => {
   it('returns status, body and Retry-After', async () => {
     const response = await sendUpstream({ method: 'GET', url: `${base}/x`, timeoutMs: 2000 });
     expect(response).toMatchObject({ status: 503, text: '{"x":1}', retryAfterSec: 12 });
-  });
-});
-
-describe('requirement 51: Retry-After parsing', () => {
-  it('reads delta-seconds and HTTP-dates, and ignores garbage', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(parseRetryAfter('120', now)).toBe(120);
-    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30);
-    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter(null, now)).toBeUndefined();
   });
 });
 

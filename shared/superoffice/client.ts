@@ -48,7 +48,7 @@ export class SuperOfficeClient {
   /** Posts a token request (form body only, requirement 32). */
   async token(clientId: string, clientSecret: Secret, grant: TokenGrant, options: CallOptions = {}): Promise<TokenEndpointOutcome & { readonly response: UpstreamResponse }> {
     const url = new URL(this.endpoints.tokens);
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'POST',
       url: url.href,
@@ -63,7 +63,7 @@ export class SuperOfficeClient {
   /** Exchanges a signed system-user token for a JWT carrying the ticket. */
   async authenticateSystemUser(signed: Secret, clientSecret: Secret, ctx: string, options: CallOptions = {}): Promise<SystemUserOutcome> {
     const url = new URL(this.endpoints.systemUser);
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'POST',
       url: url.href,
@@ -78,7 +78,7 @@ export class SuperOfficeClient {
   /** Reads the tenant state (no credentials are sent). */
   async tenantState(ctx: string, options: CallOptions = {}): Promise<TenantStateOutcome> {
     const url = new URL(this.endpoints.tenantState(ctx));
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'GET',
       url: url.href,
@@ -104,7 +104,7 @@ export class SuperOfficeClient {
     const url = new URL(path.replace(/^\/+/, ''), base);
     if (!url.href.startsWith(base.href)) throw new TypeError('The Web API path escapes the tenant base');
     const so = this.options.config.superOffice;
-    assertAllowedHost(url, options.allowedHosts ?? so.allowedApiHosts, so.isSimulated ? undefined : so.environment);
+    assertAllowedHost(url, options.allowedHosts ?? so.allowedApiHosts);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (credential.kind === 'bearer') {
       headers['Authorization'] = `Bearer ${credential.accessToken.reveal()}`;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { compactVerify, errors as joseErrors, type CompactVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors/errors.js';
+import { isAllowedApiUrl } from './apiHosts.js';
 import { CTX_PATTERN } from './identifiers.js';
 
 /**
@@ -123,9 +124,8 @@ export async function validateIdToken(idToken: string, expect: IdTokenExpectatio
   } catch {
     throw new IdTokenError('webapi_url_invalid');
   }
-  const loopback = webApi.hostname === '127.0.0.1' || webApi.hostname === 'localhost';
-  const hostAllowed = expect.allowedApiHosts.some((h) => h.toLowerCase() === webApi.host.toLowerCase());
-  if (!hostAllowed || (webApi.protocol !== 'https:' && !(loopback && webApi.protocol === 'http:')) || webApi.search || webApi.username) {
+  // The configuration's rule: listed hosts and the numbered hosts of a listed environment (sod2.superoffice.com).
+  if (!isAllowedApiUrl(webApi, expect.allowedApiHosts) || webApi.search || webApi.hash) {
     // Requirement 17: no access token is ever sent to a host outside the allow-list.
     throw new IdTokenError('webapi_url_not_allowed');
   }

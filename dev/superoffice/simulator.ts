@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { SimulatorCounters, type CounterName, type EndpointName } from './counters.js';
 import { FaultRegistry, applyFault, type FaultSpec } from './faults.js';
 import { BodyTooLargeError, safeDecode, sendJson, type HostRole, type SimContext, type SimRequest, type SimulatorLog } from './http.js';
-import { SigningKeys } from './keys.js';
+import { SigningKeys, type SigningHeaderMode } from './keys.js';
 import {
   handleAuthorize,
   handleDecision,
@@ -67,6 +67,8 @@ export interface SimulatorControl {
   revokeSystemUserToken(ctx: string, clientId: string): boolean;
   /** Rotates the signing key; the old key stays in the JWKS for an hour unless `dropOld`. Returns the new kid. */
   rotateSigningKey(options?: { dropOld?: boolean }): Promise<string>;
+  /** Which key hint tokens carry from now on: `kid` (default), `x5t` only, or none (issue 10 point 8). */
+  setSigningHeader(mode: SigningHeaderMode): void;
   setTenantState(ctx: string, state: TenantStateName): void;
   /** Sets the `activeuser` state used by CRMScript `isLoggedIn` (1 SOAP, 2 web). */
   setLoggedIn(ctx: string, associateId: number, origin: 1 | 2, loggedIn: boolean): void;
@@ -79,7 +81,7 @@ export interface SimulatorControl {
   fireEvent(ctx: string, event: string, primaryKey: number, changes?: readonly string[]): Promise<WebhookDeliveryReport[]>;
   listWebhooks(ctx: string): Record<string, unknown>[];
   systemUserToken(ctx: string, clientId: string): string | undefined;
-  /** Back to the seed: no codes, consents, tokens, tickets, webhooks or faults; counters cleared; clock offset 0. */
+  /** Back to the seed: no codes, consents, tokens, tickets, webhooks or faults; counters cleared; clock offset 0; tokens signed with kid. */
   reset(): void;
 }
 
@@ -169,6 +171,7 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
     revokeConsent: (ctxId, associateId, clientId) => store.revokeConsent(ctxId, associateId, clientId),
     revokeSystemUserToken: (ctxId, clientId) => store.systemTokens.delete(store.systemTokenKey(ctxId, clientId)),
     rotateSigningKey: (opts) => keys.rotate(opts),
+    setSigningHeader: (mode) => keys.setHeaderMode(mode),
     setTenantState: (ctxId, state) => {
       if (!(state in TENANT_STATES)) throw new RangeError(`Unknown tenant state ${String(state)}`);
       tenantOrThrow(ctxId).state = state;
@@ -222,6 +225,7 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
       webhooks.reset();
       faults.clear();
       counters.reset();
+      keys.setHeaderMode('kid');
       offset = 0;
     },
   };

@@ -1,8 +1,9 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
 import type { Secret } from '../secrets/secret.js';
 import { secretOf } from './appCredentials.js';
 import { TOKEN_REQUEST_HEADERS, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody, type SuperOfficeEndpoints, type TokenEndpointOutcome, type TokenGrant } from './oauth.js';
+import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
 import { assertAllowedHost, sendUpstream, type UpstreamResponse } from './upstream.js';
@@ -29,7 +30,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
 export class SuperOfficeClient {
   readonly endpoints: SuperOfficeEndpoints;
   readonly environment: string;
-  /** SuperOffice's signing keys (id_tokens and system-user JWTs), fetched with jose's timeout and cooldown. */
+  /** SuperOffice's signing keys (id_tokens and system-user JWTs): jose's timeout and cooldown, selection by kid, x5t, then each RSA key. */
   readonly keys: JWTVerifyGetKey;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
@@ -42,7 +43,7 @@ export class SuperOfficeClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.authHosts = [new URL(so.baseUrl).host];
-    this.keys = createRemoteJWKSet(new URL(this.endpoints.jwks), { timeoutDuration: DEFAULT_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    this.keys = remoteSigningKeys(new URL(this.endpoints.jwks), { timeoutMs: DEFAULT_TIMEOUT_MS, cooldownMs: 30_000, cacheMaxAgeMs: 600_000 });
   }
 
   /** Posts a token request (form body only, requirement 32). */

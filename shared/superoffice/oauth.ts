@@ -105,9 +105,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Classifies a token-endpoint answer (requirements 40, 50, 52, 55). SuperOffice does not document its
- * error bodies (superoffice.md §1.5), so a 400 without a recognisable OAuth error means the grant is
- * dead and a 401 without one means the client credentials were refused.
+ * Classifies a token-endpoint answer (requirements 40, 50, 52, 55). A grant is dead only when the
+ * answer says so: a 400 without a recognisable RFC 6749 §5.2 error (a proxy's page, a malformed
+ * body) is `rejected`, which leaves the connection active (issue 10 point 10); a 401 without one
+ * still means the client credentials were refused (RFC 6749 §5.2 `invalid_client`).
  */
 export function classifyTokenResponse(response: UpstreamResponse, secretFactory: (value: string) => Secret): TokenEndpointOutcome {
   const { status } = response;
@@ -150,7 +151,6 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
   const error = isRecord(body) && typeof body['error'] === 'string' ? body['error'] : undefined;
   const known = PERMANENT_OAUTH_ERRORS.find((e) => e === error);
   if (known !== undefined) return { kind: 'oauth_error', error: known, status };
-  if (status === 400) return { kind: 'oauth_error', error: 'invalid_grant', status };
   if (status === 401) return { kind: 'oauth_error', error: 'invalid_client', status };
   return { kind: 'rejected', status };
 }

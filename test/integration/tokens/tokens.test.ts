@@ -138,6 +138,20 @@ describe('refresh failures against the simulator (requirements 40, 41, 50)', () 
     expect(h.sim.counters.get('tokens')).toBe(before + 1);
   });
 
+  it('issue 10 point 10: a 400 without an OAuth error (a proxy page) is 502 after one call and leaves the connection active', async () => {
+    await h.connect(7);
+    h.runtime.tokens.forget('Cust12345', '7');
+    h.sim.control.setFault('tokens', { kind: 'malformed', status: 400, times: 1 });
+    const before = h.sim.counters.get('tokens');
+    const res = await requestToken(7);
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ code: 'upstream_bad_response' });
+    expect(h.sim.counters.get('tokens') - before).toBe(1);
+    expect((await h.runtime.connections.get({ env: 'sod', ctx: 'Cust12345', associateId: '7' }))?.status).toBe('active');
+    // Not negative-cached as a dead grant: the next request refreshes and succeeds.
+    expect((await requestToken(7)).status).toBe(200);
+  });
+
   it('a 503 from the token endpoint is retried (at most 3 attempts) then 503 with Retry-After', async () => {
     await h.connect(7);
     h.runtime.tokens.forget('Cust12345', '7');

@@ -72,8 +72,13 @@ describe('classifyTokenResponse', () => {
     for (const error of ['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_request', 'unsupported_grant_type', 'invalid_scope']) {
       it(error, () => expect(classifyTokenResponse(res(400, { error }), secret)).toEqual({ kind: 'oauth_error', error, status: 400 }));
     }
-    it('a 400 without a JSON error means the grant is dead (superoffice.md §1.5)', () => {
-      expect(classifyTokenResponse(res(400, 'Bad Request'), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_grant', status: 400 });
+    it('issue 10 point 10: a 400 without a recognised OAuth error is rejected, not a dead grant', () => {
+      for (const body of ['Bad Request', '<html>proxy error</html>', '', { error: 'temporarily_unavailable' }, { error: 5 }, { message: 'invalid_grant' }, ['invalid_grant']]) {
+        expect(classifyTokenResponse(res(400, body), secret), JSON.stringify(body)).toEqual({ kind: 'rejected', status: 400 });
+      }
+    });
+    it('a 400 with an explicit invalid_grant is a dead grant', () => {
+      expect(classifyTokenResponse(res(400, { error: 'invalid_grant', error_description: 'revoked' }), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_grant', status: 400 });
     });
     it('a 401 without a JSON error means the client was refused', () => {
       expect(classifyTokenResponse(res(401, ''), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_client', status: 401 });

@@ -25,7 +25,7 @@ import { SimulatorStore, type Clock } from './store.js';
 import { handleSystemUser } from './systemUser.js';
 import { handleTenantState } from './tenantState.js';
 import { TimerSet } from './timers.js';
-import { handleTokens } from './tokens.js';
+import { handleRevoke, handleTokens } from './tokens.js';
 import { handleWebApi } from './webapi.js';
 import {
   DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
@@ -246,6 +246,8 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
         return { name: 'authorize', authHostOnly: true, run: (q) => handleDecision(ctx, q) };
       case '/login/common/oauth/tokens':
         return { name: 'tokens', authHostOnly: true, run: (q) => handleTokens(ctx, q) };
+      case '/login/common/oauth/revoke':
+        return { name: 'revoke', authHostOnly: true, run: (q) => handleRevoke(ctx, q) };
       case '/login/api/partnersystemuser/authenticate':
         return { name: 'systemUser', authHostOnly: true, run: (q) => handleSystemUser(ctx, q) };
       default:

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TokenCredential } from '@azure/identity';
-import { SecretClient, type KeyVaultSecret, type SecretClientOptions } from '@azure/keyvault-secrets';
+import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
 import {
   BrokenCircuitError,
   CircuitState,
@@ -139,7 +139,7 @@ export interface KeyVaultStoreSettings {
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
-type StoreOperation = 'get' | 'set' | 'disable';
+type StoreOperation = 'get' | 'set' | 'disable' | 'list';
 type AdditionalPolicy = NonNullable<SecretClientOptions['additionalPolicies']>[number]['policy'];
 type SdkOperationOptions = {
   abortSignal: AbortSignal;
@@ -391,30 +391,63 @@ export class KeyVaultSecretStore implements SecretStore {
     });
   }
 
-  /** Disables the current version (idempotent); throws `SecretNotFoundError` if the secret does not exist. */
+  /**
+   * Disables every enabled version (idempotent), one PATCH at a time (the service refuses parallel
+   * writes to one secret with 409); throws `SecretNotFoundError` if the secret does not exist.
+   */
   async disable(name: string, options: SecretCallOptions = {}): Promise<void> {
     checkName(name);
     const key = name.toLowerCase();
     await this.#exclusive(key, options.signal, async () => {
       this.#writeSeq += 1;
       this.#cache.delete(key);
-      let version: string | undefined;
-      try {
-        const current = await this.#call('disable', name, options, (sdk) => this.#client.getSecret(name, sdk));
-        version = current.properties.version;
-      } catch (error) {
-        if (error instanceof SecretNotFoundError && error.reason === 'disabled') return;
-        throw error;
+      const enabled = (await this.#listVersions(name, options)).filter((p) => p.enabled !== false && p.version !== undefined);
+      for (const properties of enabled) {
+        const version = properties.version as string;
+        await this.#withConflictRetry('disable', name, options, () =>
+          this.#call('disable', name, options, (sdk) => this.#client.updateSecretProperties(name, version, { ...sdk, enabled: false })),
+        );
       }
-      if (version === undefined) throw new SecretStoreUnavailableError('bad_response', { secretName: name });
-      const current = version;
-      await this.#withConflictRetry('disable', name, options, () =>
-        this.#call('disable', name, options, (sdk) =>
-          this.#client.updateSecretProperties(name, current, { ...sdk, enabled: false }),
-        ),
-      );
       this.#writeSeq += 1;
       this.#cache.delete(key);
+    });
+  }
+
+  /** The value of every enabled version, newest first, never cached; `[]` when the secret does not exist. */
+  async getEnabledVersions(name: string, options: SecretCallOptions = {}): Promise<StoredSecret[]> {
+    checkName(name);
+    let versions: SecretProperties[];
+    try {
+      versions = await this.#listVersions(name, options);
+    } catch (error) {
+      if (error instanceof SecretNotFoundError) return [];
+      throw error;
+    }
+    // Newest first; `created` has whole seconds, so ties keep the listing's (creation) order, reversed.
+    const enabled = versions
+      .map((properties, index) => ({ properties, index }))
+      .filter(({ properties: p }) => p.enabled !== false && p.version !== undefined)
+      .sort((a, b) => (b.properties.createdOn?.getTime() ?? 0) - (a.properties.createdOn?.getTime() ?? 0) || b.index - a.index)
+      .map(({ properties }) => properties);
+    const stored: StoredSecret[] = [];
+    for (const properties of enabled) {
+      const version = properties.version as string;
+      try {
+        stored.push(toStoredSecret(name, await this.#call('get', name, options, (sdk) => this.#client.getSecret(name, { ...sdk, version }))));
+      } catch (error) {
+        // Disabled or removed since the listing: nothing to return for it.
+        if (!(error instanceof SecretNotFoundError)) throw error;
+      }
+    }
+    return stored;
+  }
+
+  /** Every version's properties (the SDK follows the pages); throws `SecretNotFoundError` for a missing secret. */
+  async #listVersions(name: string, options: SecretCallOptions): Promise<SecretProperties[]> {
+    return this.#call('list', name, options, async (sdk) => {
+      const versions: SecretProperties[] = [];
+      for await (const properties of this.#client.listPropertiesOfSecretVersions(name, sdk)) versions.push(properties);
+      return versions;
     });
   }
 

@@ -13,6 +13,8 @@ export interface SuperOfficeEndpoints {
   readonly authorize: string;
   readonly tokens: string;
   readonly jwks: string;
+  /** The OpenID Connect discovery document, which names the revocation endpoint. */
+  readonly discovery: string;
   readonly systemUser: string;
   readonly tenantState: (ctx: string) => string;
 }
@@ -24,6 +26,7 @@ export function superOfficeEndpoints(baseUrl: string): SuperOfficeEndpoints {
     authorize: `${baseUrl}/login/common/oauth/authorize`,
     tokens: `${baseUrl}/login/common/oauth/tokens`,
     jwks: `${baseUrl}/login/.well-known/jwks`,
+    discovery: `${baseUrl}/login/.well-known/openid-configuration`,
     systemUser: `${baseUrl}/Login/api/PartnerSystemUser/Authenticate`,
     tenantState: (ctx) => `${baseUrl}/api/state/${encodeURIComponent(ctx)}`,
   };
@@ -153,4 +156,54 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
   if (known !== undefined) return { kind: 'oauth_error', error: known, status };
   if (status === 401) return { kind: 'oauth_error', error: 'invalid_client', status };
   return { kind: 'rejected', status };
+}
+
+/**
+ * Token revocation (RFC 7009; issue 10 point 11). SuperOffice's docs say the revocation endpoint exists
+ * and "is used to revoke access tokens (reference tokens only) and refresh token"
+ * (https://github.com/SuperOfficeDocs/superoffice-docs/blob/main/docs/en/api/authentication/online/api.md,
+ * "Revocation endpoint"), but neither that page nor the published metadata excerpt
+ * (docs/en/api/authentication/online/includes/oidc-metadata.md) gives its URL or parameters. So the URL is
+ * read from `revocation_endpoint` in the discovery document (docs/superoffice.md §1.1), and the request is
+ * RFC 7009 §2.1: a form POST of `token` and `token_type_hint=refresh_token`, with the client
+ * authenticated as at the token endpoint (`client_secret_post`, which SuperOffice's metadata lists).
+ */
+
+/** The form body of a revocation request: the only place the token and client_secret are revealed. */
+export function revocationRequestBody(clientId: string, clientSecret: Secret, refreshToken: Secret): string {
+  return new URLSearchParams({
+    token: refreshToken.reveal(),
+    token_type_hint: 'refresh_token',
+    client_id: clientId,
+    client_secret: clientSecret.reveal(),
+  }).toString();
+}
+
+export type RevocationOutcome =
+  | { readonly kind: 'revoked' }
+  /** Discovery names no revocation endpoint. */
+  | { readonly kind: 'unsupported' }
+  | { readonly kind: 'transient'; readonly status: number; readonly retryAfterSec: number | undefined }
+  | { readonly kind: 'refused'; readonly status: number; readonly error: string | undefined };
+
+/** RFC 7009 §2.2: 200 means revoked (also for a token the server no longer knows); §2.2.1: 503 may be retried. */
+export function classifyRevocationResponse(response: UpstreamResponse): RevocationOutcome {
+  if (response.status === 200) return { kind: 'revoked' };
+  if (isTransientStatus(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
+  let error: string | undefined;
+  try {
+    const body = JSON.parse(response.text) as unknown;
+    const code = isRecord(body) ? body['error'] : undefined;
+    error = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : undefined;
+  } catch {
+    error = undefined;
+  }
+  return { kind: 'refused', status: response.status, error };
+}
+
+/** The `revocation_endpoint` of a discovery document, or undefined when it names none. */
+export function revocationEndpointOf(discovery: unknown): string | undefined {
+  if (!isRecord(discovery)) return undefined;
+  const endpoint = discovery['revocation_endpoint'];
+  return typeof endpoint === 'string' && endpoint.length <= 2048 ? endpoint : undefined;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../../shared/secrets/secret.js';
-import { buildAuthorizeUrl, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody } from '../../../shared/superoffice/oauth.js';
+import { buildAuthorizeUrl, classifyRevocationResponse, classifyTokenResponse, revocationEndpointOf, revocationRequestBody, superOfficeEndpoints, tokenRequestBody } from '../../../shared/superoffice/oauth.js';
 import type { UpstreamResponse } from '../../../shared/superoffice/upstream.js';
 
 const endpoints = superOfficeEndpoints('https://sod.superoffice.com');
@@ -111,3 +111,25 @@ describe('classifyTokenResponse', () => {
     expect(outcome.kind === 'tokens' && outcome.tokens.refreshToken?.reveal()).toBe('rt2');
   });
 });
+
+describe('token revocation (RFC 7009, issue 10 point 11)', () => {
+  it('classifies refusals, transient answers and success', () => {
+    expect(classifyRevocationResponse(res(400, { error: 'unsupported_token_type' }))).toEqual({ kind: 'refused', status: 400, error: 'unsupported_token_type' });
+    expect(classifyRevocationResponse(res(401, { error: 'invalid_client' }))).toEqual({ kind: 'refused', status: 401, error: 'invalid_client' });
+    expect(classifyRevocationResponse(res(400, '<html>'))).toEqual({ kind: 'refused', status: 400, error: undefined });
+    expect(classifyRevocationResponse(res(403, { error: '<script>' }))).toEqual({ kind: 'refused', status: 403, error: undefined });
+    expect(classifyRevocationResponse(res(503, '', 7))).toEqual({ kind: 'transient', status: 503, retryAfterSec: 7 });
+    expect(classifyRevocationResponse(res(200, ''))).toEqual({ kind: 'revoked' });
+  });
+  it('reads revocation_endpoint from discovery only when it is a string', () => {
+    expect(revocationEndpointOf(null)).toBeUndefined();
+    expect(revocationEndpointOf({ revocation_endpoint: 5 })).toBeUndefined();
+    expect(revocationEndpointOf({ token_endpoint: 'https://x' })).toBeUndefined();
+    expect(revocationEndpointOf({ revocation_endpoint: 'https://sod.superoffice.com/login/x' })).toBe('https://sod.superoffice.com/login/x');
+  });
+  it('sends token, token_type_hint=refresh_token and client_secret_post in a form body', () => {
+    const body = new URLSearchParams(revocationRequestBody('cid', secret('cs'), secret('rt')));
+    expect(Object.fromEntries(body)).toEqual({ token: 'rt', token_type_hint: 'refresh_token', client_id: 'cid', client_secret: 'cs' });
+  });
+});
+

@@ -3,7 +3,7 @@ import { sleep as abortableSleep } from './sleep.js';
 
 /**
  * The one retry loop (requirements 49–52): bounded attempts, delays from cockatiel's
- * `ExponentialBackoff` (decorrelated jitter by default, security.md §5), a `Retry-After` honoured
+ * `ExponentialBackoff` (decorrelated jitter by default), a `Retry-After` honoured
  * but never beyond the deadline, and waits that end with the caller's signal. cockatiel's own
  * `retry()` policy is not used because the delay must depend on each answer's `Retry-After` and the
  * remaining deadline.

@@ -1,6 +1,6 @@
 /**
  * `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date, as whole seconds from `now`.
- * Azure services may also send `retry-after-ms` / `x-ms-retry-after-ms` (security.md §5), which win
+ * Azure services may also send `retry-after-ms` / `x-ms-retry-after-ms` (requirement 54), which win
  * when present because they are more precise.
  */
 

@@ -5,8 +5,10 @@ import {
   BrokenCircuitError,
   CircuitState,
   ConsecutiveBreaker,
+  ExponentialBackoff,
   IsolatedCircuitError,
   circuitBreaker,
+  halfJitterGenerator,
   handleWhen,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
@@ -483,6 +485,8 @@ export class KeyVaultSecretStore implements SecretStore {
           maxAttempts: conflictRetries + 1,
           baseDelayMs: conflictBaseDelayMs,
           maxDelayMs: Math.max(conflictBaseDelayMs, conflictMaxDelayMs),
+          // Half jitter (between half and all of base × 2^n): a conflicting writer always waits a while.
+          backoff: new ExponentialBackoff({ generator: halfJitterGenerator, initialDelay: conflictBaseDelayMs, maxDelay: Math.max(conflictBaseDelayMs, conflictMaxDelayMs) }),
           ...(options.signal ? { signal: options.signal } : {}),
           onRetry: ({ attempt, delayMs }) => this.#logger.info('keyvault.conflict_retry', { operation, secretName: name, attempt: attempt + 1, delayMs }),
         },

@@ -11,6 +11,7 @@
  *   POST   /__sim/revoke                        {ctx, associateId, clientId?} → {removed}
  *   POST   /__sim/revoke-system-token           {ctx, clientId} → {removed}
  *   POST   /__sim/rotate-key                    {dropOld?} → {kid}
+ *   POST   /__sim/signing-header                {mode: kid|x5t|none}
  *   POST   /__sim/tenant-state                  {ctx, state}
  *   POST   /__sim/logged-in                     {ctx, associateId, origin: 1|2, loggedIn}
  *   POST   /__sim/expire                        {accessToken} | {ticket} → {expired}
@@ -104,6 +105,14 @@ export async function handleControl(
         const body = await jsonBody(r);
         if (!body) return;
         return sendJson(r.res, 200, { kid: await control.rotateSigningKey({ dropOld: body['dropOld'] === true }) });
+      }
+      case 'POST /__sim/signing-header': {
+        const body = await jsonBody(r);
+        if (!body) return;
+        const mode = body['mode'];
+        if (mode !== 'kid' && mode !== 'x5t' && mode !== 'none') return bad(r, 'mode must be kid, x5t or none');
+        control.setSigningHeader(mode);
+        return sendJson(r.res, 200, { mode });
       }
       case 'POST /__sim/tenant-state': {
         const body = await jsonBody(r);

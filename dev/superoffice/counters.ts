@@ -9,6 +9,7 @@ export const ENDPOINT_NAMES = [
   'jwks',
   'authorize',
   'tokens',
+  'revoke',
   'systemUser',
   'state',
   'webapi',

@@ -34,15 +34,22 @@ import { isRunningState } from './seed.js';
 
 export const AUTHORIZE_PATH = '/login/common/oauth/authorize';
 export const TOKEN_PATH = '/login/common/oauth/tokens';
+/**
+ * SuperOffice documents that a revocation endpoint exists ("used to revoke access tokens (reference tokens
+ * only) and refresh token", docs/en/api/authentication/online/api.md in github.com/SuperOfficeDocs/superoffice-docs)
+ * but not its URL: clients read `revocation_endpoint` from discovery. This path is the simulator's own.
+ */
+export const REVOCATION_PATH = '/login/common/oauth/revoke';
 export const JWKS_PATH = '/login/.well-known/jwks';
 export const DISCOVERY_PATH = '/login/.well-known/openid-configuration';
 
-/** The discovery document; values from SuperOffice's published metadata (superoffice.md §1.1). */
+/** The discovery document; values from SuperOffice's published metadata (superoffice.md §1.1), plus the revocation endpoint. */
 export function discoveryDocument(url: string): Record<string, unknown> {
   return {
     issuer: url,
     authorization_endpoint: `${url}${AUTHORIZE_PATH}`,
     token_endpoint: `${url}${TOKEN_PATH}`,
+    revocation_endpoint: `${url}${REVOCATION_PATH}`,
     jwks_uri: `${url}${JWKS_PATH}`,
     scopes_supported: ['openid'],
     response_modes_supported: ['form_post', 'fragment', 'query'],

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { SimulatorCounters, type CounterName, type EndpointName } from './counters.js';
 import { FaultRegistry, applyFault, type FaultSpec } from './faults.js';
 import { BodyTooLargeError, safeDecode, sendJson, type HostRole, type SimContext, type SimRequest, type SimulatorLog } from './http.js';
-import { SigningKeys } from './keys.js';
+import { SigningKeys, type SigningHeaderMode } from './keys.js';
 import {
   handleAuthorize,
   handleDecision,
@@ -25,7 +25,7 @@ import { SimulatorStore, type Clock } from './store.js';
 import { handleSystemUser } from './systemUser.js';
 import { handleTenantState } from './tenantState.js';
 import { TimerSet } from './timers.js';
-import { handleTokens } from './tokens.js';
+import { handleRevoke, handleTokens } from './tokens.js';
 import { handleWebApi } from './webapi.js';
 import {
   DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
@@ -67,6 +67,8 @@ export interface SimulatorControl {
   revokeSystemUserToken(ctx: string, clientId: string): boolean;
   /** Rotates the signing key; the old key stays in the JWKS for an hour unless `dropOld`. Returns the new kid. */
   rotateSigningKey(options?: { dropOld?: boolean }): Promise<string>;
+  /** Which key hint tokens carry from now on: `kid` (default), `x5t` only, or none (issue 10 point 8). */
+  setSigningHeader(mode: SigningHeaderMode): void;
   setTenantState(ctx: string, state: TenantStateName): void;
   /** Sets the `activeuser` state used by CRMScript `isLoggedIn` (1 SOAP, 2 web). */
   setLoggedIn(ctx: string, associateId: number, origin: 1 | 2, loggedIn: boolean): void;
@@ -79,7 +81,7 @@ export interface SimulatorControl {
   fireEvent(ctx: string, event: string, primaryKey: number, changes?: readonly string[]): Promise<WebhookDeliveryReport[]>;
   listWebhooks(ctx: string): Record<string, unknown>[];
   systemUserToken(ctx: string, clientId: string): string | undefined;
-  /** Back to the seed: no codes, consents, tokens, tickets, webhooks or faults; counters cleared; clock offset 0. */
+  /** Back to the seed: no codes, consents, tokens, tickets, webhooks or faults; counters cleared; clock offset 0; tokens signed with kid. */
   reset(): void;
 }
 
@@ -169,6 +171,7 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
     revokeConsent: (ctxId, associateId, clientId) => store.revokeConsent(ctxId, associateId, clientId),
     revokeSystemUserToken: (ctxId, clientId) => store.systemTokens.delete(store.systemTokenKey(ctxId, clientId)),
     rotateSigningKey: (opts) => keys.rotate(opts),
+    setSigningHeader: (mode) => keys.setHeaderMode(mode),
     setTenantState: (ctxId, state) => {
       if (!(state in TENANT_STATES)) throw new RangeError(`Unknown tenant state ${String(state)}`);
       tenantOrThrow(ctxId).state = state;
@@ -222,6 +225,7 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
       webhooks.reset();
       faults.clear();
       counters.reset();
+      keys.setHeaderMode('kid');
       offset = 0;
     },
   };
@@ -242,6 +246,8 @@ export async function startSuperOfficeSimulator(options: SimulatorOptions = {}):
         return { name: 'authorize', authHostOnly: true, run: (q) => handleDecision(ctx, q) };
       case '/login/common/oauth/tokens':
         return { name: 'tokens', authHostOnly: true, run: (q) => handleTokens(ctx, q) };
+      case '/login/common/oauth/revoke':
+        return { name: 'revoke', authHostOnly: true, run: (q) => handleRevoke(ctx, q) };
       case '/login/api/partnersystemuser/authenticate':
         return { name: 'systemUser', authHostOnly: true, run: (q) => handleSystemUser(ctx, q) };
       default:

@@ -105,65 +105,134 @@ function verifyPkce(method: 'S256' | 'plain', challenge: string, verifier: strin
   return safeEqual(computed, challenge);
 }
 
-/** POST /login/common/oauth/tokens */
-export async function handleTokens(ctx: SimContext, r: SimRequest): Promise<void> {
-  if (r.method !== 'POST') {
-    oauthError(r, 405, 'invalid_request', 'The token endpoint accepts POST only', { Allow: 'POST' });
-    return;
-  }
-  const body = await readBody(r.req);
-  const contentType = mediaType(r.req);
-  const bodyForm = parseForm(contentType === 'application/x-www-form-urlencoded' ? body.toString('utf8') : '');
-  const queryForm = parseForm(r.url.search.slice(1));
-  const authorization = typeof r.req.headers.authorization === 'string' ? r.req.headers.authorization : undefined;
-  const basic = parseBasic(authorization);
-  ctx.counters.recordTokenRequest({
-    at: ctx.now(),
-    method: r.method,
-    url: redactUrl(r.url),
-    contentType: r.req.headers['content-type'],
-    bodyParams: [...bodyForm.values.keys()],
-    queryParams: [...queryForm.values.keys()],
-    basicAuth: basic !== undefined && basic !== 'malformed',
-    grantType: bodyForm.values.get('grant_type') ?? queryForm.values.get('grant_type'),
-  });
-
-  if (body.length > 0 && contentType !== 'application/x-www-form-urlencoded') {
-    return oauthError(r, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
-  }
-  const repeated = [...bodyForm.duplicates, ...queryForm.duplicates];
-  for (const name of queryForm.values.keys()) if (bodyForm.values.has(name)) repeated.push(name);
-  if (repeated.length > 0) {
-    return oauthError(r, 400, 'invalid_request', `Parameter sent more than once: ${[...new Set(repeated)].join(', ')}`);
-  }
-  const params = new Map<string, string>([...queryForm.values, ...bodyForm.values]);
-
-  // Client authentication.
+/**
+ * Client authentication (RFC 6749 §2.3): `client_id` + `client_secret` in the form or query, or HTTP Basic —
+ * one method only. Answers 400/401 itself and returns undefined when it fails.
+ */
+function authenticateClient(
+  ctx: SimContext,
+  r: SimRequest,
+  params: Map<string, string>,
+  basic: { id: string; secret: string } | 'malformed' | undefined,
+): AppRegistration | undefined {
   if (basic === 'malformed') {
-    return oauthError(r, 401, 'invalid_client', 'Malformed Basic authorization header', {
-      'WWW-Authenticate': 'Basic realm="SuperOffice"',
-    });
+    oauthError(r, 401, 'invalid_client', 'Malformed Basic authorization header', { 'WWW-Authenticate': 'Basic realm="SuperOffice"' });
+    return undefined;
   }
   let clientId = params.get('client_id');
   let clientSecret = params.get('client_secret');
   if (basic) {
     if (clientSecret !== undefined) {
-      return oauthError(r, 400, 'invalid_request', 'Use one client authentication method, not Basic and client_secret');
+      oauthError(r, 400, 'invalid_request', 'Use one client authentication method, not Basic and client_secret');
+      return undefined;
     }
     if (clientId !== undefined && clientId !== basic.id) {
-      return oauthError(r, 400, 'invalid_request', 'client_id differs from the Basic authorization header');
+      oauthError(r, 400, 'invalid_request', 'client_id differs from the Basic authorization header');
+      return undefined;
     }
     clientId = basic.id;
     clientSecret = basic.secret;
   }
   const challenge = basic ? { 'WWW-Authenticate': 'Basic realm="SuperOffice"' } : undefined;
   if (clientId === undefined || clientSecret === undefined) {
-    return oauthError(r, 401, 'invalid_client', 'Client authentication is required', challenge);
+    oauthError(r, 401, 'invalid_client', 'Client authentication is required', challenge);
+    return undefined;
   }
   const app = ctx.store.apps.get(clientId);
   if (!app || !safeEqual(clientSecret, app.clientSecret)) {
-    return oauthError(r, 401, 'invalid_client', 'Client authentication failed', challenge);
+    oauthError(r, 401, 'invalid_client', 'Client authentication failed', challenge);
+    return undefined;
   }
+  return app;
+}
+
+interface OAuthForm {
+  readonly params: Map<string, string>;
+  readonly basic: ReturnType<typeof parseBasic>;
+}
+
+/**
+ * Reads an OAuth form request (body, query and Basic auth), tells `observe` where each parameter came
+ * from, then answers 400 itself for a body that is not a form or a parameter sent twice.
+ */
+async function readOAuthForm(
+  r: SimRequest,
+  observe: (seen: { bodyParams: string[]; queryParams: string[]; basicAuth: boolean; grantType: string | undefined }) => void = () => undefined,
+): Promise<OAuthForm | undefined> {
+  const body = await readBody(r.req);
+  const contentType = mediaType(r.req);
+  const bodyForm = parseForm(contentType === 'application/x-www-form-urlencoded' ? body.toString('utf8') : '');
+  const queryForm = parseForm(r.url.search.slice(1));
+  const authorization = typeof r.req.headers.authorization === 'string' ? r.req.headers.authorization : undefined;
+  const basic = parseBasic(authorization);
+  observe({
+    bodyParams: [...bodyForm.values.keys()],
+    queryParams: [...queryForm.values.keys()],
+    basicAuth: basic !== undefined && basic !== 'malformed',
+    grantType: bodyForm.values.get('grant_type') ?? queryForm.values.get('grant_type'),
+  });
+  if (body.length > 0 && contentType !== 'application/x-www-form-urlencoded') {
+    oauthError(r, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
+    return undefined;
+  }
+  const repeated = [...bodyForm.duplicates, ...queryForm.duplicates];
+  for (const name of queryForm.values.keys()) if (bodyForm.values.has(name)) repeated.push(name);
+  if (repeated.length > 0) {
+    oauthError(r, 400, 'invalid_request', `Parameter sent more than once: ${[...new Set(repeated)].join(', ')}`);
+    return undefined;
+  }
+  return { params: new Map<string, string>([...queryForm.values, ...bodyForm.values]), basic };
+}
+
+/**
+ * `POST {revocation_endpoint}` (RFC 7009; issue 10 point 11): the client authenticates as at the token
+ * endpoint and sends `token` with an optional `token_type_hint`. A refresh token of that client stops
+ * working at once; so does an access token. An unknown token is answered 200, as RFC 7009 §2.2 says; a
+ * token issued to another client is refused with `invalid_request`.
+ */
+export async function handleRevoke(ctx: SimContext, r: SimRequest): Promise<void> {
+  if (r.method !== 'POST') {
+    oauthError(r, 405, 'invalid_request', 'The revocation endpoint accepts POST only', { Allow: 'POST' });
+    return;
+  }
+  const form = await readOAuthForm(r);
+  if (!form) return;
+  const app = authenticateClient(ctx, r, form.params, form.basic);
+  if (!app) return;
+  const token = form.params.get('token');
+  if (token === undefined || token === '') return oauthError(r, 400, 'invalid_request', 'token is required');
+  const hint = form.params.get('token_type_hint');
+  const refresh = ctx.store.refreshTokens.get(token);
+  const access = ctx.store.accessTokens.get(token);
+  const record = hint === 'access_token' ? access ?? refresh : refresh ?? access;
+  if (record !== undefined && record.clientId !== app.clientId) {
+    return oauthError(r, 400, 'invalid_request', 'The token was not issued to this client');
+  }
+  if (refresh !== undefined && refresh.clientId === app.clientId) ctx.store.refreshTokens.delete(token);
+  if (access !== undefined && access.clientId === app.clientId) ctx.store.accessTokens.delete(token);
+  ctx.log('revoke: token revoked', { clientId: app.clientId, known: record !== undefined });
+  r.res.writeHead(200, { 'Cache-Control': 'no-store', Pragma: 'no-cache', 'Content-Length': '0' });
+  r.res.end();
+}
+
+/** POST /login/common/oauth/tokens */
+export async function handleTokens(ctx: SimContext, r: SimRequest): Promise<void> {
+  if (r.method !== 'POST') {
+    oauthError(r, 405, 'invalid_request', 'The token endpoint accepts POST only', { Allow: 'POST' });
+    return;
+  }
+  const form = await readOAuthForm(r, (seen) => ctx.counters.recordTokenRequest({
+    at: ctx.now(),
+    method: r.method,
+    url: redactUrl(r.url),
+    contentType: r.req.headers['content-type'],
+    ...seen,
+  }));
+  if (!form) return;
+  const { params, basic } = form;
+
+  const app = authenticateClient(ctx, r, params, basic);
+  if (!app) return;
 
   const grantType = params.get('grant_type');
   if (grantType === undefined) return oauthError(r, 400, 'invalid_request', 'grant_type is required');

@@ -1,3 +1,4 @@
+import { isAllowedApiUrl, isLoopbackHostname } from '../superoffice/apiHosts.js';
 import { CTX_PATTERN } from '../superoffice/identifiers.js';
 
 /**
@@ -228,7 +229,14 @@ function loadSuperOffice(env: Env): Config['superOffice'] {
         throw new ConfigError('SUPEROFFICE_API_HOSTS', 'a comma-separated list of host names');
       }
       const bare = host.replace(/:\d+$/, '');
-      const allowed = bare === `${environment}.superoffice.com` || new RegExp(`^${environment}\\d+\\.superoffice\\.com$`).test(bare) || LOOPBACK_HOSTS.has(bare);
+      // The same rule as every outbound call and the id_token's webapi_url (shared/superoffice/apiHosts.ts).
+      let url: URL | undefined;
+      try {
+        url = new URL(`https://${host}`);
+      } catch {
+        url = undefined;
+      }
+      const allowed = url !== undefined && (isAllowedApiUrl(url, [`${environment}.superoffice.com`]) || isLoopbackHostname(bare));
       if (!allowed) {
         throw new ConfigError('SUPEROFFICE_API_HOSTS', `hosts of ${environment}.superoffice.com (numbered hosts included) or loopback`);
       }

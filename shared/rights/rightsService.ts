@@ -3,7 +3,8 @@ import type { ConnectionStore } from '../connections/connection.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Secret } from '../secrets/secret.js';
 import { UpstreamTransportError, parseJsonBody, type UpstreamResponse } from '../superoffice/upstream.js';
-import { retryTransient, type Transient } from '../tokens/retry.js';
+import { retryTransient, type Transient } from '../resilience/retry.js';
+import { isTransientStatus } from '../resilience/transient.js';
 import type { UserToken, UserTokenRequest } from '../tokens/tokenService.js';
 import {
   answerFieldRight,
@@ -100,7 +101,6 @@ export interface RightsResult {
   readonly flags: readonly string[];
 }
 
-const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 /** Leave the wrapper this much of the deadline to answer. */
 const DEADLINE_RESERVE_MS = 250;
 
@@ -306,7 +306,7 @@ class RightsSession {
             ...(signal ? { signal } : {}),
           });
           this.noteStatus(response.status);
-          return TRANSIENT_STATUSES.has(response.status) ? new TransientAttempt(response.status, response.retryAfterSec) : response;
+          return isTransientStatus(response.status) ? new TransientAttempt(response.status, response.retryAfterSec) : response;
         } catch (error) {
           if (error instanceof UpstreamTransportError) return new TransientAttempt(error.code === 'upstream_timeout' ? 504 : 503, undefined, error);
           throw error;

@@ -1,12 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TokenCredential } from '@azure/identity';
-import { SecretClient, type KeyVaultSecret, type SecretClientOptions } from '@azure/keyvault-secrets';
+import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
 import {
   BrokenCircuitError,
   CircuitState,
   ConsecutiveBreaker,
+  ExponentialBackoff,
   IsolatedCircuitError,
   circuitBreaker,
+  halfJitterGenerator,
   handleWhen,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
@@ -14,6 +16,10 @@ import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
+import { retry } from '../resilience/retry.js';
+import { retryAfterFromHeaders } from '../resilience/retryAfter.js';
+import { abortError } from '../resilience/sleep.js';
+import { isTransientStatus } from '../resilience/transient.js';
 import {
   KeyVaultCallError,
   SecretConflictError,
@@ -135,7 +141,7 @@ export interface KeyVaultStoreSettings {
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
-type StoreOperation = 'get' | 'set' | 'disable';
+type StoreOperation = 'get' | 'set' | 'disable' | 'list';
 type AdditionalPolicy = NonNullable<SecretClientOptions['additionalPolicies']>[number]['policy'];
 type SdkOperationOptions = {
   abortSignal: AbortSignal;
@@ -158,19 +164,6 @@ function safeCode(value: unknown): string | undefined {
   return typeof value === 'string' && SAFE_CODE.test(value) ? value : undefined;
 }
 
-/** Retry-After as whole seconds: `retry-after-ms`/`x-ms-retry-after-ms`, or `Retry-After` in seconds or as an HTTP date. */
-function retryAfterSeconds(get: (name: string) => string | undefined): number | undefined {
-  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const raw = get(name);
-    if (raw !== undefined && /^\d+$/.test(raw.trim())) return Math.ceil(Number(raw) / 1000);
-  }
-  const raw = get('retry-after')?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  if (/^\d+$/.test(raw)) return Number(raw);
-  const date = Date.parse(raw);
-  return Number.isFinite(date) ? Math.max(0, Math.ceil((date - Date.now()) / 1000)) : undefined;
-}
-
 function headerGetter(error: unknown): (name: string) => string | undefined {
   const headers = field(field(error, 'response'), 'headers');
   const get = field(headers, 'get');
@@ -181,37 +174,12 @@ function headerGetter(error: unknown): (name: string) => string | undefined {
   };
 }
 
-/** The error a caller's aborted signal stands for: its BrokerError reason, or `deadline_exceeded`. */
-function deadlineError(signal: AbortSignal, cause?: unknown): BrokerError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof BrokerError) return reason;
-  return new BrokerError('deadline_exceeded', undefined, cause === undefined ? {} : { cause });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(deadlineError(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      if (signal !== undefined) reject(deadlineError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Resolves with `promise`, or rejects with the deadline error if `signal` aborts first. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(deadlineError(signal));
+  if (signal.aborted) return Promise.reject(abortError(signal));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(deadlineError(signal));
+    const onAbort = (): void => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
@@ -262,7 +230,7 @@ function translate(error: unknown, context: TranslateContext): BrokerError {
     transportCode: transportCode ?? (errorName === 'AbortError' ? 'aborted' : safeCode(errorName)),
   });
 
-  if (context.callerSignal?.aborted) return deadlineError(context.callerSignal, cause);
+  if (context.callerSignal?.aborted) return abortError(context.callerSignal, cause);
   if (context.budgetSignal.aborted || errorName === 'AbortError') {
     // The hop budget ran out, typically while the SDK waited out a Retry-After (requirement 54).
     if (observation.lastStatus === 429) return new SecretThrottledError(secretName, { retryAfterSec: observation.retryAfterSec, cause });
@@ -273,14 +241,16 @@ function translate(error: unknown, context: TranslateContext): BrokerError {
     if (statusCode === 403 && innerCode === 'SecretDisabled') return new SecretNotFoundError(secretName, 'disabled', { cause });
     if (statusCode === 409) return new SecretConflictError(secretName, innerCode, { cause });
     if (statusCode === 429) {
-      return new SecretThrottledError(secretName, { retryAfterSec: retryAfterSeconds(headerGetter(error)), cause });
+      return new SecretThrottledError(secretName, { retryAfterSec: retryAfterFromHeaders(headerGetter(error)), cause });
     }
-    if (statusCode === 408 || statusCode >= 500) {
+    if (isTransientStatus(statusCode)) {
       return new SecretStoreUnavailableError('server_error', { secretName, upstreamStatus: statusCode, cause });
     }
     if (statusCode === 401 || statusCode === 403) {
       return new SecretStoreUnavailableError('unauthorized', { secretName, upstreamStatus: statusCode, cause });
     }
+    // 501, 505 and other 5xx are not transient (requirement 50): unavailable, without counting towards the breaker.
+    if (statusCode >= 500) return new SecretStoreUnavailableError('bad_response', { secretName, upstreamStatus: statusCode, cause });
     return new BrokerError('internal', 'Key Vault rejected the request', { cause });
   }
   if (errorName !== undefined && CREDENTIAL_ERRORS.has(errorName)) {
@@ -301,7 +271,7 @@ const observerPolicy: AdditionalPolicy = {
       const response = await next(request);
       if (observation !== undefined) {
         observation.lastStatus = response.status;
-        observation.retryAfterSec = retryAfterSeconds((name) => response.headers.get(name));
+        observation.retryAfterSec = retryAfterFromHeaders((name) => response.headers.get(name));
       }
       return response;
     } catch (error) {
@@ -423,30 +393,63 @@ export class KeyVaultSecretStore implements SecretStore {
     });
   }
 
-  /** Disables the current version (idempotent); throws `SecretNotFoundError` if the secret does not exist. */
+  /**
+   * Disables every enabled version (idempotent), one PATCH at a time (the service refuses parallel
+   * writes to one secret with 409); throws `SecretNotFoundError` if the secret does not exist.
+   */
   async disable(name: string, options: SecretCallOptions = {}): Promise<void> {
     checkName(name);
     const key = name.toLowerCase();
     await this.#exclusive(key, options.signal, async () => {
       this.#writeSeq += 1;
       this.#cache.delete(key);
-      let version: string | undefined;
-      try {
-        const current = await this.#call('disable', name, options, (sdk) => this.#client.getSecret(name, sdk));
-        version = current.properties.version;
-      } catch (error) {
-        if (error instanceof SecretNotFoundError && error.reason === 'disabled') return;
-        throw error;
+      const enabled = (await this.#listVersions(name, options)).filter((p) => p.enabled !== false && p.version !== undefined);
+      for (const properties of enabled) {
+        const version = properties.version as string;
+        await this.#withConflictRetry('disable', name, options, () =>
+          this.#call('disable', name, options, (sdk) => this.#client.updateSecretProperties(name, version, { ...sdk, enabled: false })),
+        );
       }
-      if (version === undefined) throw new SecretStoreUnavailableError('bad_response', { secretName: name });
-      const current = version;
-      await this.#withConflictRetry('disable', name, options, () =>
-        this.#call('disable', name, options, (sdk) =>
-          this.#client.updateSecretProperties(name, current, { ...sdk, enabled: false }),
-        ),
-      );
       this.#writeSeq += 1;
       this.#cache.delete(key);
+    });
+  }
+
+  /** The value of every enabled version, newest first, never cached; `[]` when the secret does not exist. */
+  async getEnabledVersions(name: string, options: SecretCallOptions = {}): Promise<StoredSecret[]> {
+    checkName(name);
+    let versions: SecretProperties[];
+    try {
+      versions = await this.#listVersions(name, options);
+    } catch (error) {
+      if (error instanceof SecretNotFoundError) return [];
+      throw error;
+    }
+    // Newest first; `created` has whole seconds, so ties keep the listing's (creation) order, reversed.
+    const enabled = versions
+      .map((properties, index) => ({ properties, index }))
+      .filter(({ properties: p }) => p.enabled !== false && p.version !== undefined)
+      .sort((a, b) => (b.properties.createdOn?.getTime() ?? 0) - (a.properties.createdOn?.getTime() ?? 0) || b.index - a.index)
+      .map(({ properties }) => properties);
+    const stored: StoredSecret[] = [];
+    for (const properties of enabled) {
+      const version = properties.version as string;
+      try {
+        stored.push(toStoredSecret(name, await this.#call('get', name, options, (sdk) => this.#client.getSecret(name, { ...sdk, version }))));
+      } catch (error) {
+        // Disabled or removed since the listing: nothing to return for it.
+        if (!(error instanceof SecretNotFoundError)) throw error;
+      }
+    }
+    return stored;
+  }
+
+  /** Every version's properties (the SDK follows the pages); throws `SecretNotFoundError` for a missing secret. */
+  async #listVersions(name: string, options: SecretCallOptions): Promise<SecretProperties[]> {
+    return this.#call('list', name, options, async (sdk) => {
+      const versions: SecretProperties[] = [];
+      for await (const properties of this.#client.listPropertiesOfSecretVersions(name, sdk)) versions.push(properties);
+      return versions;
     });
   }
 
@@ -474,17 +477,24 @@ export class KeyVaultSecretStore implements SecretStore {
   /** Retries a write after 409 with jittered exponential backoff; a deleted-but-recoverable name is final. */
   async #withConflictRetry<T>(operation: StoreOperation, name: string, options: SecretCallOptions, write: () => Promise<T>): Promise<T> {
     const { conflictRetries, conflictBaseDelayMs, conflictMaxDelayMs } = this.#settings;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        return await write();
-      } catch (error) {
-        const retryable = error instanceof SecretConflictError && error.innerCode !== 'ObjectIsDeletedButRecoverable';
-        if (!retryable || attempt >= conflictRetries) throw error;
-        const ceiling = Math.min(conflictMaxDelayMs, conflictBaseDelayMs * 2 ** attempt);
-        const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-        this.#logger.info('keyvault.conflict_retry', { operation, secretName: name, attempt: attempt + 1, delayMs });
-        await sleep(delayMs, options.signal);
-      }
+    try {
+      return await retry(
+        write,
+        (outcome) => (!outcome.ok && outcome.error instanceof SecretConflictError && outcome.error.innerCode !== 'ObjectIsDeletedButRecoverable' ? {} : false),
+        {
+          maxAttempts: conflictRetries + 1,
+          baseDelayMs: conflictBaseDelayMs,
+          maxDelayMs: Math.max(conflictBaseDelayMs, conflictMaxDelayMs),
+          // Half jitter (between half and all of base × 2^n): a conflicting writer always waits a while.
+          backoff: new ExponentialBackoff({ generator: halfJitterGenerator, initialDelay: conflictBaseDelayMs, maxDelay: Math.max(conflictBaseDelayMs, conflictMaxDelayMs) }),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onRetry: ({ attempt, delayMs }) => this.#logger.info('keyvault.conflict_retry', { operation, secretName: name, attempt: attempt + 1, delayMs }),
+        },
+      );
+    } catch (error) {
+      // The caller's deadline ended the backoff: report that, not the conflict it interrupted.
+      if (options.signal?.aborted) throw abortError(options.signal, error);
+      throw error;
     }
   }
 
@@ -496,7 +506,7 @@ export class KeyVaultSecretStore implements SecretStore {
     run: (sdk: SdkOperationOptions) => Promise<T>,
   ): Promise<T> {
     const callerSignal = options.signal;
-    if (callerSignal?.aborted) throw deadlineError(callerSignal);
+    if (callerSignal?.aborted) throw abortError(callerSignal);
     const headers: Record<string, string> = {};
     if (options.correlationId !== undefined && SAFE_CORRELATION_ID.test(options.correlationId)) {
       headers[CLIENT_REQUEST_ID_HEADER] = options.correlationId;

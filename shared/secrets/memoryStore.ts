@@ -7,7 +7,7 @@ import type { SecretCallOptions, SecretReadOptions, SecretStore, SecretWriteOpti
 
 /**
  * An in-memory `SecretStore` with Key Vault's semantics, for unit tests of services: case-insensitive
- * names, a new version per `set`, `disable` of the current version, `SecretNotFoundError` for absent or
+ * names, a new version per `set`, `disable` of every version, `SecretNotFoundError` for absent or
  * disabled secrets, and a caller's aborted signal honoured. Not for production (nothing persists).
  */
 
@@ -59,9 +59,17 @@ export class MemorySecretStore implements SecretStore {
 
   async disable(name: string, options?: SecretCallOptions): Promise<void> {
     checkCall(name, options);
-    const current = this.#secrets.get(name.toLowerCase())?.at(-1);
-    if (current === undefined) throw new SecretNotFoundError(name, 'missing');
-    current.enabled = false;
+    const versions = this.#secrets.get(name.toLowerCase());
+    if (versions === undefined || versions.length === 0) throw new SecretNotFoundError(name, 'missing');
+    for (const version of versions) version.enabled = false;
+  }
+
+  async getEnabledVersions(name: string, options?: SecretCallOptions): Promise<StoredSecret[]> {
+    checkCall(name, options);
+    return (this.#secrets.get(name.toLowerCase()) ?? [])
+      .filter((v) => v.enabled)
+      .reverse()
+      .map((v) => ({ value: v.value, version: v.version, enabled: true, tags: v.tags, updatedOn: v.updatedOn }));
   }
 
   /** Versions of `name`, oldest first (test helper). */

@@ -37,6 +37,15 @@ export interface SecretStore {
   get(name: string, options?: SecretReadOptions): Promise<StoredSecret>;
   /** Writes a new version and makes it current (never delete-then-recreate, architecture.md §4). */
   set(name: string, value: Secret, options?: SecretWriteOptions): Promise<{ readonly version: string }>;
-  /** Disables the current version so reads fail at once; a later `set` writes a new enabled version. */
+  /**
+   * Disables every enabled version, so no version of the secret can be read (reads fail at once);
+   * a later `set` writes a new enabled version. Throws `SecretNotFoundError` if the secret does not exist.
+   */
   disable(name: string, options?: SecretCallOptions): Promise<void>;
+  /**
+   * The value of every enabled version, newest first; `[]` when the secret does not exist. Used to
+   * revoke each stored refresh token before `disable` (issue 10 point 11). Optional: a store without
+   * it is read through `get` (the current version only).
+   */
+  getEnabledVersions?(name: string, options?: SecretCallOptions): Promise<StoredSecret[]>;
 }

@@ -1,11 +1,26 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
+import { BrokerError } from '../errors/errors.js';
+import { isTransientStatus } from '../resilience/transient.js';
 import type { Secret } from '../secrets/secret.js';
 import { secretOf } from './appCredentials.js';
-import { TOKEN_REQUEST_HEADERS, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody, type SuperOfficeEndpoints, type TokenEndpointOutcome, type TokenGrant } from './oauth.js';
+import {
+  TOKEN_REQUEST_HEADERS,
+  classifyRevocationResponse,
+  classifyTokenResponse,
+  revocationEndpointOf,
+  revocationRequestBody,
+  superOfficeEndpoints,
+  tokenRequestBody,
+  type RevocationOutcome,
+  type SuperOfficeEndpoints,
+  type TokenEndpointOutcome,
+  type TokenGrant,
+} from './oauth.js';
+import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, sendUpstream, sendUpstreamBytes, type UpstreamResponse } from './upstream.js';
+import { assertAllowedHost, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
@@ -43,15 +58,19 @@ export interface CallOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/** How long a fetched discovery document is used. */
+const DISCOVERY_TTL_MS = 60 * 60_000;
 
 export class SuperOfficeClient {
   readonly endpoints: SuperOfficeEndpoints;
   readonly environment: string;
-  /** SuperOffice's signing keys (id_tokens and system-user JWTs), fetched with jose's timeout and cooldown. */
+  /** SuperOffice's signing keys (id_tokens and system-user JWTs): jose's timeout and cooldown, selection by kid, x5t, then each RSA key. */
   readonly keys: JWTVerifyGetKey;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
   private readonly authHosts: readonly string[];
+  private discovered: { readonly revocationEndpoint: string | undefined; readonly until: number } | undefined;
+  private discovering: Promise<string | undefined> | undefined;
 
   constructor(private readonly options: SuperOfficeClientOptions) {
     const so = options.config.superOffice;
@@ -60,13 +79,13 @@ export class SuperOfficeClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.authHosts = [new URL(so.baseUrl).host];
-    this.keys = createRemoteJWKSet(new URL(this.endpoints.jwks), { timeoutDuration: DEFAULT_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    this.keys = remoteSigningKeys(new URL(this.endpoints.jwks), { timeoutMs: DEFAULT_TIMEOUT_MS, cooldownMs: 30_000, cacheMaxAgeMs: 600_000 });
   }
 
   /** Posts a token request (form body only, requirement 32). */
   async token(clientId: string, clientSecret: Secret, grant: TokenGrant, options: CallOptions = {}): Promise<TokenEndpointOutcome & { readonly response: UpstreamResponse }> {
     const url = new URL(this.endpoints.tokens);
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'POST',
       url: url.href,
@@ -78,10 +97,58 @@ export class SuperOfficeClient {
     return { ...classifyTokenResponse(response, secretOf), response };
   }
 
+  /**
+   * Revokes a refresh token at SuperOffice (RFC 7009; see `oauth.ts`): the endpoint comes from the
+   * discovery document and must be on the auth host. Throws `UpstreamTransportError` and
+   * `upstream_bad_response` (a discovery document that is not JSON, or an endpoint elsewhere).
+   */
+  async revoke(clientId: string, clientSecret: Secret, refreshToken: Secret, options: CallOptions = {}): Promise<RevocationOutcome> {
+    const endpoint = await this.revocationEndpoint(options);
+    if (endpoint === undefined) return { kind: 'unsupported' };
+    const url = new URL(endpoint);
+    assertAllowedHost(url, this.authHosts, { exact: true });
+    const response = await sendUpstream({
+      method: 'POST',
+      url: url.href,
+      headers: TOKEN_REQUEST_HEADERS,
+      body: revocationRequestBody(clientId, clientSecret, refreshToken),
+      timeoutMs: this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, this.fetchImpl);
+    return classifyRevocationResponse(response);
+  }
+
+  /** `revocation_endpoint` from the discovery document, fetched once an hour (one fetch in flight). */
+  private async revocationEndpoint(options: CallOptions): Promise<string | undefined> {
+    if (this.discovered !== undefined && this.discovered.until > Date.now()) return this.discovered.revocationEndpoint;
+    this.discovering ??= (async () => {
+      try {
+        const url = new URL(this.endpoints.discovery);
+        assertAllowedHost(url, this.authHosts, { exact: true });
+        const response = await sendUpstream({
+          method: 'GET',
+          url: url.href,
+          headers: { Accept: 'application/json' },
+          timeoutMs: this.timeoutMs,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }, this.fetchImpl);
+        if (response.status !== 200) {
+          throw new BrokerError(isTransientStatus(response.status) ? 'upstream_unavailable' : 'upstream_bad_response', `SuperOffice's discovery document answered HTTP ${response.status}`, { retryAfterSec: response.retryAfterSec ?? 5 });
+        }
+        const revocationEndpoint = revocationEndpointOf(parseJsonBody(response, "SuperOffice's discovery document"));
+        this.discovered = { revocationEndpoint, until: Date.now() + DISCOVERY_TTL_MS };
+        return revocationEndpoint;
+      } finally {
+        this.discovering = undefined;
+      }
+    })();
+    return this.discovering;
+  }
+
   /** Exchanges a signed system-user token for a JWT carrying the ticket. */
   async authenticateSystemUser(signed: Secret, clientSecret: Secret, ctx: string, options: CallOptions = {}): Promise<SystemUserOutcome> {
     const url = new URL(this.endpoints.systemUser);
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'POST',
       url: url.href,
@@ -96,7 +163,7 @@ export class SuperOfficeClient {
   /** Reads the tenant state (no credentials are sent). */
   async tenantState(ctx: string, options: CallOptions = {}): Promise<TenantStateOutcome> {
     const url = new URL(this.endpoints.tenantState(ctx));
-    assertAllowedHost(url, this.authHosts);
+    assertAllowedHost(url, this.authHosts, { exact: true });
     const response = await sendUpstream({
       method: 'GET',
       url: url.href,
@@ -154,8 +221,7 @@ export class SuperOfficeClient {
   };
 
   private assertWebApiHost(url: URL, allowedHosts?: readonly string[]): void {
-    const so = this.options.config.superOffice;
-    assertAllowedHost(url, allowedHosts ?? so.allowedApiHosts, so.isSimulated ? undefined : so.environment);
+    assertAllowedHost(url, allowedHosts ?? this.options.config.superOffice.allowedApiHosts);
   }
 }
 

@@ -1,13 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { compactVerify, errors as joseErrors, type CompactVerifyGetKey } from 'jose';
+import type { CompactVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors/errors.js';
+import { isAllowedApiUrl } from './apiHosts.js';
 import { CTX_PATTERN } from './identifiers.js';
+import { JwsFailure, checkLifetime, verifySuperOfficeJws } from './jws.js';
 
 /**
- * SuperOffice id_token validation (superoffice.md §2; requirement 30). SuperOffice sends `iat` as a
- * string, which jose's `jwtVerify` rejects, so the signature is verified with `compactVerify`
- * (RS256 only, key by `kid` from SuperOffice's JWKS) and the claims are checked here. The issuer is
- * pinned from configuration, never read from the token.
+ * SuperOffice id_token validation (docs/superoffice.md §2; requirement 30): the RS256 signature and
+ * SuperOffice's claim encodings (a string `iat`) as `./jws.ts` checks them, the key picked by
+ * `./signingKeys.ts`. The issuer is pinned from configuration, never read from the token.
  */
 
 export const CLAIM = 'http://schemes.superoffice.net/identity/';
@@ -59,12 +60,6 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-function numericDate(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string' && /^\d{1,12}$/.test(value)) return Number(value);
-  return undefined;
-}
-
 function stringClaim(payload: Record<string, unknown>, name: string): string | undefined {
   const value = payload[name];
   return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
@@ -72,24 +67,12 @@ function stringClaim(payload: Record<string, unknown>, name: string): string | u
 
 /** Verifies signature and claims; returns the identity or throws `IdTokenError` with an internal reason. */
 export async function validateIdToken(idToken: string, expect: IdTokenExpectations): Promise<SuperOfficeIdentity> {
-  let payloadBytes: Uint8Array;
-  try {
-    const verified = await compactVerify(idToken, expect.keys, { algorithms: ['RS256'] });
-    payloadBytes = verified.payload;
-  } catch (error) {
-    if (error instanceof joseErrors.JOSEAlgNotAllowed) throw new IdTokenError('alg_not_allowed');
-    if (error instanceof joseErrors.JWKSNoMatchingKey) throw new IdTokenError('no_matching_key');
-    const isJoseError = error instanceof joseErrors.JOSEError;
-    if (error instanceof joseErrors.JWKSTimeout || !isJoseError) throw new IdTokenError('keys_unavailable');
-    throw new IdTokenError('signature_invalid');
-  }
   let payload: Record<string, unknown>;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(payloadBytes)) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    payload = parsed as Record<string, unknown>;
-  } catch {
-    throw new IdTokenError('payload_not_json');
+    payload = await verifySuperOfficeJws(idToken, expect.keys);
+  } catch (error) {
+    if (error instanceof JwsFailure) throw new IdTokenError(error.reason);
+    throw error;
   }
 
   const now = expect.now ?? Math.floor(Date.now() / 1000);
@@ -99,14 +82,8 @@ export async function validateIdToken(idToken: string, expect: IdTokenExpectatio
   const audiences = Array.isArray(aud) ? aud : [aud];
   if (!audiences.includes(expect.clientId)) throw new IdTokenError('audience_mismatch');
   if (Array.isArray(aud) && aud.length > 1 && payload['azp'] !== expect.clientId) throw new IdTokenError('azp_mismatch');
-  const exp = numericDate(payload['exp']);
-  if (exp === undefined) throw new IdTokenError('exp_missing');
-  if (exp + tolerance <= now) throw new IdTokenError('expired');
-  const iat = numericDate(payload['iat']);
-  if (iat === undefined) throw new IdTokenError('iat_missing');
-  if (iat - tolerance > now || now - iat > MAX_ID_TOKEN_AGE_SEC + tolerance) throw new IdTokenError('iat_out_of_range');
-  const nbf = numericDate(payload['nbf']);
-  if (payload['nbf'] !== undefined && (nbf === undefined || nbf - tolerance > now)) throw new IdTokenError('not_yet_valid');
+  const lifetime = checkLifetime(payload, { now, toleranceSec: tolerance, requireExp: true, requireIat: true, maxAgeSec: MAX_ID_TOKEN_AGE_SEC });
+  if (lifetime !== undefined) throw new IdTokenError(lifetime === 'iat_invalid' ? 'iat_missing' : lifetime);
   const nonce = payload['nonce'];
   if (expect.nonce !== null && (typeof nonce !== 'string' || !safeEqual(nonce, expect.nonce))) throw new IdTokenError('nonce_mismatch');
 
@@ -123,9 +100,8 @@ export async function validateIdToken(idToken: string, expect: IdTokenExpectatio
   } catch {
     throw new IdTokenError('webapi_url_invalid');
   }
-  const loopback = webApi.hostname === '127.0.0.1' || webApi.hostname === 'localhost';
-  const hostAllowed = expect.allowedApiHosts.some((h) => h.toLowerCase() === webApi.host.toLowerCase());
-  if (!hostAllowed || (webApi.protocol !== 'https:' && !(loopback && webApi.protocol === 'http:')) || webApi.search || webApi.username) {
+  // The configuration's rule: listed hosts and the numbered hosts of a listed environment (sod2.superoffice.com).
+  if (!isAllowedApiUrl(webApi, expect.allowedApiHosts) || webApi.search || webApi.hash) {
     // Requirement 17: no access token is ever sent to a host outside the allow-list.
     throw new IdTokenError('webapi_url_not_allowed');
   }

@@ -1,3 +1,4 @@
+import { isTransientStatus } from '../resilience/transient.js';
 import type { Secret } from '../secrets/secret.js';
 import type { UpstreamResponse } from './upstream.js';
 
@@ -12,6 +13,8 @@ export interface SuperOfficeEndpoints {
   readonly authorize: string;
   readonly tokens: string;
   readonly jwks: string;
+  /** The OpenID Connect discovery document, which names the revocation endpoint. */
+  readonly discovery: string;
   readonly systemUser: string;
   readonly tenantState: (ctx: string) => string;
 }
@@ -23,6 +26,7 @@ export function superOfficeEndpoints(baseUrl: string): SuperOfficeEndpoints {
     authorize: `${baseUrl}/login/common/oauth/authorize`,
     tokens: `${baseUrl}/login/common/oauth/tokens`,
     jwks: `${baseUrl}/login/.well-known/jwks`,
+    discovery: `${baseUrl}/login/.well-known/openid-configuration`,
     systemUser: `${baseUrl}/Login/api/PartnerSystemUser/Authenticate`,
     tenantState: (ctx) => `${baseUrl}/api/state/${encodeURIComponent(ctx)}`,
   };
@@ -98,20 +102,20 @@ export type TokenEndpointOutcome =
   | { readonly kind: 'malformed'; readonly status: number; readonly problem: string };
 
 const MAX_EXPIRES_IN_SEC = 24 * 3600;
-const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
- * Classifies a token-endpoint answer (requirements 40, 50, 52, 55). SuperOffice does not document its
- * error bodies (superoffice.md §1.5), so a 400 without a recognisable OAuth error means the grant is
- * dead and a 401 without one means the client credentials were refused.
+ * Classifies a token-endpoint answer (requirements 40, 50, 52, 55). A grant is dead only when the
+ * answer says so: a 400 without a recognisable RFC 6749 §5.2 error (a proxy's page, a malformed
+ * body) is `rejected`, which leaves the connection active (issue 10 point 10); a 401 without one
+ * still means the client credentials were refused (RFC 6749 §5.2 `invalid_client`).
  */
 export function classifyTokenResponse(response: UpstreamResponse, secretFactory: (value: string) => Secret): TokenEndpointOutcome {
   const { status } = response;
-  if (TRANSIENT_STATUSES.has(status)) return { kind: 'transient', status, retryAfterSec: response.retryAfterSec };
+  if (isTransientStatus(status)) return { kind: 'transient', status, retryAfterSec: response.retryAfterSec };
   let body: unknown;
   try {
     body = JSON.parse(response.text) as unknown;
@@ -150,7 +154,56 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
   const error = isRecord(body) && typeof body['error'] === 'string' ? body['error'] : undefined;
   const known = PERMANENT_OAUTH_ERRORS.find((e) => e === error);
   if (known !== undefined) return { kind: 'oauth_error', error: known, status };
-  if (status === 400) return { kind: 'oauth_error', error: 'invalid_grant', status };
   if (status === 401) return { kind: 'oauth_error', error: 'invalid_client', status };
   return { kind: 'rejected', status };
+}
+
+/**
+ * Token revocation (RFC 7009; issue 10 point 11). SuperOffice's docs say the revocation endpoint exists
+ * and "is used to revoke access tokens (reference tokens only) and refresh token"
+ * (https://github.com/SuperOfficeDocs/superoffice-docs/blob/main/docs/en/api/authentication/online/api.md,
+ * "Revocation endpoint"), but neither that page nor the published metadata excerpt
+ * (docs/en/api/authentication/online/includes/oidc-metadata.md) gives its URL or parameters. So the URL is
+ * read from `revocation_endpoint` in the discovery document (docs/superoffice.md §1.1), and the request is
+ * RFC 7009 §2.1: a form POST of `token` and `token_type_hint=refresh_token`, with the client
+ * authenticated as at the token endpoint (`client_secret_post`, which SuperOffice's metadata lists).
+ */
+
+/** The form body of a revocation request: the only place the token and client_secret are revealed. */
+export function revocationRequestBody(clientId: string, clientSecret: Secret, refreshToken: Secret): string {
+  return new URLSearchParams({
+    token: refreshToken.reveal(),
+    token_type_hint: 'refresh_token',
+    client_id: clientId,
+    client_secret: clientSecret.reveal(),
+  }).toString();
+}
+
+export type RevocationOutcome =
+  | { readonly kind: 'revoked' }
+  /** Discovery names no revocation endpoint. */
+  | { readonly kind: 'unsupported' }
+  | { readonly kind: 'transient'; readonly status: number; readonly retryAfterSec: number | undefined }
+  | { readonly kind: 'refused'; readonly status: number; readonly error: string | undefined };
+
+/** RFC 7009 §2.2: 200 means revoked (also for a token the server no longer knows); §2.2.1: 503 may be retried. */
+export function classifyRevocationResponse(response: UpstreamResponse): RevocationOutcome {
+  if (response.status === 200) return { kind: 'revoked' };
+  if (isTransientStatus(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
+  let error: string | undefined;
+  try {
+    const body = JSON.parse(response.text) as unknown;
+    const code = isRecord(body) ? body['error'] : undefined;
+    error = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : undefined;
+  } catch {
+    error = undefined;
+  }
+  return { kind: 'refused', status: response.status, error };
+}
+
+/** The `revocation_endpoint` of a discovery document, or undefined when it names none. */
+export function revocationEndpointOf(discovery: unknown): string | undefined {
+  if (!isRecord(discovery)) return undefined;
+  const endpoint = discovery['revocation_endpoint'];
+  return typeof endpoint === 'string' && endpoint.length <= 2048 ? endpoint : undefined;
 }

@@ -1,8 +1,10 @@
 import { sign, constants, type KeyObject } from 'node:crypto';
-import { jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors/errors.js';
+import { isTransientStatus } from '../resilience/transient.js';
 import { Secret } from '../secrets/secret.js';
 import { CLAIM } from './idToken.js';
+import { JwsFailure, checkLifetime, verifySuperOfficeJws } from './jws.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
@@ -44,11 +46,9 @@ export type SystemUserOutcome =
   | { readonly kind: 'transient'; readonly status: number; readonly retryAfterSec: number | undefined }
   | { readonly kind: 'malformed'; readonly status: number; readonly problem: string };
 
-const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
-
 /** Classifies an Authenticate answer `{IsSuccessful, ErrorMessage, Token}`. */
 export function classifySystemUserResponse(response: UpstreamResponse): SystemUserOutcome {
-  if (TRANSIENT.has(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
+  if (isTransientStatus(response.status)) return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
   let body: unknown;
   try {
     body = JSON.parse(response.text) as unknown;
@@ -73,34 +73,37 @@ export interface SystemUserTicket {
   readonly serial: string;
 }
 
-/** Validates the returned JWT and extracts the ticket; throws `upstream_bad_response` on any failure. */
+/**
+ * Validates the returned JWT (issuer `SuperOffice AS`, audience `spn:{serial}`, RS256 with the key
+ * `./signingKeys.ts` picks) with the id_token's claim encodings (`./jws.ts`: a string `iat` is
+ * accepted) and extracts the ticket; throws `upstream_bad_response` on any failure.
+ */
 export async function validateSystemUserJwt(jwt: string, keys: JWTVerifyGetKey, expectedCtx: string, now?: Date): Promise<SystemUserTicket> {
-  let serial: string | undefined;
+  let payload: Record<string, unknown>;
   try {
-    // The audience is spn:{serial} where serial is a claim of the same token (superoffice.md §3.5).
-    const unverified = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-    const claimed = unverified[`${CLAIM}serial`];
-    serial = typeof claimed === 'string' && /^\d{1,20}$/.test(claimed) ? claimed : undefined;
-  } catch {
-    serial = undefined;
-  }
-  if (serial === undefined) throw new BrokerError('upstream_bad_response', 'The system-user token has no serial');
-  try {
-    const { payload } = await jwtVerify(jwt, keys, {
-      algorithms: ['RS256'],
-      issuer: 'SuperOffice AS',
-      audience: `spn:${serial}`,
-      clockTolerance: 60,
-      ...(now ? { currentDate: now } : {}),
-    });
-    const ticket = payload[`${CLAIM}ticket`];
-    const ctx = payload[`${CLAIM}ctx`];
-    if (typeof ticket !== 'string' || !/^7T:[A-Za-z0-9+/=_-]{4,512}$/.test(ticket)) throw new BrokerError('upstream_bad_response', 'The system-user token has no ticket');
-    if (typeof ctx !== 'string' || ctx.toLowerCase() !== expectedCtx.toLowerCase()) throw new BrokerError('upstream_bad_response', 'The system-user token is for another tenant');
-    return { ticket: new Secret(ticket), ctx, serial };
+    payload = await verifySuperOfficeJws(jwt, keys);
   } catch (error) {
-    if (error instanceof BrokerError) throw error;
-    const reason = error instanceof joseErrors.JOSEError ? error.code : 'unknown';
-    throw new BrokerError('upstream_bad_response', `The system-user token failed validation (${reason})`);
+    if (error instanceof JwsFailure) {
+      if (error.reason === 'keys_unavailable') throw new BrokerError('upstream_unavailable', "SuperOffice's signing keys could not be fetched", { retryAfterSec: 5 });
+      throw new BrokerError('upstream_bad_response', `The system-user token failed validation (${error.reason})`);
+    }
+    throw error;
   }
+  if (payload['iss'] !== 'SuperOffice AS') throw new BrokerError('upstream_bad_response', 'The system-user token failed validation (issuer_mismatch)');
+  // The audience is spn:{serial}, where serial is a claim of the same token (docs/superoffice.md §3.5).
+  const claimed = payload[`${CLAIM}serial`];
+  const serial = typeof claimed === 'string' && /^\d{1,20}$/.test(claimed) ? claimed : undefined;
+  if (serial === undefined) throw new BrokerError('upstream_bad_response', 'The system-user token has no serial');
+  const aud = payload['aud'];
+  if (!(Array.isArray(aud) ? aud : [aud]).includes(`spn:${serial}`)) {
+    throw new BrokerError('upstream_bad_response', 'The system-user token failed validation (audience_mismatch)');
+  }
+  const nowSec = Math.floor((now?.getTime() ?? Date.now()) / 1000);
+  const lifetime = checkLifetime(payload, { now: nowSec, toleranceSec: 60, requireExp: false, requireIat: false });
+  if (lifetime !== undefined) throw new BrokerError('upstream_bad_response', `The system-user token failed validation (${lifetime})`);
+  const ticket = payload[`${CLAIM}ticket`];
+  const ctx = payload[`${CLAIM}ctx`];
+  if (typeof ticket !== 'string' || !/^7T:[A-Za-z0-9+/=_-]{4,512}$/.test(ticket)) throw new BrokerError('upstream_bad_response', 'The system-user token has no ticket');
+  if (typeof ctx !== 'string' || ctx.toLowerCase() !== expectedCtx.toLowerCase()) throw new BrokerError('upstream_bad_response', 'The system-user token is for another tenant');
+  return { ticket: new Secret(ticket), ctx, serial };
 }

@@ -1,3 +1,4 @@
+import { isTransientStatus } from '../resilience/transient.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
@@ -33,7 +34,7 @@ const MAX_VALIDITY_MS = 60 * 60_000;
 /** Parses the state document; `ValidUntil` is clamped to 30 s … 1 h from `now`. */
 export function classifyTenantState(response: UpstreamResponse, ctx: string, now: number = Date.now()): TenantStateOutcome {
   if (response.status === 404) return { kind: 'unknown_tenant' };
-  if (response.status === 408 || response.status === 429 || response.status >= 500) {
+  if (isTransientStatus(response.status)) {
     return { kind: 'transient', status: response.status, retryAfterSec: response.retryAfterSec };
   }
   if (response.status !== 200) return { kind: 'malformed', problem: `HTTP ${response.status}` };

@@ -1,4 +1,6 @@
 import { BrokerError } from '../errors/errors.js';
+import { parseRetryAfter } from '../resilience/retryAfter.js';
+import { isAllowedApiUrl, isListedHost } from './apiHosts.js';
 
 /**
  * The boundary for every outbound SuperOffice call: host allow-list (requirement 17), a per-hop
@@ -53,16 +55,6 @@ export function targetOf(method: string, url: URL): UpstreamTarget {
   return { method, host: url.host, path: url.pathname };
 }
 
-/** Parses `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
-}
-
 const PRE_SEND_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 function causeCode(error: unknown): string | undefined {
@@ -99,16 +91,13 @@ async function readBounded(response: Response, maxBytes: number): Promise<Buffer
 }
 
 /**
- * Checks that `url` may receive a SuperOffice credential (requirement 17): a listed host, or, when
- * `numberedEnv` is given, one of that environment's load-balanced hosts (`sod2.superoffice.com`)
- * over https (superoffice.md §0).
+ * Throws `upstream_bad_response` unless `url` may receive a SuperOffice credential (requirement 17):
+ * `isAllowedApiUrl` for Web API calls, or, with `exact`, only the listed hosts (authentication never
+ * goes to a numbered host, docs/superoffice.md §0).
  */
-export function assertAllowedHost(url: URL, allowedHosts: readonly string[], numberedEnv?: string): void {
-  const numbered = numberedEnv !== undefined && url.protocol === 'https:' && url.port === '' &&
-    new RegExp(`^${numberedEnv}\\d{1,3}\\.superoffice\\.com$`).test(url.hostname.toLowerCase());
-  const allowed = numbered || allowedHosts.some((h) => h.toLowerCase() === url.host.toLowerCase());
-  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (!allowed || (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))) {
+export function assertAllowedHost(url: URL, allowedHosts: readonly string[], options: { readonly exact?: boolean } = {}): void {
+  const allowed = options.exact === true ? isListedHost(url, allowedHosts) : isAllowedApiUrl(url, allowedHosts);
+  if (!allowed) {
     throw new BrokerError('upstream_bad_response', `Refusing to send a request to ${url.host}: not an allowed SuperOffice host`);
   }
 }

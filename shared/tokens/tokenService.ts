@@ -8,10 +8,10 @@ import type { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { SuperOfficeEnvironment } from '../config/config.js';
 import type { AppCredentials } from '../superoffice/appCredentials.js';
-import type { TokenEndpointOutcome, TokenGrant } from '../superoffice/oauth.js';
+import type { RevocationOutcome, TokenEndpointOutcome, TokenGrant } from '../superoffice/oauth.js';
 import { UpstreamTransportError } from '../superoffice/upstream.js';
+import { RETRY_DEFAULTS, retry, retryTransient, type Transient } from '../resilience/retry.js';
 import { mustRefresh, refreshReason, servableWhileFailing, shouldRefresh } from './refreshDecision.js';
-import { retryTransient, type Transient } from './retry.js';
 import { SingleFlight } from './singleFlight.js';
 import type { TenantStates } from './tenantStates.js';
 import { TokenCache, type CachedToken } from './tokenCache.js';
@@ -23,10 +23,14 @@ import { TokenCache, type CachedToken } from './tokenCache.js';
  * on concurrent refreshes, and classified failures.
  */
 
-/** The one SuperOffice call the service needs (`SuperOfficeClient.token`). */
+/** The SuperOffice calls the service needs (`SuperOfficeClient.token` and `.revoke`). */
 export interface TokenEndpointClient {
   token(clientId: string, clientSecret: Secret, grant: TokenGrant, options?: { signal?: AbortSignal }): Promise<TokenEndpointOutcome & { readonly response: { readonly status: number } }>;
+  revoke(clientId: string, clientSecret: Secret, refreshToken: Secret, options?: { signal?: AbortSignal }): Promise<RevocationOutcome>;
 }
+
+/** What revoking a user's refresh tokens at SuperOffice achieved. */
+export type UpstreamRevocation = 'revoked' | 'unsupported' | 'failed';
 
 export interface TokenServiceOptions {
   readonly clientId: string;
@@ -65,9 +69,9 @@ export const TOKEN_SERVICE_DEFAULTS = Object.freeze({
   refreshAheadMs: 5 * 60_000,
   cacheMax: 10_000,
   negativeTtlMs: 60_000,
-  maxAttempts: 3,
-  retryBaseDelayMs: 200,
-  retryMaxDelayMs: 2_000,
+  maxAttempts: RETRY_DEFAULTS.maxAttempts,
+  retryBaseDelayMs: RETRY_DEFAULTS.baseDelayMs,
+  retryMaxDelayMs: RETRY_DEFAULTS.maxDelayMs,
   breakerThreshold: 5,
   breakerHalfOpenAfterMs: 30_000,
   maxConcurrentRefreshes: 10,
@@ -195,6 +199,61 @@ export class TokenService {
     const key = this.cache.keyOf({ env: this.options.environment, ctx, associateId });
     this.cache.delete(key);
     this.negative.delete(key);
+  }
+
+  /**
+   * Revokes refresh tokens at SuperOffice (RFC 7009, issue 10 point 11), one after the other, each
+   * retried on network errors and transient statuses within the attempts and the caller's signal
+   * (requirements 50–52); an `invalid_client` re-reads the client_secret once (requirement 42).
+   * Never throws for an upstream failure: returns `failed`, or `unsupported` when SuperOffice's
+   * discovery names no revocation endpoint.
+   */
+  async revokeRefreshTokens(refreshTokens: readonly Secret[], options: { readonly signal?: AbortSignal; readonly correlationId?: string } = {}): Promise<UpstreamRevocation> {
+    const call = { ...(options.signal ? { signal: options.signal } : {}), ...(options.correlationId ? { correlationId: options.correlationId } : {}) };
+    let clientSecret: Secret;
+    try {
+      clientSecret = await this.options.credentials.clientSecret(call);
+    } catch {
+      return 'failed';
+    }
+    let rereadSecret = false;
+    for (const refreshToken of refreshTokens) {
+      let outcome: RevocationOutcome;
+      try {
+        outcome = await this.revokeWithRetries(refreshToken, clientSecret, options.signal);
+        if (outcome.kind === 'refused' && outcome.error === 'invalid_client' && !rereadSecret) {
+          rereadSecret = true;
+          clientSecret = await this.options.credentials.clientSecret({ ...call, fresh: true });
+          outcome = await this.revokeWithRetries(refreshToken, clientSecret, options.signal);
+        }
+      } catch (error) {
+        this.options.logger.warn('tokens.revocation_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' });
+        return 'failed';
+      }
+      if (outcome.kind === 'unsupported') return 'unsupported';
+      if (outcome.kind !== 'revoked') {
+        this.options.logger.warn('tokens.revocation_failed', { upstreamStatus: outcome.status, errorCode: outcome.kind === 'refused' ? outcome.error : 'transient' });
+        return 'failed';
+      }
+    }
+    return 'revoked';
+  }
+
+  private revokeWithRetries(refreshToken: Secret, clientSecret: Secret, signal: AbortSignal | undefined): Promise<RevocationOutcome> {
+    return retry(
+      () => this.options.client.revoke(this.options.clientId, clientSecret, refreshToken, signal ? { signal } : {}),
+      (outcome) => {
+        if (outcome.ok) return outcome.value.kind === 'transient' ? { retryAfterSec: outcome.value.retryAfterSec } : false;
+        const unavailable = outcome.error instanceof UpstreamTransportError || (outcome.error instanceof BrokerError && outcome.error.code === 'upstream_unavailable');
+        return unavailable ? {} : false;
+      },
+      {
+        maxAttempts: this.o.maxAttempts,
+        baseDelayMs: this.o.retryBaseDelayMs,
+        maxDelayMs: this.o.retryMaxDelayMs,
+        ...(signal ? { signal } : {}),
+      },
+    );
   }
 
   /** The breaker's state, for tests and health. */

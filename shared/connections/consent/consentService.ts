@@ -4,6 +4,7 @@ import { BrokerError } from '../../errors/errors.js';
 import { callerId, type Caller } from '../../identity/caller.js';
 import { assertSubject, policyOf } from '../../identity/policy.js';
 import type { Logger } from '../../log/logger.js';
+import { retry } from '../../resilience/retry.js';
 import { connectionSecretName, systemUserSecretName } from '../../secrets/names.js';
 import { Secret } from '../../secrets/secret.js';
 import type { SecretStore } from '../../secrets/store.js';
@@ -164,24 +165,6 @@ function single(query: URLSearchParams, name: string): string | null | undefined
 
 function sameAssociate(a: string, b: string): boolean {
   return /^\d{1,15}$/.test(a) && /^\d{1,15}$/.test(b) && Number(a) === Number(b);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new BrokerError('deadline_exceeded'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new BrokerError('deadline_exceeded'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Orchestrates the consent flow with injected runtime pieces (see module doc). */
@@ -415,15 +398,17 @@ export class ConsentService {
       redirectUri: config.superOffice.redirectUri,
     };
     const delayMs = this.deps.exchangeRetryDelayMs ?? DEFAULT_EXCHANGE_RETRY_DELAY_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.deps.superOffice.token(config.superOffice.clientId, clientSecret, grant, options.signal ? { signal: options.signal } : {});
-      } catch (thrown) {
-        const preSend = thrown instanceof UpstreamTransportError && !thrown.sent;
-        if (!preSend || attempt >= MAX_EXCHANGE_ATTEMPTS || options.signal?.aborted) throw thrown;
-        this.deps.logger?.warn('consent.exchange_retry', { attempt, delayMs: delayMs * attempt });
-        await sleep(delayMs * attempt, options.signal);
-      }
-    }
+    return retry(
+      () => this.deps.superOffice.token(config.superOffice.clientId, clientSecret, grant, options.signal ? { signal: options.signal } : {}),
+      // The code is single-use: only a connection that failed before the request left is tried again.
+      (outcome) => (!outcome.ok && outcome.error instanceof UpstreamTransportError && !outcome.error.sent ? {} : false),
+      {
+        maxAttempts: MAX_EXCHANGE_ATTEMPTS,
+        baseDelayMs: delayMs,
+        maxDelayMs: delayMs * 4,
+        ...(options.signal ? { signal: options.signal } : {}),
+        onRetry: ({ attempt, delayMs: waitMs }) => this.deps.logger?.warn('consent.exchange_retry', { attempt, delayMs: waitMs }),
+      },
+    );
   }
 }

@@ -38,6 +38,7 @@ describe('§8 discovery and JWKS (RS256, kid)', () => {
       issuer: sim.url,
       authorization_endpoint: `${sim.url}/login/common/oauth/authorize`,
       token_endpoint: `${sim.url}/login/common/oauth/tokens`,
+      revocation_endpoint: `${sim.url}/login/common/oauth/revoke`,
       jwks_uri: `${sim.url}/login/.well-known/jwks`,
       scopes_supported: ['openid'],
       response_modes_supported: ['form_post', 'fragment', 'query'],

@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../../dev/superoffice/simulator.js';
 import { DEMO_APP, demoApp } from '../../../dev/superoffice/seed.js';
 import { generateSystemUserKeyPair } from '../../../dev/superoffice/systemUser.js';
-import { CLAIM, decodeJwtHeader, signIn, tokenRequest } from './helpers.js';
+import { SuperOfficeClient } from '../../../shared/superoffice/client.js';
+import { validateIdToken } from '../../../shared/superoffice/idToken.js';
+import { validateSystemUserJwt } from '../../../shared/superoffice/systemUser.js';
+import { testConfig } from '../../support/config.js';
+import { CLAIM, decodeJwtHeader, decodeJwtPayload, signIn, signSystemToken, tokenRequest } from './helpers.js';
 
 const NO_KEY_APP = demoApp({ clientId: '11112222333344445555666677778888', clientSecret: 'ffffeeeeddddccccbbbbaaaa99998888', name: 'No Key App' });
 
@@ -148,5 +152,68 @@ describe('§8 JWKS key rotation', () => {
     const { kid } = (await res.json()) as { kid: string };
     const keys = (await (await fetch(`${sim.url}/login/.well-known/jwks`)).json()) as { keys: { kid: string }[] };
     expect(keys.keys.map((k) => k.kid)).toEqual([kid]);
+  });
+});
+
+describe('issue 10 point 8: a rollover with tokens that carry x5t only, or no key hint', () => {
+  let rollover: SuperOfficeSimulator;
+  let client: SuperOfficeClient;
+  beforeAll(async () => {
+    const { publicKeyPem } = generateSystemUserKeyPair();
+    rollover = await startSuperOfficeSimulator({ apps: [demoApp({ systemUserPublicKeyPem: publicKeyPem })] });
+    client = new SuperOfficeClient({ config: testConfig({ SUPEROFFICE_BASE_URL: rollover.url, SUPEROFFICE_CLIENT_ID: DEMO_APP.clientId }) });
+  });
+  afterAll(async () => {
+    await rollover.close();
+  });
+  const expectations = (nonce: string) => ({ issuer: rollover.url, clientId: DEMO_APP.clientId, nonce, keys: client.keys, allowedApiHosts: [new URL(rollover.url).host] });
+
+  it('refuses an unknown signing-header mode', async () => {
+    const res = await fetch(`${rollover.url}/__sim/signing-header`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ mode: 'x5c' }) });
+    expect(res.status).toBe(400);
+    expect(() => rollover.control.setSigningHeader('jku' as never)).toThrow(RangeError);
+  });
+
+  it('publishes two RSA keys with kid and x5t, and the broker verifies kid, x5t-only and hint-less tokens', async () => {
+    const before = await signIn(rollover, { associateId: 6, nonce: 'n-before' });
+    await rollover.control.rotateSigningKey();
+    const published = ((await (await fetch(`${rollover.url}/login/.well-known/jwks`)).json()) as { keys: Array<Record<string, unknown>> }).keys;
+    expect(published).toHaveLength(2);
+    for (const key of published) expect(key).toMatchObject({ kty: 'RSA', kid: expect.any(String), x5t: expect.any(String) });
+
+    expect((await validateIdToken(before.id_token, expectations('n-before'))).associateId).toBe('6');
+    for (const mode of ['kid', 'x5t', 'none'] as const) {
+      rollover.control.setSigningHeader(mode);
+      const { id_token } = await signIn(rollover, { associateId: 6, nonce: `n-${mode}` });
+      const header = decodeJwtHeader(id_token);
+      expect('kid' in header).toBe(mode === 'kid');
+      expect('x5t' in header).toBe(mode === 'x5t');
+      expect((await validateIdToken(id_token, expectations(`n-${mode}`))).associateId, mode).toBe('6');
+    }
+  });
+
+  it('the system-user exchange validates an x5t-only and a hint-less JWT during the rollover', async () => {
+    const { privateKeyPem: privateKey, publicKeyPem } = generateSystemUserKeyPair();
+    const sim = await startSuperOfficeSimulator({ apps: [demoApp({ systemUserPublicKeyPem: publicKeyPem })] });
+    try {
+      const keys = new SuperOfficeClient({ config: testConfig({ SUPEROFFICE_BASE_URL: sim.url, SUPEROFFICE_CLIENT_ID: DEMO_APP.clientId }) }).keys;
+      await sim.control.rotateSigningKey();
+      const { id_token } = await signIn(sim, { associateId: 5 });
+      const systemToken = String(decodeJwtPayload(id_token)[`${CLAIM}system_token`]);
+      for (const mode of ['x5t', 'none'] as const) {
+        sim.control.setSigningHeader(mode);
+        const res = await fetch(`${sim.url}/Login/api/PartnerSystemUser/Authenticate`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify({ SignedSystemToken: signSystemToken(systemToken, privateKey, new Date()), ApplicationToken: DEMO_APP.clientSecret, ContextIdentifier: 'Cust12345', ReturnTokenType: 'JWT' }),
+        });
+        const { Token } = (await res.json()) as { Token: string };
+        expect('kid' in decodeJwtHeader(Token)).toBe(false);
+        const ticket = await validateSystemUserJwt(Token, keys, 'Cust12345');
+        expect(ticket.ticket.reveal(), mode).toMatch(/^7T:/);
+      }
+    } finally {
+      await sim.close();
+    }
   });
 });

@@ -337,3 +337,61 @@ describe('§8 tokens: revocation/consent-removal makes the refresh token fail', 
     expect(refreshed.json['error']).toBe('invalid_grant');
   });
 });
+
+/** POST to the revocation endpoint named by discovery (RFC 7009). */
+async function revoke(form: Record<string, string>, init: { method?: string; headers?: Record<string, string> } = {}) {
+  const doc = (await (await fetch(`${sim.url}/login/.well-known/openid-configuration`)).json()) as { revocation_endpoint: string };
+  const res = await fetch(doc.revocation_endpoint, {
+    method: init.method ?? 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...init.headers },
+    ...(init.method === 'GET' ? {} : { body: new URLSearchParams(form).toString() }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+const refresh = (refreshToken: string, app = DEMO_APP) =>
+  tokenRequest(sim, { grant_type: 'refresh_token', client_id: app.clientId, client_secret: app.clientSecret, refresh_token: refreshToken });
+
+describe('issue 10 point 11: the revocation endpoint (RFC 7009)', () => {
+  const client = { client_id: DEMO_APP.clientId, client_secret: DEMO_APP.clientSecret };
+
+  it('refuses GET, missing or wrong client authentication, and a missing token', async () => {
+    expect((await revoke({}, { method: 'GET' })).status).toBe(405);
+    const { refresh_token } = await signIn(sim, { associateId: 6 });
+    expect(await revoke({ token: refresh_token })).toMatchObject({ status: 401, json: { error: 'invalid_client' } });
+    expect(await revoke({ token: refresh_token, client_id: DEMO_APP.clientId, client_secret: 'wrong' })).toMatchObject({ status: 401, json: { error: 'invalid_client' } });
+    expect(await revoke({ ...client })).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect((await refresh(refresh_token)).status).toBe(200);
+  });
+
+  it("refuses to revoke another client's token, which keeps working", async () => {
+    const { refresh_token } = await signIn(sim, { associateId: 6 });
+    const other = { client_id: OTHER_APP.clientId, client_secret: OTHER_APP.clientSecret };
+    expect(await revoke({ ...other, token: refresh_token })).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect((await refresh(refresh_token)).status).toBe(200);
+  });
+
+  it('answers 200 for a token it does not know (RFC 7009 §2.2)', async () => {
+    expect((await revoke({ ...client, token: 'never-issued', token_type_hint: 'refresh_token' })).status).toBe(200);
+  });
+
+  it('a revoked refresh token is refused with invalid_grant; other refresh tokens of the user stay valid; a new consent works', async () => {
+    const first = await signIn(sim, { associateId: 6 });
+    const second = await signIn(sim, { associateId: 6 });
+    expect((await revoke({ ...client, token: first.refresh_token, token_type_hint: 'refresh_token' })).status).toBe(200);
+    expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, json: { error: 'invalid_grant' } });
+    expect((await refresh(second.refresh_token)).status).toBe(200);
+    expect(sim.counters.get('revoke')).toBe(1);
+    const third = await signIn(sim, { associateId: 6 });
+    expect((await refresh(third.refresh_token)).status).toBe(200);
+  });
+
+  it('revokes an access token too', async () => {
+    const { access_token } = await signIn(sim, { associateId: 6 });
+    expect((await revoke({ ...client, token: access_token, token_type_hint: 'access_token' })).status).toBe(200);
+    const res = await fetch(`${sim.url}/Cust12345/api/v1/User/currentPrincipal`, { headers: { Authorization: `Bearer ${access_token}`, Accept: 'application/json' } });
+    expect(res.status).toBe(401);
+  });
+});
+

@@ -391,7 +391,8 @@ describe('KeyVaultSecretStore: writes', () => {
       store.disable('same-name'),
     ]);
     const writes = authenticated((r) => r.secretName?.toLowerCase() === 'same-name');
-    expect(writes.map((r) => r.method)).toEqual(['PUT', 'PUT', 'PUT', 'GET', 'PATCH']);
+    // disable lists the versions, then disables each enabled one.
+    expect(writes.map((r) => r.method)).toEqual(['PUT', 'PUT', 'PUT', 'GET', 'PATCH', 'PATCH', 'PATCH']);
     for (let i = 1; i < writes.length; i += 1) {
       const previous = writes[i - 1];
       const current = writes[i];
@@ -400,7 +401,35 @@ describe('KeyVaultSecretStore: writes', () => {
     }
     const versions = [];
     for await (const v of clientFor(server).listPropertiesOfSecretVersions('same-name')) versions.push(v.enabled);
-    expect(versions).toEqual([true, true, false]);
+    expect(versions).toEqual([false, false, false]);
+  });
+
+  it('issue 10 point 11: disable disables every enabled version (37, over several pages), and none can be read afterwards', async () => {
+    const store = makeStore();
+    const written: string[] = [];
+    for (let i = 1; i <= 37; i += 1) written.push((await store.set('many-versions', new Secret(`rt-${i}`))).version);
+    const client = clientFor(server);
+    // One older version already disabled by hand: it is left as it is (no PATCH).
+    await client.updateSecretProperties('many-versions', written[0]!, { enabled: false });
+    const enabled = await store.getEnabledVersions('many-versions');
+    expect(enabled).toHaveLength(36);
+    expect(enabled[0]?.value.reveal()).toBe('rt-37');
+    expect(new Set(enabled.map((v) => v.version))).toEqual(new Set(written.slice(1)));
+    const patchesBefore = authenticated((r) => r.method === 'PATCH').length;
+    await store.disable('many-versions');
+    expect(authenticated((r) => r.method === 'PATCH').length - patchesBefore).toBe(36);
+    const after = [];
+    for await (const v of client.listPropertiesOfSecretVersions('many-versions')) after.push(v.enabled);
+    expect(after).toHaveLength(37);
+    expect(after.every((enabledFlag) => enabledFlag === false)).toBe(true);
+    for (const version of [written[1]!, written[20]!, written[36]!]) {
+      expect(await rejection(client.getSecret('many-versions', { version }))).toMatchObject({ statusCode: 403 });
+    }
+    expect(await store.getEnabledVersions('many-versions')).toEqual([]);
+    expect(await store.getEnabledVersions('never-written')).toEqual([]);
+    // A later consent writes a new, enabled version.
+    const { version } = await store.set('many-versions', new Secret('rt-new'));
+    expect(await store.get('many-versions', { fresh: true })).toMatchObject({ version, enabled: true });
   });
 
   it('requirement 48: writes to different names are not serialised with each other', async () => {

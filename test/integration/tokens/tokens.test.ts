@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listConnectionsHandler, revokeConnectionHandler } from '../../../functions/connections.js';
 import { tokensHandler } from '../../../functions/tokens.js';
+import { DEMO_APP } from '../../../dev/superoffice/seed.js';
 import { Secret } from '../../../shared/secrets/secret.js';
 import { connectionSecretName } from '../../../shared/secrets/names.js';
 import { startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
@@ -138,6 +139,20 @@ describe('refresh failures against the simulator (requirements 40, 41, 50)', () 
     expect(h.sim.counters.get('tokens')).toBe(before + 1);
   });
 
+  it('issue 10 point 10: a 400 without an OAuth error (a proxy page) is 502 after one call and leaves the connection active', async () => {
+    await h.connect(7);
+    h.runtime.tokens.forget('Cust12345', '7');
+    h.sim.control.setFault('tokens', { kind: 'malformed', status: 400, times: 1 });
+    const before = h.sim.counters.get('tokens');
+    const res = await requestToken(7);
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ code: 'upstream_bad_response' });
+    expect(h.sim.counters.get('tokens') - before).toBe(1);
+    expect((await h.runtime.connections.get({ env: 'sod', ctx: 'Cust12345', associateId: '7' }))?.status).toBe('active');
+    // Not negative-cached as a dead grant: the next request refreshes and succeeds.
+    expect((await requestToken(7)).status).toBe(200);
+  });
+
   it('a 503 from the token endpoint is retried (at most 3 attempts) then 503 with Retry-After', async () => {
     await h.connect(7);
     h.runtime.tokens.forget('Cust12345', '7');
@@ -157,6 +172,16 @@ describe('refresh failures against the simulator (requirements 40, 41, 50)', () 
   });
 });
 
+/** A refresh straight at the simulator's token endpoint, as anyone holding the token could try. */
+async function refreshAtSimulator(refreshToken: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${h.sim.url}/login/common/oauth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: DEMO_APP.clientId, client_secret: DEMO_APP.clientSecret, refresh_token: refreshToken }).toString(),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
 describe('connection lifecycle (issue 5 item 5)', () => {
   it('lists a tenant’s connections with status, and nothing secret', async () => {
     const res = await h.call(listConnectionsHandler, { path: '/api/connections?ctx=Cust12345', caller: 'integration' });
@@ -170,6 +195,46 @@ describe('connection lifecycle (issue 5 item 5)', () => {
   it('400 without ctx; 403 for a tenant the caller may not administer', async () => {
     expect((await h.call(listConnectionsHandler, { path: '/api/connections', caller: 'integration' })).status).toBe(400);
     expect((await h.call(listConnectionsHandler, { path: '/api/connections?ctx=Cust54321', caller: 'integration' })).status).toBe(403);
+  });
+
+  it('issue 10 point 11: revocation disables every Key Vault version and revokes every stored refresh token at SuperOffice', async () => {
+    // Three consents over time: three versions, each with its own refresh token.
+    const stored = [await h.connect(6), await h.connect(6), await h.connect(6)].map((c) => c.refreshToken);
+    const name = connectionSecretName('sod', 'Cust12345', '6');
+    expect((await h.runtime.secrets.getEnabledVersions!(name)).length).toBeGreaterThanOrEqual(3);
+    for (const rt of stored) expect((await refreshAtSimulator(rt)).status).toBe(200);
+    const revocationsBefore = h.sim.counters.get('revoke');
+
+    const revoked = await h.call(revokeConnectionHandler, { method: 'POST', path: '/api/connections/Cust12345/6/revoke', caller: 'integration', params: { ctx: 'Cust12345', associateId: '6' } });
+    expect(revoked.status).toBe(200);
+    expect(revoked.json).toMatchObject({ status: 'revoked', lastErrorCode: 'revoked' });
+    expect(revoked.text).not.toContain(stored[0]!);
+
+    // No enabled version is left, and SuperOffice refuses every refresh token the broker held.
+    expect(await h.runtime.secrets.getEnabledVersions!(name)).toEqual([]);
+    expect(h.sim.counters.get('revoke') - revocationsBefore).toBeGreaterThanOrEqual(3);
+    for (const rt of stored) {
+      const answer = await refreshAtSimulator(rt);
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ error: 'invalid_grant' });
+    }
+    expect((await requestToken(6)).status).toBe(404);
+
+    // A later consent stores a new enabled version, and tokens flow again.
+    const again = await h.connect(6);
+    expect((await h.runtime.secrets.getEnabledVersions!(name)).map((v) => v.value.reveal())).toEqual([again.refreshToken]);
+    expect((await requestToken(6)).status).toBe(200);
+  });
+
+  it('issue 10 point 11: if SuperOffice cannot revoke, the versions are still disabled and the record says so', async () => {
+    await h.connect(7);
+    h.sim.control.setFault('revoke', { status: 503, retryAfter: 0 });
+    const revoked = await h.call(revokeConnectionHandler, { method: 'POST', path: '/api/connections/Cust12345/7/revoke', caller: 'integration', params: { ctx: 'Cust12345', associateId: '7' } });
+    h.sim.control.clearFaults();
+    expect(revoked.status).toBe(200);
+    expect(revoked.json).toMatchObject({ status: 'revoked', lastErrorCode: 'upstream_revocation_failed' });
+    expect(await h.runtime.secrets.getEnabledVersions!(connectionSecretName('sod', 'Cust12345', '7'))).toEqual([]);
+    expect((await requestToken(7)).status).toBe(404);
   });
 
   it('revocation stops the connection at once, and a later consent works with no delete-then-recreate conflict', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, SETTINGS, loadConfig } from '../../../shared/config/config.js';
+import { isAllowedApiUrl } from '../../../shared/superoffice/apiHosts.js';
 import { testEnv } from '../../support/config.js';
 
 function errorOf(env: Record<string, string | undefined>): ConfigError {
@@ -29,6 +30,8 @@ describe('loadConfig: bad or missing settings stop start-up with one line naming
     ['SuperOffice base URL elsewhere', { SUPEROFFICE_BASE_URL: 'https://evil.example.com' }, 'SUPEROFFICE_BASE_URL'],
     ['SuperOffice base URL of another environment', { SUPEROFFICE_BASE_URL: 'https://online.superoffice.com' }, 'SUPEROFFICE_BASE_URL'],
     ['SuperOffice base URL with a path', { SUPEROFFICE_BASE_URL: 'http://127.0.0.1:9/login' }, 'SUPEROFFICE_BASE_URL'],
+    ['API host of another environment', { SUPEROFFICE_API_HOSTS: 'online2.superoffice.com' }, 'SUPEROFFICE_API_HOSTS'],
+    ['API host with an impossible port', { SUPEROFFICE_API_HOSTS: 'sod2.superoffice.com:99999' }, 'SUPEROFFICE_API_HOSTS'],
     ['API host outside SuperOffice', { SUPEROFFICE_API_HOSTS: 'sod2.superoffice.com.evil.com' }, 'SUPEROFFICE_API_HOSTS'],
     ['tenant not a GUID', { ENTRA_TENANT_IDS: 'contoso.onmicrosoft.com' }, 'ENTRA_TENANT_IDS'],
     ['audience not a GUID', { ENTRA_AUDIENCE: 'api://broker' }, 'ENTRA_AUDIENCE'],
@@ -81,6 +84,12 @@ describe('loadConfig: valid settings', () => {
   it('accepts numbered SuperOffice API hosts of the same environment', () => {
     const config = loadConfig(testEnv({ SUPEROFFICE_BASE_URL: undefined, SUPEROFFICE_API_HOSTS: 'sod2.superoffice.com, sod3.superoffice.com' }));
     expect(config.superOffice.allowedApiHosts).toEqual(['sod.superoffice.com', 'sod2.superoffice.com', 'sod3.superoffice.com']);
+  });
+
+  it('issue 10 point 7: the default allow-list admits numbered hosts by the same rule as the id_token check', () => {
+    const { allowedApiHosts } = loadConfig(testEnv({ SUPEROFFICE_BASE_URL: undefined })).superOffice;
+    expect(isAllowedApiUrl(new URL('https://sod2.superoffice.com/Cust1/api/'), allowedApiHosts)).toBe(true);
+    expect(isAllowedApiUrl(new URL('https://online2.superoffice.com/Cust1/api/'), allowedApiHosts)).toBe(false);
   });
 
   it('accepts identity-based storage with derived endpoints', () => {

@@ -46,13 +46,19 @@ describe('MemorySecretStore', () => {
     expect(read.updatedOn).toEqual(new Date(1_700_000_000_000));
   });
 
-  it('disable affects only the current version; a later set is enabled again', async () => {
+  it('issue 10 point 11: disable disables every version; a later set is enabled again', async () => {
     const store = createMemorySecretStore();
     await store.seed('rt', 'a');
+    await store.seed('rt', 'b');
+    await store.seed('rt', 'c');
+    expect((await store.getEnabledVersions('rt')).map((v) => v.value.reveal())).toEqual(['c', 'b', 'a']);
     await store.disable('rt');
-    const { version } = await store.set('rt', new Secret('b'));
+    expect(store.versions('RT').map((v) => v.enabled)).toEqual([false, false, false]);
+    expect(await store.getEnabledVersions('rt')).toEqual([]);
+    const { version } = await store.set('rt', new Secret('d'));
     expect((await store.get('rt')).version).toBe(version);
-    expect(store.versions('RT').map((v) => v.enabled)).toEqual([false, true]);
+    expect(store.versions('RT').map((v) => v.enabled)).toEqual([false, false, false, true]);
+    expect(await store.getEnabledVersions('absent')).toEqual([]);
   });
 
   it('requirement 65: returned values stay wrapped', async () => {

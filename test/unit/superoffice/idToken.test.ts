@@ -90,6 +90,19 @@ describe('requirement 30: id_token conformance cases (security.md §6)', () => {
     expect(await reason(await sign(claims({ [`${CLAIM}webapi_url`]: 'https://evil.example.com/Cust12345/api/' })))).toBe('webapi_url_not_allowed');
     expect(await reason(await sign(claims({ [`${CLAIM}webapi_url`]: 'http://sod.superoffice.com/Cust12345/api/' })))).toBe('webapi_url_not_allowed');
   });
+  it('issue 10 point 7: a webapi_url on a numbered host of the environment is accepted under the config rule', async () => {
+    for (const host of ['sod2.superoffice.com', 'sod3.superoffice.com', 'sod12.superoffice.com']) {
+      const identity = await validateIdToken(await sign(claims({ [`${CLAIM}webapi_url`]: `https://${host}/Cust12345/api/` })), expectations());
+      expect(identity.webApiUrl).toBe(`https://${host}/Cust12345/api/`);
+    }
+    const online = await validateIdToken(await sign(claims({ iss: 'https://online.superoffice.com', [`${CLAIM}webapi_url`]: 'https://online3.superoffice.com/Cust12345/api/' })), expectations({ issuer: 'https://online.superoffice.com', allowedApiHosts: ['online.superoffice.com'] }));
+    expect(online.webApiUrl).toBe('https://online3.superoffice.com/Cust12345/api/');
+  });
+  it('issue 10 point 7: numbered hosts of another environment, on another port, over http, or with a query stay refused', async () => {
+    for (const url of ['https://online2.superoffice.com/Cust12345/api/', 'https://sod2.superoffice.com:8443/Cust12345/api/', 'http://sod2.superoffice.com/Cust12345/api/', 'https://sod2.superoffice.com/Cust12345/api/?x=1', 'https://sod2.superoffice.com.evil.com/Cust12345/api/']) {
+      expect(await reason(await sign(claims({ [`${CLAIM}webapi_url`]: url }))), url).toBe('webapi_url_not_allowed');
+    }
+  });
   it('a tenant other than the one the consent link named', async () => {
     expect(await reason(await sign(claims()), { expectedCtx: 'Cust54321' })).toBe('ctx_unexpected');
   });

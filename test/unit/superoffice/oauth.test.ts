@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../../shared/secrets/secret.js';
-import { buildAuthorizeUrl, classifyTokenResponse, superOfficeEndpoints, tokenRequestBody } from '../../../shared/superoffice/oauth.js';
+import { buildAuthorizeUrl, classifyRevocationResponse, classifyTokenResponse, revocationEndpointOf, revocationRequestBody, superOfficeEndpoints, tokenRequestBody } from '../../../shared/superoffice/oauth.js';
 import type { UpstreamResponse } from '../../../shared/superoffice/upstream.js';
 
 const endpoints = superOfficeEndpoints('https://sod.superoffice.com');
@@ -72,8 +72,13 @@ describe('classifyTokenResponse', () => {
     for (const error of ['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_request', 'unsupported_grant_type', 'invalid_scope']) {
       it(error, () => expect(classifyTokenResponse(res(400, { error }), secret)).toEqual({ kind: 'oauth_error', error, status: 400 }));
     }
-    it('a 400 without a JSON error means the grant is dead (superoffice.md §1.5)', () => {
-      expect(classifyTokenResponse(res(400, 'Bad Request'), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_grant', status: 400 });
+    it('issue 10 point 10: a 400 without a recognised OAuth error is rejected, not a dead grant', () => {
+      for (const body of ['Bad Request', '<html>proxy error</html>', '', { error: 'temporarily_unavailable' }, { error: 5 }, { message: 'invalid_grant' }, ['invalid_grant']]) {
+        expect(classifyTokenResponse(res(400, body), secret), JSON.stringify(body)).toEqual({ kind: 'rejected', status: 400 });
+      }
+    });
+    it('a 400 with an explicit invalid_grant is a dead grant', () => {
+      expect(classifyTokenResponse(res(400, { error: 'invalid_grant', error_description: 'revoked' }), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_grant', status: 400 });
     });
     it('a 401 without a JSON error means the client was refused', () => {
       expect(classifyTokenResponse(res(401, ''), secret)).toEqual({ kind: 'oauth_error', error: 'invalid_client', status: 401 });
@@ -106,3 +111,25 @@ describe('classifyTokenResponse', () => {
     expect(outcome.kind === 'tokens' && outcome.tokens.refreshToken?.reveal()).toBe('rt2');
   });
 });
+
+describe('token revocation (RFC 7009, issue 10 point 11)', () => {
+  it('classifies refusals, transient answers and success', () => {
+    expect(classifyRevocationResponse(res(400, { error: 'unsupported_token_type' }))).toEqual({ kind: 'refused', status: 400, error: 'unsupported_token_type' });
+    expect(classifyRevocationResponse(res(401, { error: 'invalid_client' }))).toEqual({ kind: 'refused', status: 401, error: 'invalid_client' });
+    expect(classifyRevocationResponse(res(400, '<html>'))).toEqual({ kind: 'refused', status: 400, error: undefined });
+    expect(classifyRevocationResponse(res(403, { error: '<script>' }))).toEqual({ kind: 'refused', status: 403, error: undefined });
+    expect(classifyRevocationResponse(res(503, '', 7))).toEqual({ kind: 'transient', status: 503, retryAfterSec: 7 });
+    expect(classifyRevocationResponse(res(200, ''))).toEqual({ kind: 'revoked' });
+  });
+  it('reads revocation_endpoint from discovery only when it is a string', () => {
+    expect(revocationEndpointOf(null)).toBeUndefined();
+    expect(revocationEndpointOf({ revocation_endpoint: 5 })).toBeUndefined();
+    expect(revocationEndpointOf({ token_endpoint: 'https://x' })).toBeUndefined();
+    expect(revocationEndpointOf({ revocation_endpoint: 'https://sod.superoffice.com/login/x' })).toBe('https://sod.superoffice.com/login/x');
+  });
+  it('sends token, token_type_hint=refresh_token and client_secret_post in a form body', () => {
+    const body = new URLSearchParams(revocationRequestBody('cid', secret('cs'), secret('rt')));
+    expect(Object.fromEntries(body)).toEqual({ token: 'rt', token_type_hint: 'refresh_token', client_id: 'cid', client_secret: 'cs' });
+  });
+});
+

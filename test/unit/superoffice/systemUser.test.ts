@@ -1,5 +1,5 @@
 import { constants, generateKeyPairSync, verify } from 'node:crypto';
-import { SignJWT, createLocalJWKSet, exportJWK } from 'jose';
+import { CompactSign, SignJWT, createLocalJWKSet, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../../shared/secrets/secret.js';
 import { CLAIM } from '../../../shared/superoffice/idToken.js';
@@ -55,11 +55,32 @@ describe('validateSystemUserJwt (superoffice.md §3.5)', () => {
       .setExpirationTime('5m')
       .sign(keys.privateKey);
   }
+  /** A token with the date claims exactly as given (SignJWT would write numbers only). */
+  async function rawToken(dates: Record<string, unknown>) {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const payload = {
+      [`${CLAIM}ticket`]: '7T:abc123==', [`${CLAIM}ctx`]: 'Cust12345', [`${CLAIM}serial`]: '1801550193',
+      iss: 'SuperOffice AS', aud: 'spn:1801550193', iat: nowSec, exp: nowSec + 300, ...dates,
+    };
+    return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(keys.privateKey);
+  }
   it('rejects a wrong issuer, audience, tenant, ticket shape or missing serial', async () => {
     const set = await jwks();
     for (const bad of [{ iss: 'SuperOffice' }, { aud: 'spn:1' }, { ctx: 'Cust9' }, { ticket: 'nope' }, { serial: 'x' }]) {
       await expect(validateSystemUserJwt(await token(bad), set, 'Cust12345'), JSON.stringify(bad)).rejects.toMatchObject({ code: 'upstream_bad_response' });
     }
+  });
+  it('rejects expired, not-yet-valid, future-iat and non-numeric date claims in either encoding', async () => {
+    const set = await jwks();
+    const nowSec = Math.floor(Date.now() / 1000);
+    for (const claims of [{ exp: nowSec - 120 }, { exp: String(nowSec - 120) }, { nbf: nowSec + 600 }, { iat: String(nowSec + 600) }, { iat: 'yesterday' }, { exp: 'later' }]) {
+      await expect(validateSystemUserJwt(await rawToken(claims), set, 'Cust12345'), JSON.stringify(claims)).rejects.toMatchObject({ code: 'upstream_bad_response' });
+    }
+  });
+  it('issue 10 point 9: accepts the claim encodings the id_token check accepts (string iat, exp and nbf)', async () => {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const ticket = await validateSystemUserJwt(await rawToken({ iat: String(nowSec), nbf: String(nowSec - 60), exp: String(nowSec + 300) }), await jwks(), 'Cust12345');
+    expect(ticket.ticket.reveal()).toBe('7T:abc123==');
   });
   it('extracts the ticket', async () => {
     const ticket = await validateSystemUserJwt(await token(), await jwks(), 'Cust12345');

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
-import { MAX_UPSTREAM_BODY_BYTES, UpstreamTransportError, assertAllowedHost, parseRetryAfter, sendUpstream } from '../../../shared/superoffice/upstream.js';
+import { MAX_UPSTREAM_BODY_BYTES, UpstreamTransportError, assertAllowedHost, sendUpstream } from '../../../shared/superoffice/upstream.js';
 
 let server: Server;
 let base: string;
@@ -70,32 +70,27 @@ describe('sendUpstream', () => {
   });
 });
 
-describe('requirement 51: Retry-After parsing', () => {
-  it('reads delta-seconds and HTTP-dates, and ignores garbage', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(parseRetryAfter('120', now)).toBe(120);
-    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30);
-    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter(null, now)).toBeUndefined();
-  });
-});
-
 describe('requirement 17: outbound host allow-list', () => {
-  const allowed = ['sod.superoffice.com', 'sod2.superoffice.com'];
-  it('refuses hosts outside the list, http off loopback, and look-alikes', () => {
-    for (const url of ['https://evil.com/x', 'http://sod.superoffice.com/x', 'https://sod.superoffice.com.evil.com/x', 'https://sod3.superoffice.com/x']) {
-      expect(() => assertAllowedHost(new URL(url), allowed), url).toThrow(BrokerError);
+  it('refuses hosts outside the list, http off loopback, look-alikes, and other environments', () => {
+    for (const url of ['https://evil.com/x', 'http://sod.superoffice.com/x', 'https://sod.superoffice.com.evil.com/x', 'https://online2.superoffice.com/x', 'https://xsod2.superoffice.com/x']) {
+      expect(() => assertAllowedHost(new URL(url), ['sod.superoffice.com']), url).toThrow(BrokerError);
     }
   });
-  it("accepts the environment's numbered hosts over https only", () => {
-    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/'), [], 'sod')).not.toThrow();
-    for (const url of ['http://sod2.superoffice.com/x', 'https://online2.superoffice.com/x', 'https://sod2.superoffice.com:444/x', 'https://xsod2.superoffice.com/x', 'https://sod2.superoffice.com.evil.com/x']) {
-      expect(() => assertAllowedHost(new URL(url), [], 'sod'), url).toThrow(BrokerError);
+  it("accepts the listed environment's numbered hosts over https on the default port only", () => {
+    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/'), ['sod.superoffice.com'])).not.toThrow();
+    expect(() => assertAllowedHost(new URL('https://sod17.superoffice.com/Cust1/api/'), ['sod.superoffice.com'])).not.toThrow();
+    for (const url of ['http://sod2.superoffice.com/x', 'https://sod2.superoffice.com:444/x', 'https://sod2.superoffice.com.evil.com/x', 'https://user@sod2.superoffice.com/x']) {
+      expect(() => assertAllowedHost(new URL(url), ['sod.superoffice.com']), url).toThrow(BrokerError);
     }
+    // Without the main host listed (the simulator), no numbered host is admitted.
+    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/x'), ['127.0.0.1:5'])).toThrow(BrokerError);
+  });
+  it('exact: authentication goes to the listed host only, never a numbered one', () => {
+    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/login/common/oauth/tokens'), ['sod.superoffice.com'], { exact: true })).toThrow(BrokerError);
+    expect(() => assertAllowedHost(new URL('https://sod.superoffice.com/login/common/oauth/tokens'), ['sod.superoffice.com'], { exact: true })).not.toThrow();
   });
   it('accepts listed hosts', () => {
-    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/v1'), allowed)).not.toThrow();
+    expect(() => assertAllowedHost(new URL('https://sod2.superoffice.com/Cust1/api/v1'), ['sod2.superoffice.com'])).not.toThrow();
     expect(() => assertAllowedHost(new URL('http://127.0.0.1:5/x'), ['127.0.0.1:5'])).not.toThrow();
   });
 });

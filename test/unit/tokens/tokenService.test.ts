@@ -6,7 +6,7 @@ import { createMemorySecretStore, type MemorySecretStore } from '../../../shared
 import { connectionSecretName } from '../../../shared/secrets/names.js';
 import { Secret } from '../../../shared/secrets/secret.js';
 import type { SecretStore } from '../../../shared/secrets/store.js';
-import type { TokenEndpointOutcome, TokenGrant } from '../../../shared/superoffice/oauth.js';
+import type { RevocationOutcome, TokenEndpointOutcome, TokenGrant } from '../../../shared/superoffice/oauth.js';
 import { UpstreamTransportError } from '../../../shared/superoffice/upstream.js';
 import { refreshReason } from '../../../shared/tokens/refreshDecision.js';
 import { TokenService, type TokenServiceOptions } from '../../../shared/tokens/tokenService.js';
@@ -19,8 +19,12 @@ function tokens(at = 'AT-1', expiresInSec = 3600, refreshToken?: string): TokenE
   return { kind: 'tokens', tokens: { accessToken: new Secret(at), expiresInSec, refreshToken: refreshToken ? new Secret(refreshToken) : undefined, idToken: undefined } };
 }
 
+type Revocation = RevocationOutcome | 'network';
+
 class FakeTokenClient {
   calls: Array<{ secret: string; grant: TokenGrant }> = [];
+  revocations: Array<{ secret: string; token: string }> = [];
+  revocationScript: Revocation[] = [];
   script: Outcome[] = [];
   fallback: Outcome = tokens();
   gate: Promise<void> | undefined;
@@ -35,6 +39,13 @@ class FakeTokenClient {
     }
     const status = next === 'hang' ? 0 : next.kind === 'tokens' ? 200 : 'status' in next ? next.status : 200;
     return { ...(next as TokenEndpointOutcome), response: { status } };
+  }
+
+  async revoke(_clientId: string, secret: Secret, token: Secret): Promise<RevocationOutcome> {
+    this.revocations.push({ secret: secret.reveal(), token: token.reveal() });
+    const next = this.revocationScript.shift() ?? { kind: 'revoked' };
+    if (next === 'network') throw new UpstreamTransportError('upstream_unavailable', { method: 'POST', host: 'h', path: '/revoke' }, false, new Error('refused'));
+    return next;
   }
 }
 
@@ -326,5 +337,34 @@ describe('TokenService', () => {
     const error = await errorOf(service().getUserToken(request({ signal: controller.signal, deadline: Date.now() + 300 })));
     expect(['upstream_timeout', 'upstream_unavailable']).toContain(error.code);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('TokenService.revokeRefreshTokens (issue 10 point 11)', () => {
+  const rts = [new Secret('RT-a'), new Secret('RT-b')];
+
+  it('a refused revocation is one call and reports failed', async () => {
+    client.revocationScript = [{ kind: 'refused', status: 400, error: 'unsupported_token_type' }];
+    expect(await service().revokeRefreshTokens(rts)).toBe('failed');
+    expect(client.revocations).toHaveLength(1);
+  });
+
+  it('transient failures stop after 3 attempts and report failed', async () => {
+    client.revocationScript = ['network', { kind: 'transient', status: 503, retryAfterSec: 0 }, { kind: 'transient', status: 503, retryAfterSec: undefined }];
+    expect(await service().revokeRefreshTokens(rts)).toBe('failed');
+    expect(client.revocations).toHaveLength(3);
+  });
+
+  it('no revocation endpoint in discovery reports unsupported', async () => {
+    client.revocationScript = [{ kind: 'unsupported' }];
+    expect(await service().revokeRefreshTokens(rts)).toBe('unsupported');
+  });
+
+  it('revokes every token, retrying a transient failure, and re-reads the client_secret once on invalid_client', async () => {
+    client.revocationScript = [{ kind: 'transient', status: 503, retryAfterSec: 0 }, { kind: 'revoked' }, { kind: 'refused', status: 401, error: 'invalid_client' }, { kind: 'revoked' }];
+    expect(await service().revokeRefreshTokens(rts)).toBe('revoked');
+    expect(client.revocations).toEqual([
+      { secret: 'cs-old', token: 'RT-a' }, { secret: 'cs-old', token: 'RT-a' }, { secret: 'cs-old', token: 'RT-b' }, { secret: 'cs-new', token: 'RT-b' },
+    ]);
   });
 });

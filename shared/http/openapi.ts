@@ -60,7 +60,7 @@ const RIGHTS_SOURCES = everyMember<RightsSource>()(['id_token', 'webapi_rights_m
 const DEPENDENCIES = everyMember<DependencyName>()(['keyVault', 'tableStorage', 'queueStorage', 'superOffice', 'entra']);
 const ACCESS_DENIALS = everyMember<AccessDenial>()([
   'not_app_only', 'role_missing', 'no_broker_role', 'caller_not_in_policy', 'operation_not_granted', 'environment_not_granted',
-  'tenant_not_granted', 'user_not_granted', 'tenant_scope_not_granted', 'system_user_not_granted', 'subject_invalid',
+  'tenant_not_granted', 'user_not_granted', 'tenant_scope_not_granted', 'system_user_not_granted', 'web_api_not_granted', 'subject_invalid',
 ]);
 const UNKNOWN_REASONS: readonly UnknownReason[] = Object.keys(UNKNOWN_DETAILS) as UnknownReason[];
 const ERROR_CODES: readonly ErrorCode[] = Object.keys(ERROR_STATUS) as ErrorCode[];

@@ -4,6 +4,7 @@ import type { Caller } from './caller.js';
 import { CallerDeniedError, type AccessDenial } from './denial.js';
 import { OPERATIONS, type Operation } from './operations.js';
 import { ASSOCIATE_ID_PATTERN } from '../superoffice/identifiers.js';
+import { parseWebApiRule, ruleAllows, type WebApiRule } from '../proxy/webApiRules.js';
 
 /**
  * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
@@ -49,6 +50,8 @@ export interface SuperOfficeGrant {
   readonly env: SuperOfficeEnvironment;
   readonly ctx: string;
   readonly users: '*' | readonly string[];
+  /** The Web API calls the proxy and actions may make for this tenant (`GET v1/Contact/*`); none when empty. */
+  readonly webApi: readonly WebApiRule[];
 }
 
 export interface PolicyCaller {
@@ -77,12 +80,15 @@ export interface SubjectRequest {
   readonly ctx: string;
   readonly associateId?: string;
   readonly systemUser?: boolean;
+  /** A Web API call made for the caller (proxy, actions): it must match one of the grant's `webApi` rules. */
+  readonly webApi?: { readonly method: string; readonly segments: readonly string[] };
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_CALLERS = 1000;
 const MAX_GRANTS = 500;
 const MAX_USERS = 10_000;
+const MAX_WEB_API_RULES = 200;
 
 /** Zod error text: what is expected, or that it is missing. Becomes "… must be <text>". */
 function expected(what: string): (issue: { readonly input?: unknown }) => string {
@@ -111,7 +117,21 @@ const grantSchema = z.strictObject({
     ],
     { error: expected('"*" or an array of associate ids as strings, e.g. ["5", "7"]') },
   ),
-}, { error: 'an object {"env", "ctx", "users"}' });
+  webApi: z
+    .array(
+      z.string({ error: 'a rule such as "GET v1/Contact/*"' }).transform((source, ctx) => {
+        const rule = parseWebApiRule(source);
+        if (typeof rule === 'string') {
+          ctx.addIssue({ code: 'custom', message: `a Web API rule that ${rule}` });
+          return z.NEVER;
+        }
+        return rule;
+      }),
+      { error: 'an array of Web API rules such as ["GET v1/Contact/*", "PATCH v1/Person/*"]' },
+    )
+    .max(MAX_WEB_API_RULES, { error: `an array of at most ${MAX_WEB_API_RULES} rules` })
+    .default([]),
+}, { error: 'an object {"env", "ctx", "users", "webApi"?}' });
 
 const callerSchema = z.strictObject({
   name: z.string({ error: expected('a name') }).regex(/^[A-Za-z0-9._-]{1,64}$/, {
@@ -204,7 +224,7 @@ export function parsePolicy(raw: unknown): Policy {
       operations: Object.freeze([...entry.operations]),
       superOffice: Object.freeze(
         entry.superOffice.map((grant) =>
-          Object.freeze({ env: grant.env, ctx: grant.ctx, users: grant.users === '*' ? '*' : Object.freeze([...grant.users]) }),
+          Object.freeze({ env: grant.env, ctx: grant.ctx, users: grant.users === '*' ? '*' : Object.freeze([...grant.users]), webApi: Object.freeze([...grant.webApi]) }),
         ),
       ),
       systemUser: entry.systemUser,
@@ -254,6 +274,7 @@ const DENIAL_RANK: Readonly<Partial<Record<AccessDenial, number>>> = {
   user_not_granted: 4,
   tenant_scope_not_granted: 4,
   system_user_not_granted: 4,
+  web_api_not_granted: 5,
 };
 
 function decideEntry(entry: PolicyCaller, operation: Operation, subject: SubjectRequest): Decision {
@@ -262,6 +283,14 @@ function decideEntry(entry: PolicyCaller, operation: Operation, subject: Subject
   if (inEnv.length === 0) return deny('environment_not_granted');
   const grant = inEnv.find((g) => g.ctx === subject.ctx);
   if (grant === undefined) return deny('tenant_not_granted');
+  const who = decideIdentity(entry, grant, subject);
+  if (!who.allowed || subject.webApi === undefined) return who;
+  const { method, segments } = subject.webApi;
+  return grant.webApi.some((rule) => ruleAllows(rule, method, segments)) ? ALLOW : deny('web_api_not_granted');
+}
+
+/** Whom the request acts for: the system user, the whole tenant, or one user. */
+function decideIdentity(entry: PolicyCaller, grant: SuperOfficeGrant, subject: SubjectRequest): Decision {
   if (subject.systemUser === true) return entry.systemUser ? ALLOW : deny('system_user_not_granted');
   if (subject.associateId === undefined) return grant.users === '*' ? ALLOW : deny('tenant_scope_not_granted');
   const associateId = subject.associateId;

@@ -6,6 +6,8 @@ import { TableConnectionStore } from '../connections/tableConnectionStore.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
+import { CustomerSessionService } from '../proxy/customerSessions.js';
+import { ProxyService } from '../proxy/proxyService.js';
 import { RightsService } from '../rights/rightsService.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -56,6 +58,9 @@ export interface Runtime {
   readonly lifecycle: ConnectionLifecycle;
   readonly consent: ConsentService;
   readonly rights: RightsService;
+  /** Web API calls as a user or the system user (proxy endpoint, actions). */
+  readonly proxy: ProxyService;
+  readonly customerSessions: CustomerSessionService;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -170,6 +175,20 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         connections: runtime.connections,
         superOffice: runtime.superOffice,
       }));
+    },
+    get proxy() {
+      return lazy('proxy', () => new ProxyService({
+        environment: config.superOffice.environment,
+        tokens: runtime.tokens,
+        systemUser: runtime.systemUser,
+        tenants: runtime.tenants,
+        connections: runtime.connections,
+        sender: runtime.superOffice,
+        logger: runtime.logger.child({ service: 'proxy' }),
+      }));
+    },
+    get customerSessions() {
+      return lazy('customerSessions', () => new CustomerSessionService(runtime.proxy));
     },
     get systemUser() {
       return lazy('systemUser', () => new SystemUserService({

@@ -123,8 +123,8 @@ describe('npm run audit:verify (requirement 60)', () => {
     const lane = await laneOf(D, 'instance-1');
     const table = tableFor(azurite.connectionString, 'audit');
     const [two, three] = [lane[1]!, lane[2]!];
-    await table.upsertEntity({ ...three, rowKey: rowKeyOf(2) }, 'Replace');
-    await table.upsertEntity({ ...two, rowKey: rowKeyOf(3) }, 'Replace');
+    await table.upsertEntity({ ...three, partitionKey: String(two['partitionKey']), rowKey: rowKeyOf(2) }, 'Replace');
+    await table.upsertEntity({ ...two, partitionKey: String(two['partitionKey']), rowKey: rowKeyOf(3) }, 'Replace');
     const r = await verify(['--caller', D]);
     expect(r.code).toBe(1);
     expect(r.out).toContain(`row_key_mismatch lane=${String(two['lane'])} seq=3`);

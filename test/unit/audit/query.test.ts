@@ -47,8 +47,9 @@ describe('audit query parameters', () => {
     expect(q).toMatchObject({ caller: CALLER_ID, ctx: 'Cust12345', operation: 'audit.read', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z', limit: 200 });
   });
 
-  it('builds an escaped Table filter that never matches head hints', () => {
+  it('builds an escaped Table filter that never matches lane registry rows', () => {
     const filter = auditFilter({ caller: 'anonymous', ctx: 'C', operation: 'tokens', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z', limit: 1 });
-    expect(filter).toBe("RowKey le '999999999999' and PartitionKey eq 'anonymous' and subject_ctx eq 'C' and action eq 'tokens' and time ge '2026-01-01T00:00:00.000Z' and time lt '2026-01-02T00:00:00.000Z'");
+    expect(filter).toBe("RowKey le '999999999999' and caller_id eq 'anonymous' and subject_ctx eq 'C' and action eq 'tokens' and time lt '2026-01-02T00:00:00.000Z' and time ge '2026-01-01T00:00:00.000Z'");
+    expect(auditFilter({ ctx: "O'Brien", limit: 1, visible: { tenants: ['CustA'], self: 'me' } })).toBe("RowKey le '999999999999' and subject_ctx eq 'O''Brien' and (subject_ctx eq 'CustA' or caller_id eq 'me')");
   });
 });

@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
+import { sleep } from '../resilience/sleep.js';
 import type { StorageClients } from '../runtime/storage.js';
 import { BROKER_VERSION } from '../runtime/version.js';
 import { GENESIS_HASH, MAX_RECORD_ROW_KEY, recordHash, rowKeyOf } from './canonical.js';
@@ -347,7 +347,7 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
           }
           // A foreign write into this writer's lane: never expected; continue from the stored head.
           log.warn('audit.lane_conflict', { partition: state.partition, seq: head.seq, attempt, count: batch.length });
-          if (attempt > 1) await delay(Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)), undefined, { signal });
+          if (attempt > 1) await sleep(Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)), signal);
           head = after === undefined ? await refreshHead(state, 0, signal) : { seq: after.seq, hash: after.hash };
           continue;
         }

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite } from '../../dev/azurite.js';
 import { startCallerIssuer } from '../../dev/entra/issuer.js';
@@ -10,17 +10,16 @@ import { createLogger } from '../../shared/log/logger.js';
 import { createRuntime, getRuntime } from '../../shared/runtime/runtime.js';
 import { createKeyVaultSecretStore } from '../../shared/secrets/keyVaultStore.js';
 import { connectionSecretName, systemUserSecretName } from '../../shared/secrets/names.js';
+import { launchChromium } from '../support/browser.js';
 
 /**
  * The consent flow in a real browser (architecture.md §7): the local stack (Azurite, dev Key Vault,
  * SuperOffice simulator, caller issuer, dev host on an ephemeral port, whose real port is the
- * simulator app's registered redirect URI) and headless Debian Chromium driven by playwright-core.
+ * simulator app's registered redirect URI) and headless Chromium driven by playwright-core (found by
+ * test/support/browser.ts: a system Chromium, else the one the dev dependency @sparticuz/chromium ships).
  * A demo caller mints a consent link; the browser opens it, chooses a user on the simulator's page,
  * approves, and lands on the broker's success page; then the connection and the vaulted RT are checked.
  */
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let stack: LocalStack;
 let browser: Browser;
@@ -41,7 +40,7 @@ beforeAll(async () => {
     createRuntime: (config) => createRuntime(config, { logger, guard: createRequestGuardFromConfig(config, logger) }),
   });
   // Playwright gives the browser a fresh temporary profile; every test also uses its own new context.
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {

@@ -62,7 +62,7 @@ async function mintConsentLink(body: { ctx: string; associateId?: string }): Pro
 }
 
 /** Opens the link in a fresh browser context, signs in as `associateId` at the simulator and approves; returns the final URL and page text. */
-async function consentInBrowser(link: string, associateId: number): Promise<{ url: string; heading: string; cookies: number; context: BrowserContext }> {
+async function consentInBrowser(link: string, associateId: number): Promise<{ url: string; heading: string; connected: { tenant: string | null; user: string | null }; cookies: number; context: BrowserContext }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const thirdParty: string[] = [];
@@ -75,11 +75,12 @@ async function consentInBrowser(link: string, associateId: number): Promise<{ ur
   await page.waitForSelector('#consent-form');
   expect(new URL(page.url()).origin).toBe(stack.config.superOffice.baseUrl);
   await page.check(`#user-${associateId}`);
-  await Promise.all([page.waitForURL('**/api/consent/done'), page.click('#approve')]);
+  await Promise.all([page.waitForURL((url) => url.pathname === '/api/consent/done'), page.click('#approve')]);
   const heading = (await page.textContent('h1')) ?? '';
+  const connected = { tenant: await page.textContent('#consent-tenant'), user: await page.textContent('#consent-user') };
   const cookies = (await context.cookies()).filter((c) => c.name.startsWith('__Host-')).length;
   expect(thirdParty).toEqual([]);
-  return { url: page.url(), heading, cookies, context };
+  return { url: page.url(), heading, connected, cookies, context };
 }
 
 /** A fresh read from the dev vault (what the broker wrote), or undefined. */
@@ -117,8 +118,10 @@ describe('consent in a real browser (headless Chromium)', () => {
     expect(new URL(link).origin).toBe(stack.host.url);
     const result = await consentInBrowser(link, 6);
     expect(new URL(result.url).pathname).toBe('/api/consent/done');
-    expect(new URL(result.url).search).toBe('');
+    // Requirement 35: no code or state; only the sealed notice naming who was connected.
+    expect([...new URL(result.url).searchParams.keys()]).toEqual(['connected']);
     expect(result.heading).toBe('SuperOffice access granted');
+    expect(result.connected).toEqual({ tenant: 'Cust12345', user: '6' });
     // Requirement 25: the transaction cookie was cleared on the callback.
     expect(result.cookies).toBe(0);
     await result.context.close();
@@ -137,6 +140,7 @@ describe('consent in a real browser (headless Chromium)', () => {
     const link = await mintConsentLink({ ctx: 'Cust54321' });
     const result = await consentInBrowser(link, 5);
     expect(result.heading).toBe('SuperOffice access granted');
+    expect(result.connected).toEqual({ tenant: 'Cust54321', user: '5' });
     await result.context.close();
     expect(await getRuntime().connections.get({ env: 'sod', ctx: 'Cust54321', associateId: '5' })).toMatchObject({ isAdministrator: true, systemUserStored: true });
     expect(await vaultValue(systemUserSecretName('sod', 'Cust54321'))).toMatch(/.+/);

@@ -5,16 +5,18 @@
  *
  *   npm run audit:verify [-- --caller <caller id>] [--table audit] [--heads auditheads]
  *
- * Storage: `AzureWebJobsStorage` (connection string), else `.local/stack.json` `storageConnectionString`
- * (written by `npm start`; or its `azurite.table` endpoint with Azurite's development account), else `AzureWebJobsStorage__accountName` (+ optional `__tableServiceUri`,
+ * Storage: `AzureWebJobsStorage` (connection string), else the running local stack's `stack.json`
+ * `storageConnectionString` (written by `npm start`, found as `npm run caller-token` finds it:
+ * `BROKER_STACK_FILE`, `BROKER_LOCAL_DIR`, the pointer of dev/stackPointer.ts, `.local/`; or its `azurite.table` endpoint with Azurite's development account), else `AzureWebJobsStorage__accountName` (+ optional `__tableServiceUri`,
  * `__clientId`) with DefaultAzureCredential. Prints one line per caller, its problems (each with its lane), and a summary.
  * Exit codes: 0 every chain intact, 1 a problem was found or the table could not be read, 2 usage.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DefaultAzureCredential } from '@azure/identity';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../dev/azurite.js';
+import { withStackPointer } from '../dev/stackPointer.js';
 import { neutralise } from '../shared/audit/record.js';
 import { AUDIT_HEADS_TABLE, AUDIT_TABLE } from '../shared/audit/tableSink.js';
 import { verifyAuditTable, type CallerReport } from '../shared/audit/verifyTable.js';
@@ -129,7 +131,7 @@ export async function runAuditVerify(argv: readonly string[], io: AuditVerifyIo)
 const invokedPath = process.argv[1];
 if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
   runAuditVerify(process.argv.slice(2), {
-    env: process.env,
+    env: withStackPointer(process.env, fileURLToPath(new URL('..', import.meta.url))),
     cwd: process.cwd(),
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),

@@ -643,9 +643,10 @@ const PATHS: readonly (readonly [path: string, method: 'get' | 'post', spec: Ope
     name: 'consentDone',
     tag: 'consent',
     summary: 'Consent stored (browser)',
-    description: 'The page the callback redirects to by default.',
+    description: 'The page the callback redirects to by default. It names the connected tenant and user when `connected` is the callback\'s sealed notice (valid for a few minutes); otherwise it shows the generic success text.',
     access: { kind: 'anonymous' },
     failClosedAudit: false,
+    parameters: [queryParameter('connected', { type: 'string', maxLength: 512, pattern: '^n1\\.' }, 'The sealed notice the callback appends (opaque).')],
     responses: { 200: pageResponse('The success page.', 200), ...problem(400, 500, 504) },
   }],
   ['/api/tokens', 'post', {

@@ -14,6 +14,7 @@ import { IdTokenError, safeEqual, validateIdToken, type IdTokenExpectations, typ
 import { buildAuthorizeUrl, type SuperOfficeEndpoints, type TokenEndpointOutcome } from '../../superoffice/oauth.js';
 import { UpstreamTransportError } from '../../superoffice/upstream.js';
 import type { ConnectionStore } from '../connection.js';
+import { openDoneNotice, withDoneNotice, type ConnectedSubject } from './donePage.js';
 import { ConsentKeyring } from './keyring.js';
 import type { FailurePage } from './pages.js';
 import { codeChallengeS256, newCodeVerifier, newNonce, newState } from './pkce.js';
@@ -266,6 +267,11 @@ export class ConsentService {
     return { kind: 'redirect', location, cookie, subject };
   }
 
+  /** `/consent/done`: the tenant and user of the callback's sealed notice (donePage.ts); `undefined` if absent, invalid or expired. */
+  async connected(query: URLSearchParams, options: ConsentCallOptions = {}): Promise<ConnectedSubject | undefined> {
+    return openDoneNotice(await this.keyring.keys(this.secretOptions(options)), query, this.nowSec());
+  }
+
   /**
    * `/consent/callback`: checks the browser binding before anything else (requirements 24–26, 31),
    * exchanges the code once (33), validates the id_token (30, 17), refuses another user than the link
@@ -383,7 +389,9 @@ export class ConsentService {
       consentedBy: txn.callerId,
     });
     this.deps.logger?.info('consent.stored', { env, ctx: identity.ctx, associateId: identity.associateId, outcome: systemUserStored ? 'with_system_user' : 'user_only' });
-    const location = txn.returnTo !== undefined && isSafeReturnTo(txn.returnTo) ? txn.returnTo : CONSENT_DONE_PATH;
+    const location = txn.returnTo !== undefined && isSafeReturnTo(txn.returnTo)
+      ? txn.returnTo
+      : withDoneNotice(CONSENT_DONE_PATH, keys, { ctx: identity.ctx, associateId: identity.associateId }, this.nowSec());
     return { kind: 'done', location, subject: consented, isAdministrator: identity.isAdministrator, systemUserStored, upstreamStatus, tokenFingerprints };
   }
 

@@ -505,7 +505,7 @@ describe('consent links and pages', () => {
     const callbackUrl = await consentAtSuperOffice(start.headers.get('location')!, 6);
     const callback = await send('GET', `${callbackUrl.pathname}${callbackUrl.search}`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
     expect(callback.status).toBe(303);
-    expect(callback.headers.get('location')).toBe('/api/consent/done');
+    expect(callback.headers.get('location')).toMatch(/^\/api\/consent\/done\?connected=n1\.[A-Za-z0-9_-]+$/);
     const done = await send('GET', callback.headers.get('location')!);
     expect(done.status).toBe(200);
     expect(done.text).toContain('consent-done');

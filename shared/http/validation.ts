@@ -54,7 +54,10 @@ export function describeIssue(issue: Issue): string {
     case 'unrecognized_keys':
       return 'is not accepted here';
     case 'invalid_union': {
-      const options = (issue as { readonly options?: readonly unknown[] }).options;
+      // A discriminated union names its discriminator and the values it accepts.
+      const { options, discriminator } = issue as { readonly options?: readonly unknown[]; readonly discriminator?: string };
+      const input = issue.input as Record<string, unknown> | undefined;
+      if (discriminator !== undefined && typeof input === 'object' && input !== null && input[discriminator] === undefined) return 'is required';
       return options !== undefined ? `must be one of ${list(options)}` : 'does not match any accepted form';
     }
     case 'not_multiple_of':

@@ -58,8 +58,15 @@ export const AssociateId = z
   .register(z.globalRegistry, { description: 'A SuperOffice associate (user) id, as a string of digits.', examples: ['5'] });
 
 /** An associate id in a JSON body: a string of digits or a positive integer; always a string afterwards. */
+const ASSOCIATE_INPUT_TEXT = `${ASSOCIATE_TEXT}, or a positive integer`;
 export const AssociateIdInput = z.pipe(
-  z.union([AssociateId, z.int().check(z.positive(), z.lte(9_999_999_999))], { error: mustBe(`${ASSOCIATE_TEXT}, or a positive integer`) }),
+  z.union(
+    [
+      z.string({ error: mustBe(ASSOCIATE_INPUT_TEXT) }).check(z.regex(ASSOCIATE_ID_PATTERN, { error: mustBe(ASSOCIATE_INPUT_TEXT) })),
+      z.int({ error: mustBe(ASSOCIATE_INPUT_TEXT) }).check(z.positive({ error: mustBe(ASSOCIATE_INPUT_TEXT) }), z.lte(9_999_999_999, { error: mustBe(ASSOCIATE_INPUT_TEXT) })),
+    ],
+    { error: mustBe(ASSOCIATE_INPUT_TEXT) },
+  ),
   z.transform(String),
 );
 
@@ -72,8 +79,15 @@ export const RecordIdText = z.pipe(
 );
 
 /** A record or ticket id in a JSON body: a positive 32-bit integer, or the same as a string of digits; a number afterwards. */
+const ID_INPUT_TEXT = `${ID_TEXT}, as a number or a string of digits`;
 export const RecordIdInput = z.pipe(
-  z.union([z.int().check(z.gte(1), z.lte(MAX_SUPEROFFICE_ID)), z.string().check(z.regex(ID_DIGITS))], { error: mustBe(`${ID_TEXT}, as a number or a string of digits`) }),
+  z.union(
+    [
+      z.int({ error: mustBe(ID_INPUT_TEXT) }).check(z.gte(1, { error: mustBe(ID_INPUT_TEXT) }), z.lte(MAX_SUPEROFFICE_ID, { error: mustBe(ID_INPUT_TEXT) })),
+      z.string({ error: mustBe(ID_INPUT_TEXT) }).check(z.regex(ID_DIGITS, { error: mustBe(ID_INPUT_TEXT) })),
+    ],
+    { error: mustBe(ID_INPUT_TEXT) },
+  ),
   z.transform(Number),
 );
 

@@ -200,11 +200,12 @@ async function rawInputs(endpoint: Endpoint, scope: RequestScope): Promise<{ rea
   return { raw: { path: { ...scope.request.params }, query: query.values, headers, body }, queryErrors: query.errors };
 }
 
-/** The subject, when every field it is read from is valid; `undefined` otherwise (validation then reports it). */
-function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, env: string): SubjectRequest | undefined {
+/** The subject, when every field it is read from is valid (and given once); `undefined` otherwise (validation then reports it). */
+function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: readonly InputError[], env: string): SubjectRequest | undefined {
   const read = (ref: string | undefined): { ok: boolean; value?: unknown } => {
     if (ref === undefined) return { ok: true };
     const field = fieldSchema(endpoint.request, ref);
+    if (field?.part === 'query' && queryErrors.some((e) => e.name === field.name)) return { ok: false };
     const container = raw[field?.part ?? 'path'];
     const value = typeof container === 'object' && container !== null && !Array.isArray(container) ? (container as Record<string, unknown>)[field?.name ?? ''] : undefined;
     const result = field === undefined ? undefined : z.safeParse(field.schema, value);
@@ -273,7 +274,7 @@ export function endpointHandler(endpoint: Endpoint, getRuntimeOf: () => Runtime 
       let input: Record<Part, unknown>;
       try {
         const { raw, queryErrors } = await rawInputs(endpoint, scope);
-        const subject = subjectOf(endpoint, raw, scope.runtime.config.superOffice.environment);
+        const subject = subjectOf(endpoint, raw, queryErrors, scope.runtime.config.superOffice.environment);
         if (subject !== undefined && scope.caller !== null && endpoint.access.kind === 'caller' && endpoint.access.operation !== null) {
           scope.annotate({ subject });
           assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);

@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 describe('the generated OpenAPI document', () => {
   it('is valid against the official OpenAPI 3.1 schema', async () => {
-    const result = await new Validator().validate(structuredClone(document) as object);
+    const result = await new Validator().validate(structuredClone(document) as Parameters<Validator['validate']>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
   });
@@ -54,7 +54,7 @@ describe('the generated OpenAPI document', () => {
   it('the validator refuses a broken document (it can fail)', async () => {
     const broken = structuredClone(document) as Record<string, Record<string, Record<string, Record<string, unknown>>>>;
     broken['paths']!['/api/tokens']!['post']!['parameters'] = [{ name: 'ctx', in: 'body', schema: { type: 'string' } }];
-    expect((await new Validator().validate(broken as object)).valid).toBe(false);
+    expect((await new Validator().validate(broken as Parameters<Validator['validate']>[0])).valid).toBe(false);
   });
 
   it('is OpenAPI 3.1.0 with the broker version, the server given, and bearer security by default', () => {

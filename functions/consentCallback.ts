@@ -63,11 +63,12 @@ export const consentCallbackHandler = registerEndpoint({
     }, { 'Set-Cookie': CLEAR_CONSENT_COOKIE }),
   },
   errors: [],
-  async handler({ scope }) {
+  async handler({ query, scope }) {
     const refused = refuseNonGet(scope);
     if (refused !== undefined) return refused;
     try {
-      const result = await scope.runtime.consent.callback(new URL(scope.request.url).searchParams, scope.request.headers.get('cookie'), {
+      const parameters = new URLSearchParams(Object.entries(query).flatMap(([name, value]) => (typeof value === 'string' ? [[name, value]] : [])));
+      const result = await scope.runtime.consent.callback(parameters, scope.request.headers.get('cookie'), {
         signal: scope.signal,
         correlationId: scope.requestId,
       });

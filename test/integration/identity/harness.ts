@@ -92,6 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     const verifier = createCallerVerifier({ ...options.verifier, entra: config.entra, logger, clock: clock.now });
     const guard = createRequestGuard({ config, policy, verifier, logger });
     const runtime = createRuntime(config, {
+      validateResponses: true,
       logger,
       guard,
       audit: {

@@ -28,6 +28,7 @@ beforeEach(async () => {
   audits = [];
   auditFails = false;
   runtime = createRuntime(h.config, {
+    validateResponses: true,
     logger: createLogger({ level: 'error', sink: () => undefined }),
     audit: {
       record: async (entry) => {

@@ -112,26 +112,10 @@ export interface EndpointDeclaration<R extends RequestSchemas, A extends Access>
 }
 
 /** A declaration with its types erased, as the registry, the OpenAPI generator and tests enumerate it. */
-export interface Endpoint {
-  readonly name: string;
-  readonly action?: string;
-  readonly method: HttpMethod;
-  readonly route: string;
-  readonly tag: string;
-  readonly summary: string;
-  readonly description: string;
-  readonly access: Access;
-  readonly failClosedAudit: boolean;
-  readonly maxBodyBytes?: number;
-  readonly allowCodeQuery?: boolean;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly request: RequestSchemas;
-  readonly responses: Readonly<Record<number, ResponseDeclaration>>;
-  readonly errors: readonly ErrorCode[];
+export type Endpoint = Omit<EndpointDeclaration<RequestSchemas, Access>, 'subject' | 'handler'> & {
   readonly subject?: { readonly ctx: string; readonly associateId?: string };
-  readonly invalidInputPage?: (scope: RequestScope, error: BrokerError) => HttpResponseInit;
   handler(input: EndpointInput<RequestSchemas, Access>): Promise<HttpResponseInit>;
-}
+};
 
 const ROUTE_PARAMETER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 
@@ -205,11 +189,11 @@ function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: 
   const read = (ref: string | undefined): { ok: boolean; value?: unknown } => {
     if (ref === undefined) return { ok: true };
     const field = fieldSchema(endpoint.request, ref);
-    if (field?.part === 'query' && queryErrors.some((e) => e.name === field.name)) return { ok: false };
-    const container = raw[field?.part ?? 'path'];
-    const value = typeof container === 'object' && container !== null && !Array.isArray(container) ? (container as Record<string, unknown>)[field?.name ?? ''] : undefined;
-    const result = field === undefined ? undefined : z.safeParse(field.schema, value);
-    return result?.success === true ? { ok: true, value: result.data } : { ok: false };
+    if (field === undefined || (field.part === 'query' && queryErrors.some((e) => e.name === field.name))) return { ok: false };
+    const container = raw[field.part];
+    const value = typeof container === 'object' && container !== null && !Array.isArray(container) ? (container as Record<string, unknown>)[field.name] : undefined;
+    const result = z.safeParse(field.schema, value);
+    return result.success ? { ok: true, value: result.data } : { ok: false };
   };
   const ctx = read(endpoint.subject?.ctx);
   const associateId = read(endpoint.subject?.associateId);

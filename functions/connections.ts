@@ -35,7 +35,7 @@ export const listConnectionsHandler = registerEndpoint({
   request: { query: z.strictObject({ ctx: described(TenantId, 'The SuperOffice tenant.') }) },
   subject: { ctx: 'query.ctx' },
   responses: { 200: { description: 'The connections.', body: z.strictObject({ env: Environment, ctx: TenantId, connections: z.array(Connection) }) } },
-  errors: [],
+  errors: ['upstream_unavailable'],
   async handler({ query, scope }) {
     scope.annotate({ target: 'connections' });
     const connections = await scope.runtime.lifecycle.list(query.ctx);
@@ -57,7 +57,7 @@ export const revokeConnectionHandler = registerEndpoint({
   request: { path: z.strictObject({ ctx: described(TenantId, 'The SuperOffice tenant.'), associateId: described(AssociateId, 'The SuperOffice user.') }) },
   subject: { ctx: 'path.ctx', associateId: 'path.associateId' },
   responses: { 200: { description: 'The revoked connection.', body: Connection } },
-  errors: ['not_connected', 'secret_store_unavailable', 'secret_store_throttled'],
+  errors: ['not_connected', 'upstream_unavailable', 'secret_store_unavailable', 'secret_store_throttled', 'secret_conflict'],
   async handler({ path, scope }) {
     scope.annotate({ target: 'connection' });
     const revoked = await scope.runtime.lifecycle.revoke(path.ctx, path.associateId, { signal: scope.signal, correlationId: scope.requestId });

@@ -270,14 +270,21 @@ export function endpointHandler(endpoint: Endpoint, getRuntimeOf: () => Runtime 
         return endpoint.invalidInputPage(scope, thrown);
       }
       const { path, query, headers, body } = input;
-      const response = await endpoint.handler({ path, query, headers, body, caller: scope.caller, scope } as EndpointInput<RequestSchemas, Access>);
-      if (scope.runtime.validateResponses) {
-        const mismatches = responseMismatches(endpoint, response);
-        if (mismatches.length > 0) {
-          scope.log.error('response.undeclared', { operation: endpoint.name, detail: mismatches.join('; ') });
-          throw new Error(`${endpoint.name}: the response does not match its declaration`);
+      const undeclared = (mismatches: readonly string[]): Error => {
+        scope.log.error('response.undeclared', { operation: endpoint.name, detail: mismatches.join('; ') });
+        return new Error(`${endpoint.name}: the response does not match its declaration`);
+      };
+      let response: HttpResponseInit;
+      try {
+        response = await endpoint.handler({ path, query, headers, body, caller: scope.caller, scope } as EndpointInput<RequestSchemas, Access>);
+      } catch (thrown) {
+        if (scope.runtime.validateResponses && thrown instanceof BrokerError && !errorCodesOf(endpoint).includes(thrown.code)) {
+          throw undeclared([`problem code ${thrown.code} is not declared`]);
         }
+        throw thrown;
       }
+      const mismatches = scope.runtime.validateResponses ? responseMismatches(endpoint, response) : [];
+      if (mismatches.length > 0) throw undeclared(mismatches);
       return response;
     },
     getRuntimeOf,

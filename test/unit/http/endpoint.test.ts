@@ -2,6 +2,7 @@ import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/fu
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import type { AuditEntry } from '../../../shared/audit/entry.js';
+import { BrokerError } from '../../../shared/errors/errors.js';
 import { defineEndpoint, endpointHandler, errorCodesOf, type Endpoint, type EndpointDeclaration, type RequestSchemas } from '../../../shared/http/endpoint.js';
 import type { Access } from '../../../shared/http/wrapper.js';
 import type { Caller } from '../../../shared/identity/caller.js';
@@ -180,6 +181,15 @@ describe('responses are checked against the declaration when the runtime asks (t
     expect(lines[0]).toContain('n: invalid_type');
     expect(lines[1]).toContain('status 202 is not declared');
     expect(s.logs.join('\n')).not.toContain('secret-value');
+  });
+
+  it('a problem code the declaration does not list is a 500 too', async () => {
+    const s = stack({ validateResponses: true });
+    const thrower = endpoint({ route: 't', access: { kind: 'anonymous' }, failClosedAudit: false, request: {}, errors: ['not_found'], handler: async () => { throw new BrokerError('conflict'); } });
+    expect((await s.call(thrower, { url: 't' })).status).toBe(500);
+    expect(s.logs.join('\n')).toContain('problem code conflict is not declared');
+    const declared = endpoint({ route: 't', access: { kind: 'anonymous' }, failClosedAudit: false, request: {}, errors: ['not_found'], handler: async () => { throw new BrokerError('not_found'); } });
+    expect((await s.call(declared, { url: 't' })).status).toBe(404);
   });
 
   it('off by default (production)', async () => {

@@ -1,5 +1,5 @@
 import { isAllowedApiUrl, isLoopbackHostname } from '../superoffice/apiHosts.js';
-import { CTX_PATTERN } from '../superoffice/identifiers.js';
+import { isTenantId } from '../superoffice/identifiers.js';
 
 /**
  * The only reader of process.env. `loadConfig()` validates every setting once and returns a frozen,
@@ -315,7 +315,7 @@ function loadRights(env: Env): RightsConfig {
     const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
     const strategy = entry['strategy'];
     const scriptUniqueId = entry['scriptUniqueId'];
-    if (!CTX_PATTERN.test(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
+    if (!isTenantId(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
     if (strategy === 'crmscript' && (typeof scriptUniqueId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(scriptUniqueId))) {
       throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx} needs a scriptUniqueId for crmscript)`);
     }

@@ -15,6 +15,8 @@ import type { Connection, ConnectionKey, ConnectionStatus, ConnectionStore } fro
  *   is bounded and documented (docs/scale.md §3): revocation also disables the refresh token in Key
  *   Vault and revokes it at SuperOffice, and an access token already released stays usable at
  *   SuperOffice for up to an hour whatever the broker does.
+ * - Concurrent misses for one record share one store read (a cold instance under load reads a hot
+ *   user's record once, not once per request); a read is never shared across a write.
  * - `ttlMs: 0` turns the cache off (every read goes to the store).
  */
 
@@ -34,6 +36,13 @@ interface Entry {
   readonly expiresAt: number;
 }
 
+/** A store read in progress, shared by the requests for the same record that arrive meanwhile. */
+interface Flight {
+  readonly writes: number;
+  readonly promise: Promise<Connection | undefined>;
+  readonly signal: AbortSignal | undefined;
+}
+
 /** The cache key: the store's own identity of a record (partition `{env}|{ctx}` lower case, row associate id). */
 function keyOf(key: ConnectionKey): string {
   return `${key.env.toLowerCase()}|${key.ctx.toLowerCase()}|${key.associateId}`;
@@ -43,7 +52,8 @@ export class CachedConnectionStore implements ConnectionStore {
   private readonly entries: LRUCache<string, Entry>;
   private readonly ttlMs: number;
   private readonly clock: () => number;
-  /** Bumped around every write; a read that started under another value is not cached. */
+  private readonly inflight = new Map<string, Flight>();
+  /** Bumped around every write; a read that started under another value is neither cached nor joined. */
   private writes = 0;
 
   constructor(
@@ -69,12 +79,27 @@ export class CachedConnectionStore implements ConnectionStore {
       if (entry.expiresAt > this.clock()) return entry.connection;
       this.entries.delete(k);
     }
-    const writesBefore = this.writes;
-    const connection = await this.inner.get(key, options);
-    if (connection !== undefined && connection.status === 'active' && this.writes === writesBefore) {
-      this.entries.set(k, { connection, expiresAt: this.clock() + this.ttlMs });
+    const shared = this.inflight.get(k);
+    if (shared !== undefined && shared.writes === this.writes) {
+      try {
+        return await shared.promise;
+      } catch (error) {
+        // The shared read carried the first caller's signal; if only that caller's deadline ended it, read for this one.
+        if (!(shared.signal?.aborted === true && options.signal?.aborted !== true)) throw error;
+      }
     }
-    return connection;
+    const writesBefore = this.writes;
+    const flight: Flight = { writes: writesBefore, promise: this.inner.get(key, options), signal: options.signal };
+    this.inflight.set(k, flight);
+    try {
+      const connection = await flight.promise;
+      if (connection !== undefined && connection.status === 'active' && this.writes === writesBefore) {
+        this.entries.set(k, { connection, expiresAt: this.clock() + this.ttlMs });
+      }
+      return connection;
+    } finally {
+      if (this.inflight.get(k) === flight) this.inflight.delete(k);
+    }
   }
 
   /** Drops a record from this instance's cache. */

@@ -26,16 +26,16 @@ function setup(ttlMs = 5_000) {
 
 /** A store whose reads wait until released, to interleave a write with a read in flight. */
 class GatedStore extends MemoryConnectionStore {
-  private release: (() => void) | undefined;
+  private readonly waiting: (() => void)[] = [];
   gated = false;
   override async get(key: ConnectionKey): Promise<Connection | undefined> {
     const row = await super.get(key);
-    if (this.gated) await new Promise<void>((resolve) => { this.release = resolve; });
+    if (this.gated) await new Promise<void>((resolve) => { this.waiting.push(resolve); });
     return row;
   }
   open(): void {
     this.gated = false;
-    this.release?.();
+    for (const release of this.waiting.splice(0)) release();
   }
 }
 
@@ -91,6 +91,22 @@ describe('connection status cache: refusals are never delayed on this instance',
     expect((await cache.get(KEY))?.status).toBe('revoked'); // but it was not cached
   });
 
+  it('a read that starts after a write does not join a read that started before it', async () => {
+    const inner = new GatedStore();
+    inner.add(KEY);
+    const cache = new CachedConnectionStore(inner, { ttlMs: 60_000, clock: () => 0 });
+    inner.gated = true;
+    const before = cache.get(KEY);
+    await Promise.resolve();
+    inner.gated = false;
+    await cache.setStatus(KEY, 'revoked', 'revoked');
+    const after = await cache.get(KEY); // not gated: its own read
+    expect(after?.status).toBe('revoked');
+    inner.open();
+    expect((await before)?.status).toBe('active');
+    expect(inner.reads).toBe(2);
+  });
+
   it('a failed write drops the entry all the same', async () => {
     const { inner, cache } = setup();
     await cache.get(KEY);
@@ -131,6 +147,56 @@ describe('connection status cache: what it saves, and its bound', () => {
     expect(inner.reads).toBe(1);
     await cache.setStatus({ ...KEY, ctx: 'cust1' }, 'revoked', 'revoked');
     expect((await cache.get(KEY))?.status).toBe('revoked');
+  });
+
+  it('concurrent misses for one record share one store read', async () => {
+    const inner = new GatedStore();
+    inner.add(KEY);
+    const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
+    inner.gated = true;
+    const reads = Array.from({ length: 50 }, () => cache.get(KEY));
+    await Promise.resolve();
+    inner.open();
+    expect((await Promise.all(reads)).every((c) => c?.status === 'active')).toBe(true);
+    expect(inner.reads).toBe(1);
+  });
+
+  it('when the first caller\'s deadline ends the shared read, the others read for themselves', async () => {
+    const inner = new MemoryConnectionStore();
+    inner.add(KEY);
+    const first = new AbortController();
+    let calls = 0;
+    const original = inner.get.bind(inner);
+    inner.get = async (key, options) => {
+      calls++;
+      if (calls === 1) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw options?.signal?.reason ?? new Error('aborted');
+      }
+      return original(key);
+    };
+    const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
+    const a = cache.get(KEY, { signal: first.signal });
+    const b = cache.get(KEY, { signal: new AbortController().signal });
+    first.abort(new Error('first caller deadline'));
+    await expect(a).rejects.toThrow('first caller deadline');
+    expect((await b)?.status).toBe('active');
+    expect(calls).toBe(2);
+  });
+
+  it('a store failure is shared, not retried by every waiting request', async () => {
+    const inner = new MemoryConnectionStore();
+    inner.add(KEY);
+    let calls = 0;
+    inner.get = async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      throw new Error('storage down');
+    };
+    const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => cache.get(KEY)));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(calls).toBe(1);
   });
 
   it('is bounded: the least recently used record is dropped', async () => {

@@ -167,14 +167,14 @@ describe('connection status cache: what it saves, and its bound', () => {
     const first = new AbortController();
     let calls = 0;
     const original = inner.get.bind(inner);
-    inner.get = async (key, options) => {
+    inner.get = (async (key: ConnectionKey, options?: { signal?: AbortSignal }) => {
       calls++;
       if (calls === 1) {
         await new Promise((resolve) => setTimeout(resolve, 5));
         throw options?.signal?.reason ?? new Error('aborted');
       }
       return original(key);
-    };
+    }) as MemoryConnectionStore['get'];
     const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
     const a = cache.get(KEY, { signal: first.signal });
     const b = cache.get(KEY, { signal: new AbortController().signal });

@@ -51,6 +51,8 @@ export async function startBenchStack(users: readonly number[]): Promise<BenchSt
       SUPEROFFICE_API_HOSTS: new URL(sim.apiHostUrl).host,
       BROKER_POLICY: readDevPolicy(),
       LOG_LEVEL: 'error',
+      // `CONNECTION_STATUS_CACHE_MS=0 npm run bench` measures the token path without the status cache.
+      ...(process.env['CONNECTION_STATUS_CACHE_MS'] === undefined ? {} : { CONNECTION_STATUS_CACHE_MS: process.env['CONNECTION_STATUS_CACHE_MS'] }),
       ...callerIssuerSettings(issuer),
     }) as Record<string, string>;
     const config = loadConfig(env);

@@ -134,7 +134,7 @@ export async function run(): Promise<BenchReport> {
       const note = `${CONNECTIONS} connections, B F F B ${half} s each; non-2xx/errors ${full.failures} (baseline ${base.failures}); upstream refreshes ${refreshes}, Key Vault calls ${vaultCalls}`;
       out.push(result('(a) cached token requests, full path', rps(full), rps(base), 'req/s', note));
       out.push(result('(a) cached token requests, p50', quantile(full.latencies, 0.5), quantile(base.latencies, 0.5), 'ms', 'baseline: JWT check + one audit insert'));
-      const tail = (l: Load) => `p90 ${quantile(l.latencies, 0.9).toFixed(0)}, p99.9 ${quantile(l.latencies, 0.999).toFixed(0)}, max ${Math.max(...l.latencies).toFixed(0)}`;
+      const tail = (l: Load) => `p90 ${quantile(l.latencies, 0.9).toFixed(0)}, p99.9 ${quantile(l.latencies, 0.999).toFixed(0)}, max ${l.latencies.reduce((m, x) => Math.max(m, x), 0).toFixed(0)}`;
       out.push(result('(a) cached token requests, p99', quantile(full.latencies, 0.99), quantile(base.latencies, 0.99), 'ms', `full: ${tail(full)}; baseline: ${tail(base)} ms`));
       out.push(result('(a) proxy overhead', Number.NaN, Number.NaN, 'ms', 'not measured: the broker has no proxy endpoint yet'));
       const perRequest = (m: Map<string, { calls: number; totalMs: number }>, l: Load, dep: string) => (m.get(dep)?.calls ?? 0) / Math.max(1, l.requests);
@@ -145,15 +145,16 @@ export async function run(): Promise<BenchReport> {
       }
 
       // CPU profiles of each path, split into the request's steps.
-      const profiles: Record<'base' | 'full', { perStep: Map<string, number>; requests: number }> = {} as never;
+      const profiles = new Map<'base' | 'full', { perStep: Map<string, number>; requests: number }>();
       for (const [which, path] of [['base', '/api/bench-baseline'], ['full', '/api/tokens']] as const) {
         const { value, profile } = await profiled(() => load(host, stack, path, PROFILE_SECONDS));
-        profiles[which] = { perStep: steps(profile), requests: value.requests };
+        profiles.set(which, { perStep: steps(profile), requests: value.requests });
         if (process.env['BENCH_PROFILE']) saveProfile(process.env['BENCH_PROFILE'], `tokens-${which}`, profile);
       }
-      const stepNames = [...new Set([...profiles.full.perStep.keys(), ...profiles.base.perStep.keys()])]
-        .sort((x, y) => (profiles.full.perStep.get(y) ?? 0) - (profiles.full.perStep.get(x) ?? 0));
-      const perReq = (which: 'base' | 'full', step: string) => (profiles[which].perStep.get(step) ?? 0) / Math.max(1, profiles[which].requests);
+      const fullProfile = profiles.get('full')!;
+      const stepNames = [...new Set([...fullProfile.perStep.keys(), ...profiles.get('base')!.perStep.keys()])]
+        .sort((x, y) => (fullProfile.perStep.get(y) ?? 0) - (fullProfile.perStep.get(x) ?? 0));
+      const perReq = (which: 'base' | 'full', step: string) => (profiles.get(which)!.perStep.get(step) ?? 0) / Math.max(1, profiles.get(which)!.requests);
       const brokerSteps = stepNames.filter((s) => !isBenchOverhead(s));
       const stepRows = brokerSteps.map((s) => [s, perReq('full', s).toFixed(3), perReq('base', s).toFixed(3)]);
       const total = (which: 'base' | 'full') => brokerSteps.reduce((n, s) => n + perReq(which, s), 0);

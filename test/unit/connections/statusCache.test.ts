@@ -232,7 +232,10 @@ describe('with the token service and the lifecycle (one instance)', () => {
     const tokens = new TokenService({
       clientId: 'cid', environment: 'sod', secrets, connections,
       credentials: { clientSecret: async () => new Secret('cs') },
-      client: { token: async () => ({ kind: 'tokens', tokens: { accessToken: new Secret('AT-1'), expiresInSec: 3600, refreshToken: undefined, idToken: undefined }, response: { status: 200 } }) },
+      client: {
+        token: async () => ({ kind: 'tokens', tokens: { accessToken: new Secret('AT-1'), expiresInSec: 3600, refreshToken: undefined, idToken: undefined }, response: { status: 200 } }),
+        revoke: async () => ({ kind: 'revoked' }),
+      },
       tenants: { requireRunning: async () => undefined },
       logger: createLogger({ sink: () => undefined }),
     });

@@ -76,7 +76,7 @@ describe('deployment bundle: size and a cold start (issue 14)', () => {
     expect(result.ok, `${result.message ?? ''} ${stderr}`).toBe(true);
     const [invalid, granted, health] = result.invocations ?? [];
     expect(invalid?.status).toBe(400);
-    expect(JSON.parse(invalid!.body)).toMatchObject({ code: 'validation_failed', errors: [{ path: 'associateId' }] });
+    expect(JSON.parse(invalid!.body)).toMatchObject({ code: 'validation_failed', errors: [{ location: 'body', name: '/associateId' }] });
     expect(JSON.parse(invalid!.body).errors[0].message).toMatch(/associate id|Invalid/);
     expect(granted?.status, granted?.body).toBe(200);
     expect(JSON.parse(granted!.body)).toMatchObject({ tokenType: 'Bearer', ctx: BENCH_TENANT, associateId: '6' });

@@ -37,6 +37,7 @@ export const SETTINGS = [
   { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
   { name: 'RIGHTS_STRATEGIES', source: 'optional', description: 'JSON: rights-check strategy per tenant, {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"…"}}}' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
+  { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
   { name: 'WEBSITE_INSTANCE_ID', source: 'platform', description: 'the instance id, recorded in audit records' },
@@ -97,6 +98,8 @@ export interface Config {
   /** The raw policy document; `shared/identity` validates its shape at start. */
   readonly policy: unknown;
   readonly requestDeadlineMs: number;
+  /** How long an instance serves an active connection record from memory (0: never); bounds the cross-instance revocation lag. */
+  readonly connectionStatusCacheMs: number;
   readonly logLevel: LogLevel;
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
@@ -344,6 +347,7 @@ export function loadConfig(env: Env = process.env): Config {
     rights: loadRights(env),
     policy: loadPolicy(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
+    connectionStatusCacheMs: intInRange(env, 'CONNECTION_STATUS_CACHE_MS', 0, 30000, 5000),
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,

@@ -5,6 +5,7 @@ import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder
 import { AUDIT_TABLE } from '../audit/tableSink.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import { withStatusCache } from '../connections/statusCache.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
@@ -136,7 +137,8 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('superOffice', () => new SuperOfficeClient({ config }));
     },
     get connections() {
-      return lazy('connections', () => new TableConnectionStore(runtime.storage.table('connections')));
+      // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
+      return lazy('connections', () => withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));

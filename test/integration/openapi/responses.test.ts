@@ -535,7 +535,7 @@ describe('rights', () => {
     const level = await send('GET', `${base}/6/tickets/302?level=3`, { caller: 'integration' });
     expect(level.status).toBe(400);
     expect(level.json['errors']).toEqual([{ location: 'query', name: 'level', message: 'must be one of 0, 1, 2, list, read, edit (0 = list, 1 = read, 2 = edit)' }]);
-    const field = await send('GET', `${base}/6/fields/contact/email?right=read`, { caller: 'integration' });
+    const field = await send('GET', `${base}/6/fields/contact/firstname?right=read`, { caller: 'integration' });
     expect(field.status).toBe(404);
     expect(field.json).toMatchObject({ code: 'not_found', detail: expect.stringContaining('contactId, name, department, orgNr') });
     const unknownParameter = await send('GET', `${base}/6/logged-in?origin=web&recordid=1`, { caller: 'integration' });

@@ -294,7 +294,7 @@ export function endpointHandler(endpoint: Endpoint, getRuntimeOf: () => Runtime 
         const { raw, queryErrors } = await rawInputs(endpoint, scope);
         const subject = subjectOf(endpoint, raw, queryErrors, scope.runtime.config.superOffice.environment, scope);
         if (subject !== undefined && scope.caller !== null && endpoint.access.kind === 'caller' && endpoint.access.operation !== null) {
-          scope.annotate({ subject });
+          scope.annotate({ subject: { env: subject.env, ctx: subject.ctx, ...(subject.associateId !== undefined ? { associateId: subject.associateId } : {}) } });
           assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);
         }
         input = validate(endpoint, raw, queryErrors);

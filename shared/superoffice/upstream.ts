@@ -112,8 +112,23 @@ export async function sendUpstreamBytes(request: UpstreamRequest, fetchImpl: typ
   const url = new URL(request.url);
   const target = targetOf(request.method, url);
   const maxBytes = request.maxBodyBytes ?? MAX_UPSTREAM_BODY_BYTES;
-  const timeout = AbortSignal.timeout(request.timeoutMs);
-  const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  // One controller for the per-hop timeout and the caller's signal, released when the call ends
+  // (cheaper under load than AbortSignal.timeout + AbortSignal.any, whose timers and links outlive the call).
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('The upstream call timed out', 'TimeoutError')), request.timeoutMs);
+  const onAbort = () => controller.abort(request.signal?.reason);
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  try {
+    return await exchange(request, url, target, maxBytes, signal, fetchImpl);
+  } finally {
+    clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function exchange(request: UpstreamRequest, url: URL, target: UpstreamTarget, maxBytes: number, signal: AbortSignal, fetchImpl: typeof fetch): Promise<UpstreamBytesResponse> {
   let response: Response;
   try {
     response = await fetchImpl(url, {

@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loadConfig, SETTINGS, type Config } from '../shared/config/config.js';
+import { ConfigError, loadConfig, SETTINGS, superOfficeEnvironment, type Config } from '../shared/config/config.js';
 import { createLogger } from '../shared/log/logger.js';
 import type { FunctionDefinition } from '../shared/runtime/registry.js';
 import { listFunctions } from '../shared/runtime/registry.js';
@@ -148,12 +148,19 @@ interface LocalEndpoints {
   readonly entra: { readonly url: string; readonly tenantId: string; readonly audience: string };
 }
 
-/** The broker environment: `env` with the settings of each locally started service laid over it. */
+/**
+ * The broker environment: `env` with the settings of each locally started service laid over it. A
+ * `SUPEROFFICE_ENVIRONMENT` the user set is checked, never replaced: with the simulator it must be the one
+ * the simulator plays (or unset); throws `ConfigError`.
+ */
 export function brokerEnvironment(env: Env, plan: LocalServicePlan, local: LocalEndpoints, policy: string): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   if (plan.keyVault === 'local') out['KEY_VAULT_URL'] = local.keyVaultUrl;
   if (plan.storage === 'local') out['AzureWebJobsStorage'] = local.storageConnectionString;
   if (plan.superOffice === 'local') {
+    if (isSet(env, 'SUPEROFFICE_ENVIRONMENT') && superOfficeEnvironment(env) !== LOCAL_SUPEROFFICE_ENVIRONMENT) {
+      throw new ConfigError('SUPEROFFICE_ENVIRONMENT', `${LOCAL_SUPEROFFICE_ENVIRONMENT} or unset while the local SuperOffice simulator runs (set SUPEROFFICE_CLIENT_ID to use a real app)`);
+    }
     out['SUPEROFFICE_ENVIRONMENT'] = LOCAL_SUPEROFFICE_ENVIRONMENT;
     out['SUPEROFFICE_CLIENT_ID'] = local.superOffice.clientId;
     out['SUPEROFFICE_REDIRECT_URI'] = local.superOffice.redirectUri;

@@ -7,12 +7,14 @@ import { DEMO_CALLER_NAMES } from './entra/demoCallers.js';
 import { startCallerIssuer } from './entra/issuer.js';
 import { startKeyVaultServer } from './keyvault/server.js';
 import { startLocalStack, type LocalStack } from './stack.js';
+import { clearStackPointer, writeStackPointer } from './stackPointer.js';
 import { startSuperOfficeSimulator } from './superoffice/simulator.js';
 
 /**
  * `npm start`: the whole local stack in one command (architecture.md §7). Persistent local data lives
  * in `.local/` (git-ignored; `BROKER_LOCAL_DIR` moves it), the dev host listens on 7071 (`PORT`),
- * `.local/stack.json` tells other dev commands where everything is, and SIGINT or SIGTERM stops it all.
+ * `.local/stack.json` tells other dev commands where everything is (a per-user pointer, dev/stackPointer.ts,
+ * lets them find it wherever `BROKER_LOCAL_DIR` put it), and SIGINT or SIGTERM stops it all.
  * A bad setting prints one line naming it and exits 1.
  */
 
@@ -122,11 +124,21 @@ async function main(): Promise<number> {
   }
 
   writeFileSync(stackFile, `${JSON.stringify(describeStack(stack, localDir), null, 2)}\n`);
+  let pointerProblem: string | undefined;
+  try {
+    if (writeStackPointer(PROJECT_ROOT, stackFile) === undefined) pointerProblem = 'its folder is not private to this user';
+  } catch (error) {
+    pointerProblem = error instanceof Error ? error.message : String(error);
+  }
+  if (pointerProblem !== undefined && process.env['BROKER_LOCAL_DIR']?.trim()) {
+    process.stderr.write(`The stack pointer was not written (${pointerProblem}): give the dev commands the same BROKER_LOCAL_DIR.\n`);
+  }
   process.stdout.write(`${banner(stack, localDir)}\n`);
 
   const signal = await stopSignal;
   process.stdout.write(`\n${signal}: stopping the local stack...\n`);
   await stack.stop();
+  clearStackPointer(PROJECT_ROOT, stackFile);
   rmSync(stackFile, { force: true });
   process.stdout.write('Local stack stopped.\n');
   return 0;

@@ -1,21 +1,25 @@
 /**
- * Verifies the audit trail's per-caller hash chains (security.md requirement 60).
+ * Verifies the audit trail (requirement 60; docs/audit.md "Verification"): every lane's hash chain,
+ * and every caller's lanes against the lane registry (a deleted, reordered or altered record in any
+ * lane, a deleted lane, a deleted or altered registry row).
  *
  *   npm run audit:verify [-- --caller <caller id>] [--table audit] [--heads auditheads]
  *
- * Storage: `AzureWebJobsStorage` (connection string), else `.local/stack.json` `storageConnectionString`
- * (written by `npm start`; or its `azurite.table` endpoint with Azurite's development account), else `AzureWebJobsStorage__accountName` (+ optional `__tableServiceUri`,
- * `__clientId`) with DefaultAzureCredential. Prints one line per caller and a summary.
+ * Storage: `AzureWebJobsStorage` (connection string), else the running local stack's `stack.json`
+ * `storageConnectionString` (written by `npm start`, found as `npm run caller-token` finds it:
+ * `BROKER_STACK_FILE`, `BROKER_LOCAL_DIR`, the pointer of dev/stackPointer.ts, `.local/`; or its `azurite.table` endpoint with Azurite's development account), else `AzureWebJobsStorage__accountName` (+ optional `__tableServiceUri`,
+ * `__clientId`) with DefaultAzureCredential. Prints one line per caller, its problems (each with its lane), and a summary.
  * Exit codes: 0 every chain intact, 1 a problem was found or the table could not be read, 2 usage.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DefaultAzureCredential } from '@azure/identity';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../dev/azurite.js';
+import { withStackPointer } from '../dev/stackPointer.js';
 import { neutralise } from '../shared/audit/record.js';
 import { AUDIT_HEADS_TABLE, AUDIT_TABLE } from '../shared/audit/tableSink.js';
-import { verifyAuditTable, type PartitionReport } from '../shared/audit/verifyTable.js';
+import { verifyAuditTable, type CallerReport } from '../shared/audit/verifyTable.js';
 import type { StorageConfig } from '../shared/config/config.js';
 import { StorageClients } from '../shared/runtime/storage.js';
 
@@ -95,7 +99,7 @@ export async function runAuditVerify(argv: readonly string[], io: AuditVerifyIo)
   const clientId = storage.kind === 'identity' ? storage.clientId : undefined;
   const clients = new StorageClients(storage, () => new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}));
 
-  let reports: PartitionReport[];
+  let reports: CallerReport[];
   try {
     reports = await verifyAuditTable({ records: clients.table(args.table), heads: clients.table(args.heads), caller: args.caller });
   } catch (error) {
@@ -105,27 +109,29 @@ export async function runAuditVerify(argv: readonly string[], io: AuditVerifyIo)
   }
 
   let records = 0;
+  let lanes = 0;
   let problems = 0;
   for (const report of reports) {
     records += report.records;
+    lanes += report.lanes.length;
     problems += report.problems.length;
     const caller = neutralise(report.caller, 200);
-    const anchor = report.anchor === undefined ? 'none' : String(report.anchor.seq);
-    io.out(`${report.problems.length === 0 ? 'ok  ' : 'FAIL'} ${caller} records=${report.records} last_seq=${report.lastSeq} anchor=${anchor} problems=${report.problems.length}`);
+    io.out(`${report.problems.length === 0 ? 'ok  ' : 'FAIL'} ${caller} lanes=${report.lanes.length} records=${report.records} problems=${report.problems.length}`);
     for (const p of report.problems.slice(0, PROBLEMS_SHOWN_PER_CALLER)) {
-      io.out(`     ${p.kind}${p.seq === undefined ? '' : ` seq=${p.seq}`}: ${p.detail}`);
+      const lane = p.lane === undefined ? '' : ` lane=${p.lane === '' ? '(pre-lane)' : neutralise(p.lane, 120)}`;
+      io.out(`     ${p.kind}${lane}${p.seq === undefined ? '' : ` seq=${p.seq}`}: ${neutralise(p.detail, 400)}`);
     }
     if (report.problems.length > PROBLEMS_SHOWN_PER_CALLER) io.out(`     … ${report.problems.length - PROBLEMS_SHOWN_PER_CALLER} more`);
   }
   if (args.caller !== undefined && reports.length === 0) io.out(`no records for caller ${neutralise(args.caller, 200)}`);
-  io.out(`audit-verify: ${reports.length} caller(s), ${records} record(s), ${problems} problem(s)`);
+  io.out(`audit-verify: ${reports.length} caller(s), ${lanes} lane(s), ${records} record(s), ${problems} problem(s)`);
   return problems === 0 ? 0 : 1;
 }
 
 const invokedPath = process.argv[1];
 if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
   runAuditVerify(process.argv.slice(2), {
-    env: process.env,
+    env: withStackPointer(process.env, fileURLToPath(new URL('..', import.meta.url))),
     cwd: process.cwd(),
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),

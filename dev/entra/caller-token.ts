@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { withStackPointer } from '../stackPointer.js';
 import { DEMO_CALLERS, DEMO_CALLER_NAMES, isDemoCallerName } from './demoCallers.js';
 
 /**
@@ -9,10 +10,13 @@ import { DEMO_CALLERS, DEMO_CALLER_NAMES, isDemoCallerName } from './demoCallers
  *
  *   curl -H "Authorization: Bearer $(npm run -s caller-token -- integration)" http://127.0.0.1:7071/api/me
  *
- * The issuer URL comes from `CALLER_ISSUER_URL`, else from `.local/stack.json` (`issuerUrl`, written by
- * `npm start`; `BROKER_LOCAL_DIR` moves it as it moves npm start's data, and `BROKER_STACK_FILE` names another file).
+ * The issuer URL comes from `CALLER_ISSUER_URL`, else from the running stack's `stack.json` (`issuerUrl`,
+ * written by `npm start`): `BROKER_STACK_FILE` or `BROKER_LOCAL_DIR` when set, else the stack `npm start` last
+ * started in this checkout, found by its pointer (dev/stackPointer.ts) whatever `BROKER_LOCAL_DIR` or `PORT`
+ * it was given, else `.local/stack.json`.
  */
 
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEFAULT_STACK_FILE = fileURLToPath(new URL('../../.local/stack.json', import.meta.url));
 const TIMEOUT_MS = 5_000;
 
@@ -23,10 +27,11 @@ function knownCallers(): string {
 }
 
 function issuerUrl(): string {
-  const fromEnv = process.env['CALLER_ISSUER_URL']?.trim();
+  const env = withStackPointer(process.env, PROJECT_ROOT);
+  const fromEnv = env['CALLER_ISSUER_URL']?.trim();
   if (fromEnv) return fromEnv.replace(/\/+$/, '');
-  const localDir = process.env['BROKER_LOCAL_DIR']?.trim();
-  const stackFile = process.env['BROKER_STACK_FILE']?.trim() || (localDir ? join(localDir, 'stack.json') : DEFAULT_STACK_FILE);
+  const localDir = env['BROKER_LOCAL_DIR']?.trim();
+  const stackFile = env['BROKER_STACK_FILE']?.trim() || (localDir ? join(localDir, 'stack.json') : DEFAULT_STACK_FILE);
   if (!existsSync(stackFile)) {
     throw new Error(`The local stack is not running (${stackFile} not found). Start it with "npm start", or set CALLER_ISSUER_URL.`);
   }

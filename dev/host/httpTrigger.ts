@@ -27,7 +27,7 @@ export type RouteResolution =
 /** Segments the real host keeps for itself when the route prefix is empty. */
 const RESERVED_FIRST_SEGMENTS = new Set(['admin', 'runtime']);
 
-/** Builds the route table; throws `RouteTemplateError` for an invalid template or constraint. */
+/** Builds the route table; throws `RouteTemplateError` for an invalid or unsupported template. */
 export function buildRouteTable(functions: readonly HttpFunctionDefinition[], routePrefix: string): HttpRoute[] {
   return functions.map((definition) => {
     let template: RouteTemplate;

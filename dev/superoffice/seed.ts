@@ -163,8 +163,8 @@ export interface TicketSeed {
 export interface CrmScriptSeed {
   readonly uniqueId: string;
   readonly name: string;
-  /** Which built-in behaviour the simulator runs; only our rights-check script exists. */
-  readonly kind: 'rightsCheck';
+  /** Which built-in behaviour the simulator runs: our rights-check or customer-session script. */
+  readonly kind: 'rightsCheck' | 'customerSession';
 }
 
 export interface TenantSeed {
@@ -439,7 +439,10 @@ export const TENANT_CUST12345: TenantSeed = {
       rightsUnknown: 'null',
     },
   ],
-  crmScripts: [{ uniqueId: 'tokenbroker-rights-check-v1', name: 'Token broker rights check', kind: 'rightsCheck' }],
+  crmScripts: [
+    { uniqueId: 'tokenbroker-rights-check-v1', name: 'Token broker rights check', kind: 'rightsCheck' },
+    { uniqueId: 'tokenbroker-customer-session-v1', name: 'Token broker customer sessions', kind: 'customerSession' },
+  ],
 };
 
 /** Tenant Cust54321: a second, smaller tenant (cross-tenant tests; no CRMScript installed). */

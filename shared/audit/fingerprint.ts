@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { BrokerError } from '../errors/errors.js';
 import { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -17,17 +18,26 @@ export const FINGERPRINT_PREFIX = 'fp1_';
 export const DEFAULT_KEY_TTL_MS = 15 * 60_000;
 /** A shorter key is refused: HMAC keys below 128 bits give no margin. */
 export const MIN_KEY_BYTES = 16;
+/** Fingerprints whose key version the fingerprinter remembers for the record that lists them. */
+export const DEFAULT_VERSION_MEMORY = 10_000;
 
 export interface TokenFingerprinterOptions {
   readonly secrets: SecretStore;
   readonly keyName?: string;
   readonly keyTtlMs?: number;
   readonly clock?: () => number;
+  readonly versionMemory?: number;
 }
 
 export interface TokenFingerprinter {
   /** The fingerprint of `token`; throws `audit_unavailable` (503) when the key cannot be read. */
   fingerprint(token: string | Secret): Promise<string>;
+  /**
+   * The Key Vault version of the key that made `fingerprint`, if this fingerprinter made it recently
+   * (the audit record stores it as `fingerprint_key_version`, so fingerprints can be recomputed after
+   * `audit-hmac-key` is rotated). A fingerprint is not a secret; remembering it is safe.
+   */
+  keyVersionOf(fingerprint: string): string | undefined;
 }
 
 /** Creates a fingerprinter that reads the HMAC key lazily, caches it, and shares one read among callers. */
@@ -35,21 +45,26 @@ export function createTokenFingerprinter(options: TokenFingerprinterOptions): To
   const keyName = options.keyName ?? AUDIT_HMAC_KEY_NAME;
   const ttl = options.keyTtlMs ?? DEFAULT_KEY_TTL_MS;
   const clock = options.clock ?? Date.now;
-  let cached: { key: KeyObject; readAt: number } | undefined;
-  let pending: Promise<KeyObject> | undefined;
+  interface VersionedKey {
+    readonly key: KeyObject;
+    readonly version: string;
+  }
+  let cached: { key: VersionedKey; readAt: number } | undefined;
+  let pending: Promise<VersionedKey> | undefined;
+  const versions = new LRUCache<string, string>({ max: Math.max(1, options.versionMemory ?? DEFAULT_VERSION_MEMORY) });
 
-  const load = async (): Promise<KeyObject> => {
+  const load = async (): Promise<VersionedKey> => {
     const stored = await options.secrets.get(keyName);
     const bytes = Buffer.from(stored.value.reveal(), 'utf8');
     try {
       if (bytes.length < MIN_KEY_BYTES) throw new Error(`${keyName} is shorter than ${MIN_KEY_BYTES} bytes`);
-      return createSecretKey(bytes);
+      return { key: createSecretKey(bytes), version: stored.version };
     } finally {
       bytes.fill(0);
     }
   };
 
-  const currentKey = async (): Promise<KeyObject> => {
+  const currentKey = async (): Promise<VersionedKey> => {
     if (cached !== undefined && clock() - cached.readAt < ttl) return cached.key;
     pending ??= load()
       .then((key) => {
@@ -69,9 +84,12 @@ export function createTokenFingerprinter(options: TokenFingerprinterOptions): To
 
   return {
     async fingerprint(token) {
-      const key = await currentKey();
+      const { key, version } = await currentKey();
       const value = token instanceof Secret ? token.reveal() : token;
-      return `${FINGERPRINT_PREFIX}${createHmac('sha256', key).update(value, 'utf8').digest('base64url')}`;
+      const fingerprint = `${FINGERPRINT_PREFIX}${createHmac('sha256', key).update(value, 'utf8').digest('base64url')}`;
+      versions.set(fingerprint, version);
+      return fingerprint;
     },
+    keyVersionOf: (fingerprint) => versions.get(fingerprint),
   };
 }

@@ -2,24 +2,19 @@ import { createHash } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
 import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
-import { CTX_PATTERN } from '../superoffice/identifiers.js';
+import { lanePartition, parseLaneId, registryFilter, windowKeyOf } from './lanes.js';
 
 /**
- * Reading the audit trail (architecture.md §6 "queryable per caller"): query-string filters parsed
- * once into an `AuditQuery`, translated into a Table Storage filter with escaped values, and paged
- * with an opaque continuation token bound to the filters it was issued for.
+ * Reading the audit trail (architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
+ * the filters of an `AuditQuery` (validated by `querySchema.ts`), translated into Table Storage filters with
+ * escaped values, and paged with an opaque continuation token bound to the filters it was issued for.
+ *
+ * With `caller`, records come in time order across the caller's lanes — ordered by (time, lane
+ * partition, seq), a total order — merged hour by hour from the lanes the lane registry lists for that
+ * hour; the continuation is the last record's key, so paging has no gaps or duplicates however lanes
+ * are added meanwhile. Without `caller`, records come in storage order (by caller, then lane, each
+ * lane oldest first) with the service's own continuation.
  */
-
-/** What `GET /api/audit` accepts; shown in the 400 answer to a bad filter. */
-export const AUDIT_QUERY_PARAMETERS: Readonly<Record<string, string>> = {
-  caller: 'caller id: <tenant GUID>_<object GUID>, or anonymous',
-  ctx: 'SuperOffice tenant, e.g. Cust12345 (a letter, then letters and digits; at most 64)',
-  operation: 'the audited action, e.g. tokens or audit.read (letters, digits, . _ -; at most 64)',
-  from: 'ISO-8601 date or time with Z or an offset; records at or after it',
-  to: 'ISO-8601 date or time with Z or an offset; records before it',
-  limit: 'integer 1-200 (default 50)',
-  continuation: 'the continuation value of the previous page, with the same filters',
-};
 
 export const MAX_AUDIT_PAGE = 200;
 export const DEFAULT_AUDIT_PAGE = 50;
@@ -42,118 +37,72 @@ export interface AuditQuery {
 }
 
 export interface AuditPage {
-  /** Stored records without Table system fields, oldest first within a caller. */
+  /**
+   * Stored records without Table system fields: with `caller`, in time order across its lanes;
+   * without, by caller and lane, each lane oldest first.
+   */
   readonly records: readonly Record<string, unknown>[];
   /** Pass as `continuation` for the next page; absent on the last page. */
   readonly continuation?: string;
 }
 
-const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const CALLER = new RegExp(`^(?:${GUID}_${GUID}|anonymous)$`, 'i');
-const CTX = CTX_PATTERN;
-const OPERATION = /^[A-Za-z0-9._-]{1,64}$/;
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-const OPAQUE = /^[A-Za-z0-9_-]{1,2048}$/;
-
-interface Issue {
-  readonly parameter: string;
-  readonly message: string;
-}
-
-function parseTime(raw: string): string | undefined {
-  if (!ISO_TIME.test(raw)) return undefined;
-  const ms = Date.parse(raw.length === 10 ? `${raw}T00:00:00Z` : raw);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
-}
-
-/** Parses the query string; throws `validation_failed` (400) listing every problem and what is accepted. */
-export function parseAuditQuery(params: URLSearchParams): AuditQuery {
-  const issues: Issue[] = [];
-  const seen = new Set<string>();
-  for (const name of params.keys()) {
-    if (!(name in AUDIT_QUERY_PARAMETERS)) {
-      issues.push({ parameter: name.slice(0, 64).replace(/[^\x20-\x7e]/g, '?'), message: 'unknown parameter' });
-    } else if (seen.has(name)) {
-      issues.push({ parameter: name, message: 'given more than once' });
-    }
-    seen.add(name);
-  }
-  const one = (name: string): string | undefined => params.get(name) ?? undefined;
-  const check = (name: string, pattern: RegExp): string | undefined => {
-    const value = one(name);
-    if (value !== undefined && !pattern.test(value)) issues.push({ parameter: name, message: AUDIT_QUERY_PARAMETERS[name] ?? 'invalid' });
-    return value;
-  };
-  const caller = check('caller', CALLER)?.toLowerCase();
-  const ctx = check('ctx', CTX);
-  const operation = check('operation', OPERATION);
-  const continuation = check('continuation', OPAQUE);
-  const time = (name: 'from' | 'to'): string | undefined => {
-    const raw = one(name);
-    if (raw === undefined) return undefined;
-    const parsed = parseTime(raw);
-    if (parsed === undefined) issues.push({ parameter: name, message: AUDIT_QUERY_PARAMETERS[name] ?? 'invalid' });
-    return parsed;
-  };
-  const from = time('from');
-  const to = time('to');
-  if (from !== undefined && to !== undefined && from >= to) issues.push({ parameter: 'to', message: 'must be later than from' });
-  let limit = DEFAULT_AUDIT_PAGE;
-  const rawLimit = one('limit');
-  if (rawLimit !== undefined) {
-    limit = /^\d{1,3}$/.test(rawLimit) ? Number(rawLimit) : 0;
-    if (limit < 1 || limit > MAX_AUDIT_PAGE) issues.push({ parameter: 'limit', message: AUDIT_QUERY_PARAMETERS['limit'] ?? 'invalid' });
-  }
-  if (issues.length > 0) {
-    throw new BrokerError('validation_failed', 'Unknown or malformed audit filters', {
-      extensions: { errors: issues.slice(0, 20), accepted: AUDIT_QUERY_PARAMETERS },
-    });
-  }
-  return { caller, ctx, operation, from, to, limit, continuation };
-}
-
-/** The Table Storage filter for a query; values are escaped by the SDK's `odata` tag. */
+/** The Table Storage filter of a query (the records it selects); values are escaped by the SDK's `odata` tag. */
 export function auditFilter(query: AuditQuery): string {
   const parts: string[] = [odata`RowKey le ${MAX_RECORD_ROW_KEY}`];
-  if (query.caller !== undefined) parts.push(odata`PartitionKey eq ${query.caller}`);
+  if (query.caller !== undefined) parts.push(odata`caller_id eq ${query.caller}`);
+  parts.push(...conditions(query));
+  if (query.from !== undefined) parts.push(odata`time ge ${query.from}`);
+  return parts.join(' and ');
+}
+
+/** The filters on record fields other than the caller and the lower time bound. */
+function conditions(query: AuditQuery): string[] {
+  const parts: string[] = [];
   if (query.ctx !== undefined) parts.push(odata`subject_ctx eq ${query.ctx}`);
   if (query.visible !== undefined) {
-    const own = odata`PartitionKey eq ${query.visible.self}`;
+    const own = odata`caller_id eq ${query.visible.self}`;
     parts.push(`(${[...query.visible.tenants.map((t) => odata`subject_ctx eq ${t}`), own].join(' or ')})`);
   }
   if (query.operation !== undefined) parts.push(odata`action eq ${query.operation}`);
-  if (query.from !== undefined) parts.push(odata`time ge ${query.from}`);
   if (query.to !== undefined) parts.push(odata`time lt ${query.to}`);
-  return parts.join(' and ');
+  return parts;
 }
 
 function filterDigest(filter: string): string {
   return createHash('sha256').update(filter, 'utf8').digest('base64url').slice(0, 16);
 }
 
-function encodeContinuation(sdkToken: string, filter: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, t: sdkToken, q: filterDigest(filter) }), 'utf8').toString('base64url');
+/** Position in the caller view: the last record returned, by (time, lane partition, seq). */
+interface RecordKey {
+  readonly t: string;
+  readonly p: string;
+  readonly s: number;
 }
 
-function decodeContinuation(token: string, filter: string): string {
-  let parsed: unknown;
+type Continuation = { readonly m: 's'; readonly t: string } | ({ readonly m: 't' } & RecordKey);
+
+function encodeContinuation(position: Continuation, filter: string): string {
+  return Buffer.from(JSON.stringify({ v: 2, ...position, q: filterDigest(filter) }), 'utf8').toString('base64url');
+}
+
+function invalidContinuation(): BrokerError {
+  return new BrokerError('bad_request', 'The continuation was not issued for these filters');
+}
+
+function decodeContinuation(token: string, filter: string, mode: Continuation['m']): Continuation {
+  let parsed: Record<string, unknown> | undefined;
   try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    const value: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    parsed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
     parsed = undefined;
   }
-  const t = (parsed as { t?: unknown } | undefined)?.t;
-  const q = (parsed as { q?: unknown } | undefined)?.q;
-  const v = (parsed as { v?: unknown } | undefined)?.v;
-  if (v !== 1 || typeof t !== 'string' || t.length > 2048 || q !== filterDigest(filter)) {
-    throw new BrokerError('validation_failed', 'Unknown or malformed audit filters', {
-      extensions: {
-        errors: [{ parameter: 'continuation', message: 'not a continuation issued for these filters' }],
-        accepted: AUDIT_QUERY_PARAMETERS,
-      },
-    });
-  }
-  return t;
+  if (parsed === undefined || parsed['v'] !== 2 || parsed['m'] !== mode || parsed['q'] !== filterDigest(filter)) throw invalidContinuation();
+  const { t, p, s } = parsed;
+  if (typeof t !== 'string' || t.length > 2048) throw invalidContinuation();
+  if (mode === 's') return { m: 's', t };
+  if (typeof p !== 'string' || p.length > 1024 || typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0 || (t !== '' && Number.isNaN(Date.parse(t)))) throw invalidContinuation();
+  return { m: 't', t, p, s };
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -161,30 +110,162 @@ function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-/** Reads up to `query.limit` records; throws `validation_failed` for a foreign continuation, `upstream_unavailable` if storage fails. */
-export async function queryAuditRecords(table: TableClient, query: AuditQuery, options: { readonly signal?: AbortSignal } = {}): Promise<AuditPage> {
-  const filter = auditFilter(query);
-  let token = query.continuation === undefined ? undefined : decodeContinuation(query.continuation, filter);
-  const records: Record<string, unknown>[] = [];
-  try {
-    // A filtered page may come back short or empty with a continuation; keep reading, boundedly.
-    for (let i = 0; i < MAX_PAGE_REQUESTS && records.length < query.limit; i++) {
-      const pages = table
-        .listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal: options.signal })
-        .byPage({ maxPageSize: query.limit - records.length, ...(token === undefined ? {} : { continuationToken: token }) });
-      const next = await pages.next();
-      if (next.done === true) {
-        token = undefined;
-        break;
+function compareKeys(a: RecordKey, b: RecordKey): number {
+  if (a.t !== b.t) return a.t < b.t ? -1 : 1;
+  if (a.p !== b.p) return a.p < b.p ? -1 : 1;
+  return a.s - b.s;
+}
+
+function keyOf(entity: Readonly<Record<string, unknown>>): RecordKey {
+  return { t: String(entity['time'] ?? ''), p: String(entity['partitionKey'] ?? ''), s: typeof entity['seq'] === 'number' ? entity['seq'] : 0 };
+}
+
+/** Windows (hours with lanes) one request reads before it answers with what it has and a continuation. */
+const MAX_WINDOWS_PER_PAGE = 48;
+/** Lane queries started at once. */
+const LANE_CONCURRENCY = 16;
+
+/** One lane's matching records after a key, in seq (= time) order, read a page at a time. */
+class LaneStream {
+  private buffer: Record<string, unknown>[] = [];
+  private readonly pages: AsyncIterator<Record<string, unknown>[]>;
+  private exhausted = false;
+  current: { readonly key: RecordKey; readonly entity: Record<string, unknown> } | undefined;
+
+  constructor(table: TableClient, filter: string, private readonly after: RecordKey, pageSize: number, signal: AbortSignal | undefined) {
+    this.pages = table.listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal: signal }).byPage({ maxPageSize: pageSize })[Symbol.asyncIterator]();
+  }
+
+  /** Moves to the next record after the key (and after the current one); `current` is undefined at the end. */
+  async advance(): Promise<void> {
+    for (;;) {
+      const entity = this.buffer.shift();
+      if (entity !== undefined) {
+        const key = keyOf(entity);
+        if (compareKeys(key, this.after) <= 0) continue;
+        this.current = { key, entity };
+        return;
       }
-      for (const entity of next.value) records.push(recordFields(entity));
-      token = next.value.continuationToken;
-      if (token === undefined) break;
+      if (this.exhausted) {
+        this.current = undefined;
+        return;
+      }
+      const next = await this.pages.next();
+      if (next.done === true) this.exhausted = true;
+      else this.buffer = [...next.value];
     }
+  }
+}
+
+async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
+}
+
+/** The caller view: the caller's records in time order, merged hour by hour across its lanes. */
+async function callerPage(table: TableClient, query: AuditQuery, caller: string, signal: AbortSignal | undefined): Promise<AuditPage> {
+  const filter = auditFilter(query);
+  const cursor: RecordKey = query.continuation === undefined
+    ? { t: '', p: '', s: 0 }
+    : (decodeContinuation(query.continuation, filter, 't') as RecordKey);
+  const floor = query.from !== undefined && query.from > cursor.t ? query.from : cursor.t;
+  const toMs = query.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(query.to);
+  const laneConditions = conditions(query);
+  if (floor !== '') laneConditions.push(odata`time ge ${floor}`);
+
+  // The registry lists the caller's lanes in hour order, from the floor's hour on.
+  const rows = table
+    .listEntities<{ lane?: unknown }>({ queryOptions: { filter: registryFilter(caller, floor === '' ? undefined : windowKeyOf(Date.parse(floor))), select: ['lane'] }, abortSignal: signal })
+    [Symbol.asyncIterator]();
+  let lookahead: { readonly lane: string; readonly windowStart: number } | undefined | null = null; // null: not read yet
+  const nextLane = async (): Promise<{ readonly lane: string; readonly windowStart: number } | undefined> => {
+    if (lookahead !== null) {
+      const lane = lookahead;
+      lookahead = null;
+      return lane;
+    }
+    for (;;) {
+      const next = await rows.next();
+      if (next.done === true) return undefined;
+      const lane = typeof next.value.lane === 'string' ? next.value.lane : '';
+      const parsed = parseLaneId(lane);
+      if (parsed !== undefined) return { lane, windowStart: parsed.windowStart };
+    }
+  };
+  const peekLane = async () => (lookahead === null ? (lookahead = await nextLane()) : lookahead);
+
+  const records: Record<string, unknown>[] = [];
+  let last: RecordKey | undefined;
+  for (let windows = 0; ; windows++) {
+    const first = await nextLane();
+    if (first === undefined || first.windowStart >= toMs) return { records };
+    if (windows >= MAX_WINDOWS_PER_PAGE) {
+      // Enough hours read for one request: resume at this hour.
+      const resume: RecordKey = { t: new Date(first.windowStart).toISOString(), p: '', s: 0 };
+      return { records, continuation: encodeContinuation({ m: 't', ...(last !== undefined && compareKeys(last, resume) > 0 ? last : resume) }, filter) };
+    }
+    const lanes = [first.lane];
+    for (let next = await peekLane(); next !== undefined && next.windowStart === first.windowStart; next = await peekLane()) {
+      lanes.push(next.lane);
+      lookahead = null;
+    }
+    // Records of one hour all precede the next hour's: merge this hour's lanes by key.
+    const streams = lanes.map((lane) => new LaneStream(
+      table,
+      [odata`PartitionKey eq ${lanePartition(caller, lane)}`, odata`RowKey le ${MAX_RECORD_ROW_KEY}`, ...laneConditions].join(' and '),
+      cursor,
+      query.limit,
+      signal,
+    ));
+    await inBatches(streams, LANE_CONCURRENCY, (s) => s.advance());
+    for (;;) {
+      let min: LaneStream | undefined;
+      for (const s of streams) if (s.current !== undefined && (min === undefined || compareKeys(s.current.key, min.current!.key) < 0)) min = s;
+      if (min === undefined) break;
+      if (records.length === query.limit) return { records, continuation: encodeContinuation({ m: 't', ...last! }, filter) };
+      records.push(recordFields(min.current!.entity));
+      last = min.current!.key;
+      await min.advance();
+    }
+    if (records.length === query.limit) {
+      const more = await peekLane();
+      return more === undefined || more.windowStart >= toMs ? { records } : { records, continuation: encodeContinuation({ m: 't', ...last! }, filter) };
+    }
+  }
+}
+
+/** Storage order (no caller filter): the service's own paging over every matching record. */
+async function scanPage(table: TableClient, query: AuditQuery, signal: AbortSignal | undefined): Promise<AuditPage> {
+  const filter = auditFilter(query);
+  let token = query.continuation === undefined ? undefined : decodeContinuation(query.continuation, filter, 's').t;
+  const records: Record<string, unknown>[] = [];
+  // A filtered page may come back short or empty with a continuation; keep reading, boundedly.
+  for (let i = 0; i < MAX_PAGE_REQUESTS && records.length < query.limit; i++) {
+    const pages = table
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal: signal })
+      .byPage({ maxPageSize: query.limit - records.length, ...(token === undefined ? {} : { continuationToken: token }) });
+    const next = await pages.next();
+    if (next.done === true) {
+      token = undefined;
+      break;
+    }
+    for (const entity of next.value) records.push(recordFields(entity));
+    token = next.value.continuationToken;
+    if (token === undefined) break;
+  }
+  return token === undefined ? { records } : { records, continuation: encodeContinuation({ m: 's', t: token }, filter) };
+}
+
+/**
+ * Reads up to `query.limit` records from the records table (which also holds the lane registry);
+ * throws `validation_failed` for a foreign continuation, `upstream_unavailable` if storage fails.
+ */
+export async function queryAuditRecords(table: TableClient, query: AuditQuery, options: { readonly signal?: AbortSignal } = {}): Promise<AuditPage> {
+  try {
+    return query.caller === undefined ? await scanPage(table, query, options.signal) : await callerPage(table, query, query.caller, options.signal);
   } catch (error) {
     if (statusOf(error) === 404) return { records: [] };
     if (error instanceof BrokerError) throw error;
     throw new BrokerError('upstream_unavailable', 'The audit store is unavailable', { cause: error });
   }
-  return token === undefined ? { records } : { records, continuation: encodeContinuation(token, filter) };
 }
+

@@ -48,15 +48,26 @@ export interface AuditRecordBody {
   readonly instance_id: string;
   /** Comma-separated `fp1_…` fingerprints. */
   readonly token_fingerprints: string;
+  /**
+   * The Key Vault version of `audit-hmac-key` that made `token_fingerprints` (so they can be recomputed
+   * after a rotation); `''` when there are none or it is unknown. If they were made with different
+   * versions (a rotation within one request), one version per fingerprint, comma-separated, in order.
+   */
+  readonly fingerprint_key_version: string;
   /** Comma-separated flags such as `served_cached`. */
   readonly flags: string;
 }
 
-/** A record as stored: the body plus its place in the caller's hash chain. */
+/** A record as stored: the body plus its place in one lane's hash chain (see `lanes.ts`). */
 export interface AuditRecord extends AuditRecordBody {
-  /** 1, 2, 3 … per caller partition; the RowKey is `seq` zero-padded. */
+  /** The lane (writer and hour) whose chain holds the record; the PartitionKey is `<caller_id>~<lane>`. */
+  readonly lane: string;
+  /** 1, 2, 3 … per lane; the RowKey is `seq` zero-padded. */
   readonly seq: number;
-  /** SHA-256 (hex) of the canonical previous record of the partition; `GENESIS_HASH` for seq 1. */
+  /**
+   * SHA-256 (hex) of the canonical previous record of the lane; for seq 1, the last record of the
+   * writer's previous lane for this caller, or `GENESIS_HASH` (the lane registry row says which).
+   */
   readonly prev_hash: string;
 }
 
@@ -68,8 +79,8 @@ export const AUDIT_RECORD_FIELDS = [
   'action', 'target', 'outcome', 'reason',
   'http_status', 'upstream_status', 'latency_ms',
   'function_name', 'broker_version', 'instance_id',
-  'token_fingerprints', 'flags',
-  'seq', 'prev_hash',
+  'token_fingerprints', 'fingerprint_key_version', 'flags',
+  'lane', 'seq', 'prev_hash',
 ] as const satisfies readonly (keyof AuditRecord)[];
 
 /** Length caps (UTF-16 units, escapes included) per kind of field. */
@@ -127,8 +138,9 @@ export function newEventId(): string {
 /** The audit partition of a caller: `callerId(caller)` neutralised for a PartitionKey, or `anonymous`. */
 export function partitionOf(caller: AuditEntry['caller']): string {
   if (caller === null) return ANONYMOUS_PARTITION;
-  // PartitionKey forbids / \ # ? and control characters; a verified caller id never has them.
-  const id = neutralise(callerId(caller), FIELD_LIMITS.text).replace(/[/\\#?]/g, '_');
+  // PartitionKey forbids / \ # ? and control characters, and `~` separates caller and lane (lanes.ts);
+  // a verified caller id never has any of them.
+  const id = neutralise(callerId(caller), FIELD_LIMITS.text).replace(/[/\\#?~]/g, '_');
   return id === '' || id === ANONYMOUS_PARTITION ? `${ANONYMOUS_PARTITION}_` : id;
 }
 
@@ -138,6 +150,17 @@ export interface RecordContext {
   readonly now: number;
   readonly brokerVersion: string;
   readonly instanceId: string;
+  /** The Key Vault version of the HMAC key that made a fingerprint, if known (see `fingerprint_key_version`). */
+  readonly fingerprintKeyVersionOf?: (fingerprint: string) => string | undefined;
+}
+
+/** `fingerprint_key_version` for `fingerprints`: one shared version, else one per fingerprint in order. */
+export function fingerprintKeyVersionField(fingerprints: readonly string[], versionOf: ((fingerprint: string) => string | undefined) | undefined): string {
+  const versions = fingerprints.map((f) => neutralise(versionOf?.(f), FIELD_LIMITS.id).replace(/,/g, '_'));
+  const distinct = new Set(versions);
+  if (distinct.size <= 1) return versions[0] ?? '';
+  const joined = versions.join(',');
+  return joined.length <= FIELD_LIMITS.target ? joined : `${joined.slice(0, FIELD_LIMITS.target - 1)}…`;
 }
 
 export interface BuiltRecord {
@@ -178,6 +201,7 @@ export function buildAuditRecord(entry: AuditEntry, context: RecordContext): Bui
     broker_version: neutralise(context.brokerVersion, FIELD_LIMITS.name),
     instance_id: neutralise(context.instanceId, FIELD_LIMITS.id),
     token_fingerprints: fingerprints.join(','),
+    fingerprint_key_version: fingerprintKeyVersionField(fingerprints, context.fingerprintKeyVersionOf),
     flags: [...new Set(flags)].slice(0, MAX_LIST_ITEMS).join(','),
   };
   return { body, rejectedFingerprints: rejected };

@@ -46,8 +46,17 @@ export interface AuditRecorderOptions {
 export function createAuditRecorder(options: AuditRecorderOptions): BrokerAuditRecorder {
   const log = options.logger.child({ service: 'audit' });
   const clock = options.clock ?? Date.now;
+  const version = options.version ?? BROKER_VERSION;
+  // The default sink is this instance's writer: its lanes are named after the instance and its start.
   const sinks: readonly AuditSink[] = options.sinks ?? [
-    createTableAuditSink({ ...options.table, storage: options.storage, logger: options.logger, tableName: options.tableName }),
+    createTableAuditSink({
+      instanceId: options.config.instanceId,
+      version,
+      ...options.table,
+      storage: options.storage,
+      logger: options.logger,
+      tableName: options.tableName,
+    }),
   ];
   if (sinks.length === 0) throw new Error('createAuditRecorder: at least one sink is required');
   const fingerprinter = createTokenFingerprinter({
@@ -68,7 +77,13 @@ export function createAuditRecorder(options: AuditRecorderOptions): BrokerAuditR
         : await Promise.all(offered.map((f) => (FINGERPRINT_PATTERN.test(f) ? f : fingerprinter.fingerprint(f))));
       const { body } = buildAuditRecord(
         tokenFingerprints === undefined ? entry : { ...entry, tokenFingerprints },
-        { eventId: newEventId(), now: clock(), brokerVersion: options.version ?? BROKER_VERSION, instanceId: options.config.instanceId },
+        {
+          eventId: newEventId(),
+          now: clock(),
+          brokerVersion: version,
+          instanceId: options.config.instanceId,
+          fingerprintKeyVersionOf: (f) => fingerprinter.keyVersionOf(f),
+        },
       );
       const results = await Promise.allSettled(sinks.map((sink) => sink.append(body)));
       const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ sink: sinks[i]?.name ?? '?', reason: r.reason as unknown }] : []));

@@ -1,26 +1,23 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { MAX_RECORD_ROW_KEY } from './canonical.js';
-import { createChainVerifier, type ChainAnchor, type ChainProblem, type ChainVerifier } from './verify.js';
+import { LANE_SEPARATOR, REGISTRY_ROW_PREFIX, callerLanesFilter, parseLanePartition } from './lanes.js';
+import { createCallerVerifier, type CallerReport, type CallerVerifier, type ChainAnchor } from './verify.js';
 
 /**
- * Reads the audit table partition by partition (the service returns entities ordered by
- * PartitionKey, then RowKey) and verifies each caller's chain, anchored on its head hint.
+ * Reads the audit table in one ordered pass (the service returns entities by PartitionKey, then
+ * RowKey) and verifies every caller's lanes against the lane registry (docs/audit.md
+ * "Verification"). A caller's registry rows (PartitionKey = caller id) sort before its lanes
+ * (`<caller id>~…`), and once the pass reaches `<caller id>~~` the caller is complete and reported,
+ * so memory holds one caller at a time. Lanes are anchored on their head hints.
  */
 
-export interface PartitionReport {
-  readonly caller: string;
-  readonly records: number;
-  readonly lastSeq: number;
-  /** The head hint used as anchor, if any. */
-  readonly anchor: ChainAnchor | undefined;
-  readonly problems: readonly ChainProblem[];
-}
+export type { CallerReport, LaneReport } from './verify.js';
 
 export interface VerifyAuditTableOptions {
   readonly records: TableClient;
-  /** The head-hint table; without it chains are verified unanchored. */
+  /** The head-hint table; without it open lanes are verified without a tail anchor. */
   readonly heads?: TableClient;
-  /** Verify only this caller's partition. */
+  /** Verify only this caller's lanes. */
   readonly caller?: string;
   readonly abortSignal?: AbortSignal;
 }
@@ -30,56 +27,75 @@ function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-async function readAnchors(options: VerifyAuditTableOptions): Promise<Map<string, ChainAnchor>> {
-  const anchors = new Map<string, ChainAnchor>();
-  if (options.heads === undefined) return anchors;
+/** Every partition of one caller: its registry (and pre-lane chain) and its lanes. */
+function callerFilter(caller: string): string {
+  return `(${odata`PartitionKey eq ${caller}`} or (${callerLanesFilter(caller)}))`;
+}
+
+/** Head hints by caller, then by records PartitionKey. */
+async function readHints(options: VerifyAuditTableOptions): Promise<Map<string, Map<string, ChainAnchor>>> {
+  const hints = new Map<string, Map<string, ChainAnchor>>();
+  if (options.heads === undefined) return hints;
   const tableName = options.records.tableName;
-  const filter = options.caller === undefined
-    ? odata`RowKey eq ${tableName}`
-    : odata`PartitionKey eq ${options.caller} and RowKey eq ${tableName}`;
+  const rowFilter = odata`RowKey eq ${tableName}`;
+  const filter = options.caller === undefined ? rowFilter : `${callerFilter(options.caller)} and ${rowFilter}`;
   try {
     for await (const hint of options.heads.listEntities<{ seq?: unknown; hash?: unknown }>({ queryOptions: { filter }, abortSignal: options.abortSignal })) {
       if (typeof hint.seq === 'number' && typeof hint.hash === 'string' && typeof hint.partitionKey === 'string') {
-        anchors.set(hint.partitionKey, { seq: hint.seq, hash: hint.hash });
+        const { caller } = parseLanePartition(hint.partitionKey);
+        let byPartition = hints.get(caller);
+        if (byPartition === undefined) hints.set(caller, (byPartition = new Map()));
+        byPartition.set(hint.partitionKey, { seq: hint.seq, hash: hint.hash });
       }
     }
   } catch (error) {
     if (statusOf(error) !== 404) throw error;
   }
-  return anchors;
+  return hints;
 }
 
-/** Verifies every partition (or one caller's); throws the storage error if the table cannot be read. */
-export async function verifyAuditTable(options: VerifyAuditTableOptions): Promise<PartitionReport[]> {
-  const anchors = await readAnchors(options);
-  const reports: PartitionReport[] = [];
-  const filter = options.caller === undefined
-    ? odata`RowKey le ${MAX_RECORD_ROW_KEY}`
-    : odata`PartitionKey eq ${options.caller} and RowKey le ${MAX_RECORD_ROW_KEY}`;
-
-  let current: { caller: string; verifier: ChainVerifier } | undefined;
-  const close = (): void => {
-    if (current === undefined) return;
-    const anchor = anchors.get(current.caller);
-    anchors.delete(current.caller);
-    reports.push({ caller: current.caller, records: current.verifier.count, lastSeq: current.verifier.lastSeq, anchor, problems: current.verifier.finish() });
+/** Verifies every caller (or one); throws the storage error if the table cannot be read. */
+export async function verifyAuditTable(options: VerifyAuditTableOptions): Promise<CallerReport[]> {
+  const hints = await readHints(options);
+  const reports: CallerReport[] = [];
+  const open = new Map<string, CallerVerifier>();
+  const verifierOf = (caller: string): CallerVerifier => {
+    let verifier = open.get(caller);
+    if (verifier === undefined) {
+      verifier = createCallerVerifier(caller, { hints: hints.get(caller) });
+      hints.delete(caller);
+      open.set(caller, verifier);
+    }
+    return verifier;
   };
+  const close = (caller: string): void => {
+    const verifier = open.get(caller);
+    open.delete(caller);
+    if (verifier !== undefined) reports.push(verifier.finish());
+  };
+
+  const filter = options.caller === undefined ? undefined : callerFilter(options.caller);
   try {
-    for await (const entity of options.records.listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal: options.abortSignal })) {
-      const caller = String(entity.partitionKey);
-      if (current?.caller !== caller) {
-        close();
-        current = { caller, verifier: createChainVerifier({ partition: caller, head: anchors.get(caller) }) };
+    let lastPartition: string | undefined;
+    for await (const entity of options.records.listEntities<Record<string, unknown>>({ queryOptions: filter === undefined ? {} : { filter }, abortSignal: options.abortSignal })) {
+      const partition = String(entity.partitionKey);
+      const rowKey = String(entity.rowKey);
+      if (partition !== lastPartition) {
+        // Callers whose partitions all sort before this one are complete.
+        for (const caller of [...open.keys()]) if (`${caller}${LANE_SEPARATOR}${LANE_SEPARATOR}` <= partition) close(caller);
+        lastPartition = partition;
       }
-      current.verifier.push(entity);
+      if (rowKey.startsWith(REGISTRY_ROW_PREFIX)) verifierOf(partition).register(entity);
+      else if (rowKey <= MAX_RECORD_ROW_KEY) verifierOf(parseLanePartition(partition).caller).push(entity);
     }
   } catch (error) {
     if (statusOf(error) !== 404) throw error;
   }
-  close();
-  // A head hint whose partition has no record left: the whole chain was deleted.
-  for (const [caller, anchor] of anchors) {
-    reports.push({ caller, records: 0, lastSeq: 0, anchor, problems: createChainVerifier({ partition: caller, head: anchor }).finish() });
+  for (const caller of [...open.keys()]) close(caller);
+  // Hints of callers with no entity left at all: every lane and registry row was deleted.
+  for (const caller of hints.keys()) {
+    verifierOf(caller);
+    close(caller);
   }
-  return reports;
+  return reports.sort((a, b) => (a.caller < b.caller ? -1 : a.caller > b.caller ? 1 : 0));
 }

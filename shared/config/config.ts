@@ -1,5 +1,5 @@
 import { isAllowedApiUrl, isLoopbackHostname } from '../superoffice/apiHosts.js';
-import { CTX_PATTERN } from '../superoffice/identifiers.js';
+import { isTenantId } from '../superoffice/identifiers.js';
 
 /**
  * The only reader of process.env. `loadConfig()` validates every setting once and returns a frozen,
@@ -46,6 +46,7 @@ export const SETTINGS = [
 export type SettingName = (typeof SETTINGS)[number]['name'];
 
 export type SuperOfficeEnvironment = 'sod' | 'qaonline' | 'online';
+export const SUPEROFFICE_ENVIRONMENTS: readonly SuperOfficeEnvironment[] = Object.freeze(['sod', 'qaonline', 'online']);
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type StorageConfig =
@@ -193,11 +194,16 @@ function loadStorage(env: Env): StorageConfig {
   });
 }
 
-function loadSuperOffice(env: Env): Config['superOffice'] {
+/** The `SUPEROFFICE_ENVIRONMENT` setting, exactly one of `SUPEROFFICE_ENVIRONMENTS`; a `ConfigError` otherwise (never a default). */
+export function superOfficeEnvironment(env: Env): SuperOfficeEnvironment {
   const environment = required(env, 'SUPEROFFICE_ENVIRONMENT', 'sod, qaonline or online');
-  if (environment !== 'sod' && environment !== 'qaonline' && environment !== 'online') {
-    throw new ConfigError('SUPEROFFICE_ENVIRONMENT', 'one of sod, qaonline, online');
-  }
+  const known = SUPEROFFICE_ENVIRONMENTS.find((e) => e === environment);
+  if (known === undefined) throw new ConfigError('SUPEROFFICE_ENVIRONMENT', 'one of sod, qaonline, online');
+  return known;
+}
+
+function loadSuperOffice(env: Env): Config['superOffice'] {
+  const environment = superOfficeEnvironment(env);
   const clientId = required(env, 'SUPEROFFICE_CLIENT_ID', 'the app client_id');
   if (!/^[A-Za-z0-9_-]{8,128}$/.test(clientId)) {
     throw new ConfigError('SUPEROFFICE_CLIENT_ID', 'a client id of 8-128 letters, digits, - or _');
@@ -309,7 +315,7 @@ function loadRights(env: Env): RightsConfig {
     const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
     const strategy = entry['strategy'];
     const scriptUniqueId = entry['scriptUniqueId'];
-    if (!CTX_PATTERN.test(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
+    if (!isTenantId(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
     if (strategy === 'crmscript' && (typeof scriptUniqueId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(scriptUniqueId))) {
       throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx} needs a scriptUniqueId for crmscript)`);
     }

@@ -1,9 +1,13 @@
 /**
- * Audit trail benchmarks (security.md §7 F; azure.md §5): append throughput of the Table Storage
- * hash chain on Azurite, for one caller's chain and for many callers, against raw inserts of the same
- * entities; and the latency the audit adds to a request through the real HTTP wrapper, against the
- * same route with a no-op recorder. Loopback only; starts and stops its own Azurite; every phase is
- * bounded in time.
+ * Audit trail benchmarks (requirements 57–60; docs/audit.md "Throughput"): append throughput of the
+ * Table Storage lanes on Azurite, for one caller and for many callers, against raw inserts of the same
+ * entities; one caller's throughput and failed appends as the broker scales out to 1, 2, 4, 8 and 16
+ * instances (each with its own storage clients and lane state, 16 appends in flight, as Flex
+ * Consumption runs 16 requests per instance by default); and the latency the audit adds to a request
+ * through the real HTTP wrapper, against the same route with a no-op recorder. Loopback only; starts
+ * and stops its own Azurite; every phase is bounded in time.
+ *
+ * `AUDIT_BENCH=instances npm run bench -- audit` runs only the scale-out section.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +36,9 @@ const HTTP_SECONDS = 4;
 const HTTP_CONNECTIONS = 10;
 const MANY_CALLERS = 50;
 const CONCURRENCY = 64;
+const INSTANCE_COUNTS = [1, 2, 4, 8, 16] as const;
+const IN_FLIGHT_PER_INSTANCE = 16;
+const SCALE_PHASE_MS = 4_000;
 const silent = createLogger({ level: 'error', sink: () => undefined });
 
 /** Runs `op` from `concurrency` workers until `ms` pass; returns completions per second and per-op latencies. */
@@ -82,6 +89,47 @@ async function throughput(azurite: Azurite): Promise<BenchResult[]> {
     out.push(result(phase.name, chained.perSecond, base.perSecond, 'records/s', `baseline: raw createEntity, same concurrency; p99 ${quantile(chained.latencies, 0.99).toFixed(1)} ms`));
   }
   return out;
+}
+
+/**
+ * One caller, K simulated instances, 16 appends in flight each. After one warm-up record per instance
+ * (its lane's start: the tables and the registry row), every instance appends for `SCALE_PHASE_MS`;
+ * a rejected append is counted as failed (a fail-closed route would have answered 503).
+ */
+async function scaleOut(azurite: Azurite): Promise<BenchResult[]> {
+  const caller = callerNo(7000);
+  const rows: { instances: number; perSecond: number; appended: number; failed: number; p99: number }[] = [];
+  for (const k of INSTANCE_COUNTS) {
+    const instances = Array.from({ length: k }, (_, i) => recorderFor(azurite, `scale-${k}-${i}`));
+    let failed = 0;
+    await Promise.all(instances.map((r, i) => r.record(entry({ caller, correlationId: `warm-${k}-${i}` })).catch(() => failed++)));
+    const latencies: number[] = [];
+    let appended = 0;
+    const started = performance.now();
+    const until = started + SCALE_PHASE_MS;
+    await Promise.all(instances.flatMap((r, i) => Array.from({ length: IN_FLIGHT_PER_INSTANCE }, async (_, w) => {
+      for (let n = 0; performance.now() < until; n++) {
+        const t = performance.now();
+        try {
+          await r.record(entry({ caller, correlationId: `s${k}-${i}-${w}-${n}` }));
+          appended++;
+          latencies.push(performance.now() - t);
+        } catch {
+          failed++;
+        }
+      }
+    })));
+    const elapsed = (performance.now() - started) / 1000;
+    rows.push({ instances: k, perSecond: appended / elapsed, appended, failed, p99: quantile(latencies, 0.99) });
+  }
+  const one = rows[0]!.perSecond;
+  return rows.map((r) => result(
+    `audit append, one caller, ${r.instances} instance${r.instances === 1 ? '' : 's'} x ${IN_FLIGHT_PER_INSTANCE} in flight`,
+    r.perSecond,
+    one,
+    'records/s',
+    `appended ${r.appended}, failed ${r.failed}; p99 ${r.p99.toFixed(1)} ms; baseline: 1 instance`,
+  ));
 }
 
 /** A token-issuing route as the services will write it: fingerprints the token and annotates the audit record. */
@@ -170,11 +218,13 @@ async function latency(azurite: Azurite): Promise<BenchResult[]> {
   return out;
 }
 
-/** The audit benchmarks; about 45 s in all. */
+/** The audit benchmarks; about 75 s in all (`AUDIT_BENCH=instances`: the scale-out section only, about 25 s). */
 export async function run(): Promise<BenchResult[]> {
+  const only = process.env['AUDIT_BENCH'];
   const azurite = await startAzurite();
   try {
-    return [...(await throughput(azurite)), ...(await latency(azurite))];
+    if (only === 'instances') return await scaleOut(azurite);
+    return [...(await throughput(azurite)), ...(await scaleOut(azurite)), ...(await latency(azurite))];
   } finally {
     await azurite.stop();
   }

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite } from '../../dev/azurite.js';
 import { startCallerIssuer } from '../../dev/entra/issuer.js';
@@ -10,17 +10,16 @@ import { createLogger } from '../../shared/log/logger.js';
 import { createRuntime, getRuntime } from '../../shared/runtime/runtime.js';
 import { createKeyVaultSecretStore } from '../../shared/secrets/keyVaultStore.js';
 import { connectionSecretName, systemUserSecretName } from '../../shared/secrets/names.js';
+import { launchChromium } from '../support/browser.js';
 
 /**
  * The consent flow in a real browser (architecture.md §7): the local stack (Azurite, dev Key Vault,
  * SuperOffice simulator, caller issuer, dev host on an ephemeral port, whose real port is the
- * simulator app's registered redirect URI) and headless Debian Chromium driven by playwright-core.
+ * simulator app's registered redirect URI) and headless Chromium driven by playwright-core (found by
+ * test/support/browser.ts: a system Chromium, else the one the dev dependency @sparticuz/chromium ships).
  * A demo caller mints a consent link; the browser opens it, chooses a user on the simulator's page,
  * approves, and lands on the broker's success page; then the connection and the vaulted RT are checked.
  */
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let stack: LocalStack;
 let browser: Browser;
@@ -41,7 +40,7 @@ beforeAll(async () => {
     createRuntime: (config) => createRuntime(config, { logger, guard: createRequestGuardFromConfig(config, logger) }),
   });
   // Playwright gives the browser a fresh temporary profile; every test also uses its own new context.
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
@@ -63,7 +62,7 @@ async function mintConsentLink(body: { ctx: string; associateId?: string }): Pro
 }
 
 /** Opens the link in a fresh browser context, signs in as `associateId` at the simulator and approves; returns the final URL and page text. */
-async function consentInBrowser(link: string, associateId: number): Promise<{ url: string; heading: string; cookies: number; context: BrowserContext }> {
+async function consentInBrowser(link: string, associateId: number): Promise<{ url: string; heading: string; connected: { tenant: string | null; user: string | null }; cookies: number; context: BrowserContext }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const thirdParty: string[] = [];
@@ -76,11 +75,12 @@ async function consentInBrowser(link: string, associateId: number): Promise<{ ur
   await page.waitForSelector('#consent-form');
   expect(new URL(page.url()).origin).toBe(stack.config.superOffice.baseUrl);
   await page.check(`#user-${associateId}`);
-  await Promise.all([page.waitForURL('**/api/consent/done'), page.click('#approve')]);
+  await Promise.all([page.waitForURL((url) => url.pathname === '/api/consent/done'), page.click('#approve')]);
   const heading = (await page.textContent('h1')) ?? '';
+  const connected = { tenant: await page.textContent('#consent-tenant'), user: await page.textContent('#consent-user') };
   const cookies = (await context.cookies()).filter((c) => c.name.startsWith('__Host-')).length;
   expect(thirdParty).toEqual([]);
-  return { url: page.url(), heading, cookies, context };
+  return { url: page.url(), heading, connected, cookies, context };
 }
 
 /** A fresh read from the dev vault (what the broker wrote), or undefined. */
@@ -118,8 +118,10 @@ describe('consent in a real browser (headless Chromium)', () => {
     expect(new URL(link).origin).toBe(stack.host.url);
     const result = await consentInBrowser(link, 6);
     expect(new URL(result.url).pathname).toBe('/api/consent/done');
-    expect(new URL(result.url).search).toBe('');
+    // Requirement 35: no code or state; only the sealed notice naming who was connected.
+    expect([...new URL(result.url).searchParams.keys()]).toEqual(['connected']);
     expect(result.heading).toBe('SuperOffice access granted');
+    expect(result.connected).toEqual({ tenant: 'Cust12345', user: '6' });
     // Requirement 25: the transaction cookie was cleared on the callback.
     expect(result.cookies).toBe(0);
     await result.context.close();
@@ -138,6 +140,7 @@ describe('consent in a real browser (headless Chromium)', () => {
     const link = await mintConsentLink({ ctx: 'Cust54321' });
     const result = await consentInBrowser(link, 5);
     expect(result.heading).toBe('SuperOffice access granted');
+    expect(result.connected).toEqual({ tenant: 'Cust54321', user: '5' });
     await result.context.close();
     expect(await getRuntime().connections.get({ env: 'sod', ctx: 'Cust54321', associateId: '5' })).toMatchObject({ isAdministrator: true, systemUserStored: true });
     expect(await vaultValue(systemUserSecretName('sod', 'Cust54321'))).toMatch(/.+/);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stackPointerPath } from '../../dev/stackPointer.js';
 import { SETTINGS } from '../../shared/config/config.js';
 import { waitFor } from '../support/devHostFunctions.js';
 import { descendants, isAlive, killTree, spawnCollecting, type Spawned } from '../support/processes.js';
@@ -23,12 +24,15 @@ interface StackFile {
   readonly azurite: { readonly pid: number | null } | null;
 }
 
+/** This file's own place for the stack pointer (dev/stackPointer.ts), so that no other run sees its stack. */
+const runtimeDir = mkdtempSync(join(tmpdir(), 'broker-runtime-'));
+
 /** The environment of a developer with no broker settings: every service is local. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const { name } of SETTINGS) delete env[name];
-  for (const name of ['PORT', 'BROKER_LOCAL_DIR', 'DEV_SUPEROFFICE_CLIENT_SECRET', 'DEV_SUPEROFFICE_RSA_KEY_FILE']) delete env[name];
-  return { ...env, ...extra };
+  for (const name of ['PORT', 'BROKER_LOCAL_DIR', 'BROKER_STACK_FILE', 'CALLER_ISSUER_URL', 'DEV_SUPEROFFICE_CLIENT_SECRET', 'DEV_SUPEROFFICE_RSA_KEY_FILE']) delete env[name];
+  return { ...env, XDG_RUNTIME_DIR: runtimeDir, ...extra };
 }
 
 /** Output lines of the stack itself (npm may add `npm warn` lines about the machine's npm config). */
@@ -43,6 +47,7 @@ describe('npm start (dev/start.ts)', () => {
   afterAll(() => {
     killTree(leftovers.filter(isAlive));
     rmSync(localDir, { recursive: true, force: true });
+    rmSync(runtimeDir, { recursive: true, force: true });
   });
 
   async function startStack(options: { detached?: boolean } = {}): Promise<{ run: Spawned; stack: StackFile; tree: number[]; startedInMs: number }> {
@@ -82,6 +87,12 @@ describe('npm start (dev/start.ts)', () => {
     expect(ownLines(stderr)).toEqual(['Invalid configuration: REQUEST_DEADLINE_MS must be an integer from 1000 to 30000']);
     expect(ownLines(stdout)).toEqual([]);
     expect(existsSync(join(localDir, 'stack.json'))).toBe(false);
+
+    // An unknown SuperOffice environment is one such line too (it used to be replaced by the simulator's sod).
+    const prod = spawnCollecting('npx', ['tsx', 'dev/start.ts'], { cwd: ROOT, env: cleanEnv({ PORT: '0', BROKER_LOCAL_DIR: localDir, SUPEROFFICE_ENVIRONMENT: 'prod' }) });
+    expect(await prod.exited).toBe(1);
+    expect(ownLines(prod.output().stderr)).toEqual(['Invalid configuration: SUPEROFFICE_ENVIRONMENT must be one of sod, qaonline, online']);
+    expect(existsSync(join(localDir, 'stack.json'))).toBe(false);
   }, 60_000);
 
   it('serves /api/health, then on SIGTERM stops everything, exits 0 and leaves no process behind', async () => {
@@ -92,6 +103,17 @@ describe('npm start (dev/start.ts)', () => {
     expect(tree).toContain(stack.azurite?.pid);
     expect(stack.issuerUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
+    // The README's helper commands find this stack (own BROKER_LOCAL_DIR, own PORT) without being told.
+    const pointer = stackPointerPath(ROOT, { XDG_RUNTIME_DIR: runtimeDir });
+    expect(JSON.parse(readFileSync(pointer, 'utf8'))).toEqual({ stackFile: join(localDir, 'stack.json'), pid: stack.pid });
+    const tokenRun = spawnCollecting('npm', ['run', '-s', 'caller-token', '--', 'integration'], { cwd: ROOT, env: cleanEnv({}) });
+    expect(await tokenRun.exited, tokenRun.output().stderr).toBe(0);
+    const token = tokenRun.output().stdout.trim();
+    expect((await fetch(`${stack.apiUrl}/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const verifyRun = spawnCollecting('npm', ['run', '-s', 'audit:verify'], { cwd: ROOT, env: cleanEnv({}) });
+    expect(await verifyRun.exited, verifyRun.output().stderr).toBe(0);
+    expect(verifyRun.output().stdout).toMatch(/audit-verify: [1-9]\d* caller\(s\), [1-9]\d* record\(s\), 0 problem\(s\)/);
+
     // The stack's own process gets the signal, as a process manager would send it: npm exec does not pass
     // signals on to grandchildren, so signalling the npx process alone would orphan tsx and the stack.
     process.kill(stack.pid, 'SIGTERM');
@@ -100,6 +122,7 @@ describe('npm start (dev/start.ts)', () => {
     expect(isAlive(stack.azurite!.pid!)).toBe(false);
     expect(isAlive(stack.pid)).toBe(false);
     expect(existsSync(join(localDir, 'stack.json'))).toBe(false);
+    expect(existsSync(pointer)).toBe(false);
     expect(run.output().stdout).toContain('SIGTERM: stopping the local stack...');
     expect(run.output().stdout).toContain('Local stack stopped.');
     // Persistent data stays for the next start.

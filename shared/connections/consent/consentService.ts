@@ -2,18 +2,20 @@ import type { Cookie } from '@azure/functions';
 import type { Config } from '../../config/config.js';
 import { BrokerError } from '../../errors/errors.js';
 import { callerId, type Caller } from '../../identity/caller.js';
-import { assertSubject, policyOf } from '../../identity/policy.js';
+import { assertSubject, parsePolicy } from '../../identity/policy.js';
 import type { Logger } from '../../log/logger.js';
 import { retry } from '../../resilience/retry.js';
 import { connectionSecretName, systemUserSecretName } from '../../secrets/names.js';
 import { Secret } from '../../secrets/secret.js';
 import type { SecretStore } from '../../secrets/store.js';
 import type { AppCredentials } from '../../superoffice/appCredentials.js';
+import { isAssociateId } from '../../superoffice/identifiers.js';
 import type { SuperOfficeClient } from '../../superoffice/client.js';
 import { IdTokenError, safeEqual, validateIdToken, type IdTokenExpectations, type SuperOfficeIdentity } from '../../superoffice/idToken.js';
 import { buildAuthorizeUrl, type SuperOfficeEndpoints, type TokenEndpointOutcome } from '../../superoffice/oauth.js';
 import { UpstreamTransportError } from '../../superoffice/upstream.js';
 import type { ConnectionStore } from '../connection.js';
+import { openDoneNotice, withDoneNotice, type ConnectedSubject } from './donePage.js';
 import { ConsentKeyring } from './keyring.js';
 import type { FailurePage } from './pages.js';
 import { codeChallengeS256, newCodeVerifier, newNonce, newState } from './pkce.js';
@@ -164,7 +166,7 @@ function single(query: URLSearchParams, name: string): string | null | undefined
 }
 
 function sameAssociate(a: string, b: string): boolean {
-  return /^\d{1,15}$/.test(a) && /^\d{1,15}$/.test(b) && Number(a) === Number(b);
+  return isAssociateId(a) && isAssociateId(b) && a === b;
 }
 
 /** Orchestrates the consent flow with injected runtime pieces (see module doc). */
@@ -198,7 +200,7 @@ export class ConsentService {
         extensions: { errors: [{ path: 'returnTo', message: 'must be a relative path starting with a single /' }] },
       });
     }
-    assertSubject(policyOf(config), caller, 'connections.admin', {
+    assertSubject(parsePolicy(config.policy), caller, 'connections.admin', {
       env,
       ctx: request.ctx,
       ...(request.associateId !== undefined ? { associateId: request.associateId } : {}),
@@ -264,6 +266,11 @@ export class ConsentService {
     });
     const cookie = transactionCookie(encodeTransaction(keys.cookie, transaction), TRANSACTION_TTL_SEC);
     return { kind: 'redirect', location, cookie, subject };
+  }
+
+  /** `/consent/done`: the tenant and user of the callback's sealed notice (donePage.ts); `undefined` if absent, invalid or expired. */
+  async connected(query: URLSearchParams, options: ConsentCallOptions = {}): Promise<ConnectedSubject | undefined> {
+    return openDoneNotice(await this.keyring.keys(this.secretOptions(options)), query, this.nowSec());
   }
 
   /**
@@ -383,7 +390,9 @@ export class ConsentService {
       consentedBy: txn.callerId,
     });
     this.deps.logger?.info('consent.stored', { env, ctx: identity.ctx, associateId: identity.associateId, outcome: systemUserStored ? 'with_system_user' : 'user_only' });
-    const location = txn.returnTo !== undefined && isSafeReturnTo(txn.returnTo) ? txn.returnTo : CONSENT_DONE_PATH;
+    const location = txn.returnTo !== undefined && isSafeReturnTo(txn.returnTo)
+      ? txn.returnTo
+      : withDoneNotice(CONSENT_DONE_PATH, keys, { ctx: identity.ctx, associateId: identity.associateId }, this.nowSec());
     return { kind: 'done', location, subject: consented, isAdministrator: identity.isAdministrator, systemUserStored, upstreamStatus, tokenFingerprints };
   }
 

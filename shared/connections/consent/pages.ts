@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 
 /**
  * The consent flow's HTML pages (security.md §4 headers, requirements 34 and 36): generic text and
- * the request id only, everything interpolated HTML-escaped, no script, no third-party resource, one
- * inline stylesheet allowed by its CSP hash, and no links except a same-origin relative return path.
+ * the request id only (the success page also names the connected tenant and user, from the callback's
+ * sealed notice in donePage.ts, never from plain request input), everything interpolated HTML-escaped,
+ * no script, no third-party resource, one inline stylesheet allowed by its CSP hash, and no links
+ * except a same-origin relative return path.
  */
 
 const STYLE = [
@@ -107,12 +109,18 @@ export function failurePage(page: FailurePage, requestId: string): string {
   );
 }
 
-/** The success page shown after a stored consent (`GET /api/consent/done`). */
-export function successPage(requestId: string): string {
+/**
+ * The success page shown after a stored consent (`GET /api/consent/done`); with `connected` (an opened
+ * sealed notice, never plain request input) it names the tenant and user that were connected.
+ */
+export function successPage(requestId: string, connected?: { readonly ctx: string; readonly associateId: string }): string {
+  const message = connected === undefined
+    ? 'The connection is set up. You can close this window.'
+    : `The connection of SuperOffice user <span id="consent-user">${escapeHtml(connected.associateId)}</span> in tenant <span id="consent-tenant">${escapeHtml(connected.ctx)}</span> is set up. You can close this window.`;
   return layout(
     'SuperOffice access granted',
     `<h1 id="consent-done">SuperOffice access granted</h1>
-<p id="consent-message">The connection is set up. You can close this window.</p>
+<p id="consent-message">${message}</p>
 <p class="muted">Request id: <span id="request-id">${escapeHtml(requestId)}</span></p>`,
   );
 }

@@ -31,6 +31,11 @@ describe('local stack', () => {
       .rejects.toThrow('Invalid configuration: REQUEST_DEADLINE_MS must be an integer from 1000 to 30000');
     await expect(startLocalStack({ starters, env: { KEY_VAULT_URL: 'http://vault.example.com' }, port: 0, functions: [], log: () => undefined }))
       .rejects.toThrow(/KEY_VAULT_URL must be an https URL/);
+    // The simulator plays sod: an unknown environment is an error, not silently replaced by sod; so is another real one.
+    await expect(startLocalStack({ starters, env: { SUPEROFFICE_ENVIRONMENT: 'prod' }, port: 0, functions: [], log: () => undefined }))
+      .rejects.toThrow(new ConfigError('SUPEROFFICE_ENVIRONMENT', 'one of sod, qaonline, online'));
+    await expect(startLocalStack({ starters, env: { SUPEROFFICE_ENVIRONMENT: 'online' }, port: 0, functions: [], log: () => undefined }))
+      .rejects.toThrow('Invalid configuration: SUPEROFFICE_ENVIRONMENT must be sod or unset while the local SuperOffice simulator runs (set SUPEROFFICE_CLIENT_ID to use a real app)');
     expect(record.events).toEqual([]);
   });
 

@@ -1,16 +1,14 @@
 /**
  * superoffice.md §8 authorize, end to end in headless Chromium: the real HTML login page (tenant picker, user
  * choice, Approve/Deny) redirects to a loopback receiver, and the code is exchanged at the token endpoint.
- * Needs /usr/bin/chromium (Debian package `chromium`).
+ * The browser is found by test/support/browser.ts (a system Chromium, else the one @sparticuz/chromium ships).
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../../dev/superoffice/simulator.js';
 import { demoApp } from '../../../dev/superoffice/seed.js';
+import { launchChromium } from '../../support/browser.js';
 import { CLAIM, authorizeUrl, decodeJwtPayload, pkce, startReceiver, tokenRequest, type Receiver } from './helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let sim: SuperOfficeSimulator;
 let receiver: Receiver;
@@ -19,15 +17,11 @@ let redirectUri: string;
 const app = { clientId: '0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f', clientSecret: '1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e' };
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   receiver = await startReceiver();
   redirectUri = `${receiver.url}/api/consent/callback`;
   sim = await startSuperOfficeSimulator({ apps: [demoApp({ ...app, redirectUris: [redirectUri] })] });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
+  browser = await launchChromium();
+}, 180_000);
 afterAll(async () => {
   await browser?.close();
   await sim?.close();

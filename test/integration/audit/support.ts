@@ -1,10 +1,12 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import azureFunctions, { type HttpHandler, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { TableClient } from '@azure/data-tables';
+import { odata, TableClient } from '@azure/data-tables';
 import type { HttpRequestInit } from '@azure/functions';
 
 // A default import: the package is a CommonJS bundle whose named exports native ESM (tsx, the bench) cannot see (azure.md §2).
 const { HttpRequest: Request, InvocationContext } = azureFunctions;
+import { MAX_RECORD_ROW_KEY } from '../../../shared/audit/canonical.js';
+import { callerLanesFilter, registryFilter } from '../../../shared/audit/lanes.js';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import type { Caller } from '../../../shared/identity/caller.js';
 import type { Operation } from '../../../shared/identity/operations.js';
@@ -51,6 +53,31 @@ export function tableFor(connectionString: string, name: string): TableClient {
 export async function allEntities(connectionString: string, name: string): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for await (const e of tableFor(connectionString, name).listEntities<Record<string, unknown>>()) out.push(e);
+  return out;
+}
+
+/** Every audit record (not lane registry row) of a caller, over all its lanes, in storage order (lane, then seq). */
+export async function laneRecordsOf(connectionString: string, caller: string, name = 'audit'): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  const filter = `${callerLanesFilter(caller)} and ${odata`RowKey le ${MAX_RECORD_ROW_KEY}`}`;
+  for await (const e of tableFor(connectionString, name).listEntities<Record<string, unknown>>({ queryOptions: { filter } })) out.push(e);
+  return out;
+}
+
+/** A caller's records grouped by lane partition. */
+export function byLane(records: readonly Record<string, unknown>[]): Map<string, Record<string, unknown>[]> {
+  const lanes = new Map<string, Record<string, unknown>[]>();
+  for (const r of records) {
+    const key = String(r['partitionKey']);
+    lanes.set(key, [...(lanes.get(key) ?? []), r]);
+  }
+  return lanes;
+}
+
+/** The lane registry rows of a caller. */
+export async function registryOf(connectionString: string, caller: string, name = 'audit'): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for await (const e of tableFor(connectionString, name).listEntities<Record<string, unknown>>({ queryOptions: { filter: registryFilter(caller) } })) out.push(e);
   return out;
 }
 

@@ -1,9 +1,10 @@
-import { odata } from '@azure/data-tables';
 import type { HttpRequestInit } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Azurite, startAzurite } from '../../../dev/azurite.js';
 import { healthHandler } from '../../../functions/health.js';
+import { MAX_RECORD_ROW_KEY } from '../../../shared/audit/canonical.js';
 import { AUDIT_HMAC_KEY_NAME } from '../../../shared/audit/fingerprint.js';
+import { parseLaneId } from '../../../shared/audit/lanes.js';
 import { AUDIT_RECORD_FIELDS, fingerprintsOf } from '../../../shared/audit/record.js';
 import { createAuditRecorder, type BrokerAuditRecorder } from '../../../shared/audit/recorder.js';
 import { createTableAuditSink } from '../../../shared/audit/tableSink.js';
@@ -16,7 +17,7 @@ import { createRuntime, setRuntime, type Runtime } from '../../../shared/runtime
 import { testConfig } from '../../support/config.js';
 import { FakeSecretStore } from '../../unit/audit/fakeSecrets.js';
 import {
-  allEntities, call, callerNo, canaryForms, closedPortConnectionString, fakeGuard, startTogglingProxy, storageFor, tableFor, type TogglingProxy,
+  allEntities, call, callerNo, canaryForms, closedPortConnectionString, fakeGuard, laneRecordsOf, startTogglingProxy, storageFor, type TogglingProxy,
 } from './support.js';
 
 const AT_CANARY = 'at-canary-3f9a1c0e7b5d4e2f8a6c';
@@ -67,10 +68,14 @@ function tokenRoute(runtime: Runtime, recorder: BrokerAuditRecorder, options: Pa
   );
 }
 
-async function recordsOf(partition: string, table = 'audit'): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
-  for await (const e of tableFor(direct, table).listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${partition}` } })) out.push(e);
-  return out;
+/** A caller's records over all its lanes (each test's recorder is a new writer, so a new lane). */
+async function recordsOf(caller: string, table = 'audit'): Promise<Record<string, unknown>[]> {
+  return laneRecordsOf(direct, caller, table);
+}
+
+/** The audit records (not lane registry rows) of a table. */
+async function allRecords(table = 'audit'): Promise<Record<string, unknown>[]> {
+  return (await allEntities(direct, table).catch(() => [])).filter((e) => String(e['rowKey']) <= MAX_RECORD_ROW_KEY);
 }
 
 const get = (url: string, auth?: string): HttpRequestInit => ({ method: 'GET', url: `http://127.0.0.1/api/${url}`, headers: auth === undefined ? {} : { authorization: auth } });
@@ -93,7 +98,7 @@ describe('audit trail through the real HTTP wrapper and Table Storage (Azurite)'
     const recorder = makeRecorder(direct);
     const runtime = makeRuntime(recorder, direct);
     const route = tokenRoute(runtime, recorder);
-    const before = (await allEntities(direct, 'audit').catch(() => [])).length;
+    const before = (await allRecords()).length;
 
     const ok = await call(route, { ...get('tokens'), headers: { authorization: 'Bearer caller-1', 'x-request-id': 'corr-57-ok' } });
     const denied = await call(route, get('tokens', 'Bearer deny'));
@@ -101,7 +106,7 @@ describe('audit trail through the real HTTP wrapper and Table Storage (Azurite)'
     const failed = await call(route, { ...get('tokens?fail=1'), headers: { authorization: 'Bearer caller-1' } });
     expect([ok.status, denied.status, unauthenticated.status, failed.status]).toEqual([200, 403, 401, 503]);
 
-    const after = await allEntities(direct, 'audit');
+    const after = await allRecords();
     expect(after.length - before).toBe(4);
 
     const mine = await recordsOf(callerId(callerNo(1)));
@@ -114,8 +119,10 @@ describe('audit trail through the real HTTP wrapper and Table Storage (Azurite)'
       caller_azp: callerNo(1).azp, caller_idtyp: 'app', caller_role: 'Tokens.Request', subject_env: 'sod', subject_ctx: 'Cust12345',
       subject_associate_id: '7', action: 'tokens', target: 'GET /api/tokens', outcome: 'allow', reason: 'ok', http_status: 200,
       upstream_status: 200, function_name: 'tokens', broker_version: '0.1.0', instance_id: 'itest-instance', flags: 'served_cached',
-      rowKey: '000000000001',
+      rowKey: '000000000001', fingerprint_key_version: '1',
     });
+    expect(allowed!['partitionKey']).toBe(`${callerId(callerNo(1))}~${String(allowed!['lane'])}`);
+    expect(parseLaneId(String(allowed!['lane']))?.writer).toMatch(/^itestins-/);
     expect(allowed!['time']).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(allowed!['event_id']).toMatch(/^[0-9a-f]{32}$/);
     expect(typeof allowed!['latency_ms']).toBe('number');

@@ -188,13 +188,14 @@ describe('the full flow', () => {
     const before = tokenCalls();
     const result = await returnToBroker(stack, callback, browser.cookieHeader);
     expect(result.status).toBe(303);
-    expect(result.headers.get('location')).toBe('/api/consent/done');
+    expect(result.headers.get('location')).toMatch(/^\/api\/consent\/done\?connected=n1\.[A-Za-z0-9_-]+$/);
     expect(result.cookies[0]).toMatchObject({ name: CONSENT_COOKIE_NAME, maxAge: 0 });
     expect(tokenCalls()).toBe(before + 1);
 
     const done = await callBroker(stack, consentDoneHandler, { url: result.headers.get('location')! });
     expect(done.status).toBe(200);
     expect(done.body).toContain('SuperOffice access granted');
+    expect(done.body).toContain('<span id="consent-tenant">Cust12345</span>');
 
     // Requirement 37: the RT is in the vault under the hashed name; the connection record exists; audited with the subject.
     const name = connectionSecretName('sod', 'Cust12345', '6');

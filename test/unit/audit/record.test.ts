@@ -7,6 +7,7 @@ import {
   FIELD_LIMITS,
   FINGERPRINT_PATTERN,
   buildAuditRecord,
+  fingerprintKeyVersionField,
   neutralise,
   newEventId,
 } from '../../../shared/audit/record.js';
@@ -21,7 +22,7 @@ const KEY = 'audit-hmac-key-canary-0123456789abcdef';
 describe('audit record builder (requirement 57)', () => {
   it('requirement 57: a record has every field: ids, UTC ms time, correlation, caller, subject, action, target, outcome, statuses, latency, function, version, instance', () => {
     const { body } = buildAuditRecord(entry({ flags: ['served_cached'] }), CONTEXT);
-    const expected = AUDIT_RECORD_FIELDS.filter((f) => f !== 'seq' && f !== 'prev_hash');
+    const expected = AUDIT_RECORD_FIELDS.filter((f) => f !== 'lane' && f !== 'seq' && f !== 'prev_hash');
     expect(Object.keys(body).sort()).toEqual([...expected].sort());
     expect(body).toEqual({
       event_id: 'e'.repeat(32),
@@ -47,6 +48,7 @@ describe('audit record builder (requirement 57)', () => {
       broker_version: '0.1.0',
       instance_id: 'inst-1',
       token_fingerprints: '',
+      fingerprint_key_version: '',
       flags: 'served_cached',
     });
   });
@@ -137,6 +139,36 @@ describe('token fingerprints (requirement 59)', () => {
     expect(await fingerprinter.fingerprint('other-token')).not.toBe(fp);
     expect(fp).not.toContain(KEY);
     expect(secrets.reads).toEqual([AUDIT_HMAC_KEY_NAME, AUDIT_HMAC_KEY_NAME]);
+  });
+
+  it('requirement 59: remembers which audit-hmac-key version made each fingerprint, across a rotation', async () => {
+    let now = 0;
+    const secrets = new FakeSecretStore({ [AUDIT_HMAC_KEY_NAME]: KEY });
+    const fingerprinter = createTokenFingerprinter({ secrets, keyTtlMs: 1000, clock: () => now });
+    const before = await fingerprinter.fingerprint('token-a');
+    expect(fingerprinter.keyVersionOf(before)).toBe('1');
+    await secrets.set(AUDIT_HMAC_KEY_NAME, new Secret(`${KEY}-rotated`));
+    now = 1000;
+    const after = await fingerprinter.fingerprint('token-a');
+    expect(after).not.toBe(before);
+    expect(fingerprinter.keyVersionOf(after)).toBe('2');
+    expect(fingerprinter.keyVersionOf(before)).toBe('1');
+    expect(fingerprinter.keyVersionOf(`fp1_${'A'.repeat(43)}`)).toBeUndefined();
+  });
+
+  it('requirement 59: the record stores the key version of its fingerprints (one shared version, else one per fingerprint)', () => {
+    const a = `fp1_${'A'.repeat(43)}`;
+    const b = `fp1_${'B'.repeat(43)}`;
+    const versions: Record<string, string> = { [a]: 'v1', [b]: 'v2' };
+    const build = (fps: string[]) => buildAuditRecord(entry({ tokenFingerprints: fps }), { ...CONTEXT, fingerprintKeyVersionOf: (f) => versions[f] }).body;
+    expect(build([a]).fingerprint_key_version).toBe('v1');
+    versions[b] = 'v1';
+    expect(build([a, b]).fingerprint_key_version).toBe('v1');
+    versions[b] = 'v2';
+    expect(build([a, b]).fingerprint_key_version).toBe('v1,v2');
+    expect(build([]).fingerprint_key_version).toBe('');
+    expect(buildAuditRecord(entry({ tokenFingerprints: [a] }), CONTEXT).body.fingerprint_key_version).toBe('');
+    expect(fingerprintKeyVersionField([a], () => 'v\n,1')).toBe('v\\u000a_1');
   });
 
   it('reads the key once for concurrent callers, caches it for its TTL, and keeps a read key while the store fails', async () => {

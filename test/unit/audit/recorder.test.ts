@@ -21,7 +21,7 @@ function memorySink(name: string): AuditSink & { records: AuditRecordBody[] } {
     records,
     async append(body) {
       records.push(body);
-      return { ...body, seq: records.length, prev_hash: GENESIS_HASH } satisfies AuditRecord;
+      return { ...body, lane: 'memory', seq: records.length, prev_hash: GENESIS_HASH } satisfies AuditRecord;
     },
   };
 }
@@ -88,6 +88,16 @@ describe('composite audit recorder (requirement 58)', () => {
     await r.record(entry({ tokenFingerprints: ['raw-token-canary-xyz'] }));
     expect(JSON.stringify(sink.records)).not.toContain('raw-token-canary-xyz');
     expect(sink.records[0]!.token_fingerprints).toBe(await r.fingerprint('raw-token-canary-xyz'));
+  });
+
+  it('requirement 59: records the audit-hmac-key version of the fingerprints it made (fingerprint_key_version)', async () => {
+    const sink = memorySink('a');
+    const r = recorder([sink]);
+    await r.record(entry({ tokenFingerprints: [await r.fingerprint('access-token-1')] }));
+    await r.record(entry({ tokenFingerprints: ['raw-token-2'] }));
+    await r.record(entry());
+    await r.record(entry({ tokenFingerprints: [`fp1_${'C'.repeat(43)}`] }));
+    expect(sink.records.map((b) => b.fingerprint_key_version)).toEqual(['1', '1', '', '']);
   });
 
   it('requirement 58: refuses the record when a raw token must be fingerprinted but the key is unavailable', async () => {

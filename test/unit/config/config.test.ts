@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTINGS, loadConfig } from '../../../shared/config/config.js';
+import { ConfigError, SETTINGS, SUPEROFFICE_ENVIRONMENTS, loadConfig, superOfficeEnvironment } from '../../../shared/config/config.js';
 import { isAllowedApiUrl } from '../../../shared/superoffice/apiHosts.js';
 import { testEnv } from '../../support/config.js';
 
@@ -57,6 +57,18 @@ describe('loadConfig: bad or missing settings stop start-up with one line naming
   it('never echoes the rejected value (it might be a secret)', () => {
     const error = errorOf(testEnv({ AzureWebJobsStorage: 'canary-secret-value' }));
     expect(error.message).not.toContain('canary-secret-value');
+  });
+});
+
+describe('superOfficeEnvironment', () => {
+  it('accepts exactly sod, qaonline and online, and never falls back to a default', () => {
+    for (const raw of ['prod', 'SOD', 'production', 'sod2', '']) {
+      expect(() => superOfficeEnvironment({ SUPEROFFICE_ENVIRONMENT: raw }), raw).toThrow(ConfigError);
+    }
+    expect(() => superOfficeEnvironment({})).toThrow('Invalid configuration: SUPEROFFICE_ENVIRONMENT must be set (sod, qaonline or online)');
+    expect(() => superOfficeEnvironment({ SUPEROFFICE_ENVIRONMENT: 'prod' })).toThrow('Invalid configuration: SUPEROFFICE_ENVIRONMENT must be one of sod, qaonline, online');
+    for (const environment of SUPEROFFICE_ENVIRONMENTS) expect(superOfficeEnvironment({ SUPEROFFICE_ENVIRONMENT: ` ${environment} ` })).toBe(environment);
+    expect(SUPEROFFICE_ENVIRONMENTS).toEqual(['sod', 'qaonline', 'online']);
   });
 });
 

@@ -356,7 +356,13 @@ describe('callback (GET /api/consent/callback)', () => {
     const h = await consentHarness();
     const { authorizeUrl, cookieHeader } = await h.begin({ associateId: '6' });
     const outcome = await h.service.callback(h.superOffice.approve(authorizeUrl, NORA), cookieHeader);
-    expect(outcome).toMatchObject({ kind: 'done', location: CONSENT_DONE_PATH, subject: { env: 'sod', ctx: 'Cust12345', associateId: '6' }, systemUserStored: false });
+    expect(outcome).toMatchObject({ kind: 'done', subject: { env: 'sod', ctx: 'Cust12345', associateId: '6' }, systemUserStored: false });
+    // The done page learns who was connected from a sealed notice only the service can open.
+    const location = new URL(outcome.kind === 'done' ? outcome.location : '', 'http://broker');
+    expect(location.pathname).toBe(CONSENT_DONE_PATH);
+    expect([...location.searchParams.keys()]).toEqual(['connected']);
+    expect(location.searchParams.get('connected')).not.toMatch(/Cust12345/);
+    expect(await h.service.connected(location.searchParams)).toEqual({ ctx: 'Cust12345', associateId: '6' });
     const name = connectionSecretName('sod', 'Cust12345', '6');
     expect(name).toMatch(/^so-rt-[0-9a-f]{64}$/);
     expect((await h.secrets.get(name)).value.reveal()).toBe(h.superOffice.issuedRefreshTokens[0]);
@@ -402,7 +408,7 @@ describe('callback (GET /api/consent/callback)', () => {
     const plain = await consentHarness();
     const started = await plain.begin();
     const done = await plain.service.callback(plain.superOffice.approve(started.authorizeUrl, NORA), started.cookieHeader);
-    expect(done).toMatchObject({ kind: 'done', location: '/api/consent/done' });
+    expect(done).toMatchObject({ kind: 'done', location: expect.stringMatching(/^\/api\/consent\/done\?connected=n1\.[A-Za-z0-9_-]+$/) });
     for (const o of [outcome, done]) {
       if (o.kind === 'done') {
         expect(o.location).not.toMatch(/code|state/);

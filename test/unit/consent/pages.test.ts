@@ -29,6 +29,24 @@ describe('consent pages', () => {
     );
   });
 
+  it('requirement 36: fast-check (1,000 runs): a hostile tenant or user on the success page is escaped', () => {
+    const seed = fuzzSeed('requirement 36 connected subject');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }), (ctx, associateId) => {
+        const html = successPage('r', { ctx: `<x>${ctx}`, associateId: `"${associateId}` });
+        return !html.includes('<x>') && !html.includes('"<') && html.includes('<span id="consent-tenant">&lt;x&gt;');
+      }),
+      { numRuns: 1_000, seed },
+    );
+  });
+
+  it('the success page names the connected tenant and user only when given them', () => {
+    expect(successPage('r')).toContain('<p id="consent-message">The connection is set up. You can close this window.</p>');
+    expect(successPage('r')).not.toContain('consent-tenant');
+    expect(successPage('r', { ctx: 'Cust12345', associateId: '6' }))
+      .toContain('<p id="consent-message">The connection of SuperOffice user <span id="consent-user">6</span> in tenant <span id="consent-tenant">Cust12345</span> is set up. You can close this window.</p>');
+  });
+
   it('requirement 34: the CSP allows only the page stylesheet, by hash', () => {
     const style = /<style>([\s\S]*?)<\/style>/.exec(successPage('r'))?.[1] ?? '';
     expect(PAGE_STYLE_HASH).toBe(`'sha256-${createHash('sha256').update(style, 'utf8').digest('base64')}'`);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { HttpRequest, InvocationContext, type Cookie, type HttpHandler, type HttpResponseInit } from '@azure/functions';
 import fc from 'fast-check';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,8 @@ import { consentDoneHandler } from '../../../functions/consentDone.js';
 import { consentLinksHandler } from '../../../functions/consentLinks.js';
 import { consentStartHandler } from '../../../functions/consentStart.js';
 import type { AuditEntry } from '../../../shared/audit/entry.js';
+import { DONE_NOTICE_TTL_SEC, withDoneNotice } from '../../../shared/connections/consent/donePage.js';
+import { deriveConsentKeys } from '../../../shared/connections/consent/sealed.js';
 import { PAGE_STYLE_HASH } from '../../../shared/connections/consent/pages.js';
 import { CONSENT_COOKIE_NAME } from '../../../shared/connections/consent/transactionCookie.js';
 import { createLogger } from '../../../shared/log/logger.js';
@@ -28,6 +30,7 @@ beforeEach(async () => {
   audits = [];
   auditFails = false;
   runtime = createRuntime(h.config, {
+    validateResponses: true,
     logger: createLogger({ level: 'error', sink: () => undefined }),
     audit: {
       record: async (entry) => {
@@ -107,6 +110,7 @@ const TEMPLATE_TAGS = new Set([
   '<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
   '<meta name="referrer" content="no-referrer">', '<title>', '</title>', '<style>', '</style>', '</head>', '<body>', '<main>', '</main>', '</body>', '</html>',
   '<h1 id="consent-error">', '<h1 id="consent-done">', '</h1>', '<p id="consent-message">', '<p class="muted">', '</p>', '<span id="request-id">', '</span>',
+  '<span id="consent-user">', '<span id="consent-tenant">',
 ]);
 
 describe('POST /api/consent-links', () => {
@@ -151,10 +155,16 @@ describe('GET /api/consent/start', () => {
     expect(audits.at(-1)).toMatchObject({ action: 'consent.start', outcome: 'deny', reason: 'ticket_reused', httpStatus: 400, caller: null, subject: { ctx: 'Cust12345' } });
   });
 
-  it('a missing or repeated ticket parameter is 400 ticket_missing', async () => {
-    expect((await invoke(consentStartHandler, { path: '/api/consent/start' })).status).toBe(400);
-    expect(audits.at(-1)?.reason).toBe('ticket_missing');
-    expect((await invoke(consentStartHandler, { path: '/api/consent/start?ticket=a&ticket=b' })).status).toBe(400);
+  it('a missing, repeated or malformed ticket parameter is refused by the declared query: 400, the generic link page, audited', async () => {
+    for (const query of ['', '?ticket=a&ticket=b', '?ticket=x', '?ticket=t1.abc&other=1']) {
+      const result = await invoke(consentStartHandler, { path: `/api/consent/start${query}` });
+      expect(result.status, query).toBe(400);
+      expectPageHeaders(result);
+      expectSelfContained(result.body);
+      expect(result.body).toContain('This consent link is not valid');
+      expect(result.cookies).toHaveLength(0);
+      expect(audits.at(-1), query).toMatchObject({ action: 'consent.start', outcome: 'deny', reason: 'validation_failed', httpStatus: 400 });
+    }
   });
 
   it('requirements 23 and 28: 303 to the authorize URL with the configured redirect_uri despite spoofed Host headers; the __Host- cookie is set', async () => {
@@ -208,12 +218,25 @@ describe('GET /api/consent/callback', () => {
     expect(audits.at(-1)).toMatchObject({ action: 'consent.callback', outcome: 'deny', reason: 'cookie_missing', httpStatus: 400 });
   });
 
+  it('a query the declaration refuses (repeated or non-ASCII state) is the generic 400 page that clears the cookie, before any token call', async () => {
+    const { cookieHeader } = await startFlow();
+    for (const query of ['code=a&state=b&state=c', `code=a&state=${encodeURIComponent('é')}`]) {
+      const result = await invoke(consentCallbackHandler, { path: `/api/consent/callback?${query}`, headers: { cookie: cookieHeader } });
+      expect(result.status, query).toBe(400);
+      expectPageHeaders(result);
+      expect(result.body).toContain('The sign-in could not be completed');
+      expect(result.cookies).toEqual([expect.objectContaining({ name: CONSENT_COOKIE_NAME, value: '', maxAge: 0 })]);
+      expect(audits.at(-1)).toMatchObject({ action: 'consent.callback', reason: 'validation_failed', httpStatus: 400 });
+    }
+    expect(h.superOffice.tokenCalls).toHaveLength(0);
+  });
+
   it('requirements 35, 37 and 38: success is a 303 to a clean URL, clears the cookie, audits the subject, and returns no secret', async () => {
     const { location, cookieHeader, start } = await startFlow();
     const query = h.superOffice.approve(location, { associateId: '5', isAdministrator: true });
     const result = await invoke(consentCallbackHandler, { path: `/api/consent/callback?${query}`, headers: { cookie: cookieHeader } });
     expect(result.status).toBe(303);
-    expect(result.headers.get('location')).toBe('/api/consent/done');
+    expect(result.headers.get('location')).toMatch(/^\/api\/consent\/done\?connected=n1\.[A-Za-z0-9_-]+$/);
     expect(result.body).toBe('');
     expect(result.cookies[0]).toMatchObject({ name: CONSENT_COOKIE_NAME, maxAge: 0 });
     expect(audits.at(-1)).toMatchObject({
@@ -256,13 +279,70 @@ describe('GET /api/consent/callback', () => {
 });
 
 describe('GET /api/consent/done', () => {
-  it('requirement 34: a clean success page with the security headers and no resources', async () => {
-    const result = await invoke(consentDoneHandler, { path: '/api/consent/done' });
+  /** Runs a consent for Nora (6) of Cust12345 through the real callback; returns the done URL it redirects to. */
+  async function doneLocation(): Promise<string> {
+    const { location, cookieHeader } = await startFlow();
+    const query = h.superOffice.approve(location, { associateId: '6', isAdministrator: false });
+    const callback = await invoke(consentCallbackHandler, { path: `/api/consent/callback?${query}`, headers: { cookie: cookieHeader } });
+    expect(callback.status).toBe(303);
+    return callback.headers.get('location')!;
+  }
+
+  const GENERIC = 'The connection is set up. You can close this window.';
+
+  // Negative cases first: nothing but the callback's own notice makes the page name a tenant.
+  it('a missing, forged, tampered, repeated or foreign-key notice gives the generic page, naming nobody', async () => {
+    const real = new URL(await doneLocation(), ORIGIN).searchParams.get('connected')!;
+    const flipped = `${real.slice(0, -2)}${real.at(-2) === 'A' ? 'B' : 'A'}${real.at(-1)}`;
+    // Sealed correctly, but under another consent key (another deployment, or an attacker's own key).
+    const foreignLocation = withDoneNotice('/api/consent/done', deriveConsentKeys(randomBytes(32)), { ctx: 'Evil', associateId: '1' }, Math.floor(h.clock.now() / 1000));
+    const foreign = new URL(foreignLocation, ORIGIN).searchParams.get('connected')!;
+    const forged = ['', 'n1.', 'Cust12345', `n1.${Buffer.from(JSON.stringify({ v: 1, ctx: 'Evil', aid: '1', exp: 9e9 })).toString('base64url')}`, flipped, real.replace('n1.', 'n2.'), foreign, 'x'.repeat(5000)];
+    for (const value of forged) {
+      const result = await invoke(consentDoneHandler, { path: `/api/consent/done?connected=${encodeURIComponent(value)}` });
+      expect(result.status, value).toBe(200);
+      expect(result.body).toContain(GENERIC);
+      expect(result.body).not.toMatch(/consent-tenant|consent-user|Evil/);
+    }
+    const twice = await invoke(consentDoneHandler, { path: `/api/consent/done?connected=${real}&connected=${real}` });
+    expect(twice.body).toContain(GENERIC);
+    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow', subject: {} });
+  });
+
+  it('an expired notice gives the generic page', async () => {
+    const location = await doneLocation();
+    h.clock.advance(DONE_NOTICE_TTL_SEC * 1000);
+    const result = await invoke(consentDoneHandler, { path: location });
+    expect(result.body).toContain(GENERIC);
+    expect(result.body).not.toContain('Cust12345');
+  });
+
+  it('the page after the callback names the connected tenant and user, escaped, and audits them as the subject', async () => {
+    const result = await invoke(consentDoneHandler, { path: await doneLocation() });
     expect(result.status).toBe(200);
-    expectPageHeaders(result);
-    expectSelfContained(result.body);
-    expect(result.body).toContain('SuperOffice access granted');
-    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow' });
+    expect(result.body).toContain('The connection of SuperOffice user <span id="consent-user">6</span> in tenant <span id="consent-tenant">Cust12345</span> is set up.');
+    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow', subject: { env: 'sod', ctx: 'Cust12345', associateId: '6' } });
+    const tags = result.body.match(/<[^>]*>/g) ?? [];
+    expect(tags.filter((tag) => !TEMPLATE_TAGS.has(tag))).toEqual([]);
+  });
+
+  it('when the consent key cannot be read, the page is still the generic success page', async () => {
+    const location = await doneLocation();
+    await h.secrets.disable(SECRET_NAMES.stateCookieKey);
+    const result = await invoke(consentDoneHandler, { path: location });
+    expect(result.status).toBe(200);
+    expect(result.body).toContain(GENERIC);
+  });
+
+  it('requirement 34: a clean success page with the security headers and no resources', async () => {
+    for (const path of ['/api/consent/done', await doneLocation()]) {
+      const result = await invoke(consentDoneHandler, { path });
+      expect(result.status).toBe(200);
+      expectPageHeaders(result);
+      expectSelfContained(result.body);
+      expect(result.body).toContain('SuperOffice access granted');
+      expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow' });
+    }
   });
 });
 

@@ -4,11 +4,14 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * Issue 11 §3: one resilience module. No other source file keeps its own transient-status set,
- * Retry-After parser, sleep or retry loop. `shared/audit` is exempt until it is switched over.
+ * Retry-After parser, sleep or retry loop. The audit sink's lane loop is allowed its waits (through the
+ * module's `sleep`): it is concurrency control on a lane (re-read the head after a conflict), not a retry
+ * of a transient failure.
  */
 
 const ROOT = join(import.meta.dirname, '../../..');
-const EXEMPT = ['shared/resilience/', 'shared/audit/'];
+const EXEMPT = ['shared/resilience/'];
+const LANE_LOOP = 'shared/audit/tableSink.ts';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -34,7 +37,8 @@ describe('one resilience module', () => {
   ];
   for (const [what, pattern] of rules) {
     it(`no file outside shared/resilience has ${what}`, () => {
-      expect(files.filter(({ text }) => pattern.test(text)).map(({ path }) => path)).toEqual([]);
+      const offenders = files.filter(({ path, text }) => pattern.test(text) && !(what === 'a retry loop that waits' && path === LANE_LOOP));
+      expect(offenders.map(({ path }) => path)).toEqual([]);
     });
   }
 });

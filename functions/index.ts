@@ -16,4 +16,5 @@ import './connections.js';
 import './connectionProbe.js';
 import './rights.js';
 import './rightsChecks.js';
+import './superoffice.js';
 import './openapi.js';

@@ -83,7 +83,11 @@ function responses(endpoint: Endpoint): JsonObject {
     if (existing !== undefined) existing.content = { ...existing.content, [PROBLEM_CONTENT_TYPE]: problem };
     else out[String(status)] = { description: PROBLEM_DESCRIPTIONS[status] ?? 'An error.', headers: responseHeaders(status), content: { [PROBLEM_CONTENT_TYPE]: problem } };
   }
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
+  const sorted: Record<string, unknown> = Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
+  if (endpoint.passThrough !== undefined) {
+    sorted['default'] = { description: endpoint.passThrough.description, headers: responseHeaders(0), content: { '*/*': { schema: {} } } };
+  }
+  return sorted as JsonObject;
 }
 
 function operation(endpoint: Endpoint): JsonObject {
@@ -97,7 +101,7 @@ function operation(endpoint: Endpoint): JsonObject {
     ...(access.kind === 'anonymous' ? { security: [] } : {}),
     'x-required-role': access.kind === 'anonymous' ? null : access.operation === null ? [...BROKER_ROLES] : OPERATION_ROLES[access.operation],
     'x-policy-operation': access.kind === 'anonymous' ? null : access.operation,
-    ...(endpoint.subject !== undefined ? { 'x-policy-subject': endpoint.subject } : {}),
+    ...(endpoint.subject !== undefined ? { 'x-policy-subject': 'read' in endpoint.subject ? endpoint.subject.fields : endpoint.subject } : {}),
     'x-audit': endpoint.failClosedAudit ? 'fail-closed' : 'best-effort',
     'x-unlisted-query-parameters': query,
     parameters: [
@@ -107,6 +111,7 @@ function operation(endpoint: Endpoint): JsonObject {
       ...parameters(request.headers, 'header'),
     ],
     ...(request.body !== undefined ? { requestBody: { required: true, content: { [JSON_TYPE]: { schema: jsonSchema(request.body, 'input') } } } } : {}),
+    ...(request.rawBody !== undefined ? { requestBody: { required: false, description: request.rawBody.description, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } } : {}),
     responses: responses(endpoint),
   };
 }

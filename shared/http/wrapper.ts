@@ -51,6 +51,8 @@ export interface RequestScope {
   annotate(facts: AuditAnnotations): void;
   /** Reads the body as JSON (415 unless `application/json`, 413 over the limit, 400 `invalid_json`); endpoint.ts validates it. */
   readJson(): Promise<unknown>;
+  /** Reads the body as bytes, any media type (413 over the limit); empty when none was sent. */
+  readBytes(): Promise<Buffer>;
 }
 
 export interface AuditAnnotations {
@@ -112,12 +114,12 @@ function withHeaders(response: HttpResponseInit, extra: Readonly<Record<string, 
   return { ...response, headers: Object.fromEntries(headers), ...(cookies ? { cookies } : {}) };
 }
 
-async function readBody(request: HttpRequest, maxBytes: number): Promise<string> {
+async function readBody(request: HttpRequest, maxBytes: number): Promise<Buffer> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new BrokerError('payload_too_large');
-  const text = await request.text();
-  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new BrokerError('payload_too_large');
-  return text;
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.byteLength > maxBytes) throw new BrokerError('payload_too_large');
+  return bytes;
 }
 
 function outcomeOf(status: number): AuditOutcome {
@@ -170,13 +172,14 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         if (!/^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i.test(type)) {
           throw new BrokerError('unsupported_media_type', 'Send the body as application/json');
         }
-        const text = await readBody(request, maxBody);
+        const text = (await readBody(request, maxBody)).toString('utf8');
         try {
           return JSON.parse(text) as unknown;
         } catch {
           throw new BrokerError('invalid_json');
         }
       },
+      readBytes: () => readBody(request, maxBody),
     };
 
     let response: HttpResponseInit;

@@ -1,24 +1,39 @@
 import { BrokerError } from '../errors/errors.js';
 
+import * as z from 'zod/mini';
+
 /**
- * The path a proxied call names, after `/api/superoffice/{ctx}/{actAs}/` (docs/acting.md §2). The broker
- * builds the upstream URL itself from the tenant's Web API base; the caller only names a path under it,
- * which must start with `v1/` and is refused (400 `invalid_proxy_path`) when it could mean anything other
- * than what the policy is checked against: dot segments, empty segments, encoded slashes or backslashes,
- * control characters, malformed percent-encoding, a scheme or host, or too many bytes.
+ * The path a proxied call names, after `/api/superoffice/{ctx}/{actAs}/` (docs/acting.md §2): the route's
+ * `{*path}` value, which the Functions host has already percent-decoded (all but `%2F`) and whose `.`/`..`
+ * segments its URL handling has already resolved. The broker builds the upstream URL itself from the
+ * tenant's Web API base; the caller only names a path under it, which must start with `v1/` and is
+ * refused (400) when it could mean anything other than what the policy is checked against: dot
+ * segments, empty segments, an encoded slash or backslash (`%2F`, `%5C`), a backslash, control
+ * characters, or more than `MAX_PROXY_PATH_BYTES`. A scheme or host cannot appear: the first segment is
+ * `v1`. Segments are never decoded a second time; each is re-encoded for the upstream URL.
  */
 
-/** Longest raw path (after the proxy prefix) plus query string accepted, in bytes. */
+/** Longest path (after the proxy prefix) accepted, in bytes; the query string has the same bound. */
 export const MAX_PROXY_PATH_BYTES = 2048;
 
+/** The rule as one ECMAScript pattern (published in the OpenAPI document and used by the schema). */
+export const PROXY_PATH_PATTERN = '^(?![\\s\\S]*%(?:2[fF]|5[cC]))(?![\\s\\S]*/\\.{1,2}(?:/|$))v1(?:/[^/\\\\\\u0000-\\u001f\\u007f]+)+$';
+const PROXY_PATH = new RegExp(PROXY_PATH_PATTERN);
+
+/** `{*path}` of a proxy route, as the zod schema every proxy declaration uses. */
+export const ProxyPathParam = z.string().check(
+  z.maxLength(MAX_PROXY_PATH_BYTES),
+  z.regex(PROXY_PATH, { error: 'must be a Web API path under the tenant such as v1/Contact/5: starting with v1/, without empty, "." or ".." segments, backslashes, %2F, %5C or control characters' }),
+);
+
 export interface ProxyPath {
-  /** The decoded segments, e.g. `['v1', 'Contact', '5']`: what the policy patterns match. */
+  /** The segments, e.g. `['v1', 'Contact', '5']`: what the policy patterns match. */
   readonly segments: readonly string[];
-  /** The decoded path joined with `/`, e.g. `v1/Contact/5` (for policy matching and the audit record). */
+  /** The segments joined with `/`, e.g. `v1/Contact/5` (for policy matching and the audit record). */
   readonly path: string;
   /** The path re-encoded canonically, to append to the Web API base. */
   readonly encoded: string;
-  /** The query string as received, including its leading `?`, or `''`. */
+  /** The query string as received (still encoded), including its leading `?`, or `''`. */
   readonly search: string;
 }
 
@@ -26,11 +41,6 @@ function refuse(detail: string): BrokerError {
   return new BrokerError('invalid_proxy_path', detail);
 }
 
-// Encoded '/', '\' and control characters (incl. NUL and DEL) change what a segment means downstream.
-const FORBIDDEN_ENCODED = /%(?:2f|5c|[01][0-9a-f]|7f)/i;
-// Raw characters a URL path must not carry here: controls, space, backslash and anything outside ASCII
-// (a conforming client percent-encodes them; the host normally has done so already).
-const FORBIDDEN_RAW = /[\u0000-\u0020\u007f-\uffff\\]/;
 // What may stay unencoded in a canonical segment (RFC 3986 pchar minus ':' and '@', which we encode).
 const SEGMENT_SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=]/;
 
@@ -41,40 +51,20 @@ function encodeSegment(segment: string): string {
 }
 
 /**
- * Validates and normalises the raw (still percent-encoded) path and query of a proxied call.
- * Throws `invalid_proxy_path` (400) with a reason that never echoes more than the rule broken.
+ * Validates the decoded `{*path}` value and the raw query string of a proxied call. Throws
+ * `invalid_proxy_path` (400) naming the rule broken, never echoing the input.
  */
-export function parseProxyPath(rawPath: string, rawSearch = ''): ProxyPath {
-  if (Buffer.byteLength(rawPath, 'utf8') + Buffer.byteLength(rawSearch, 'utf8') > MAX_PROXY_PATH_BYTES) {
-    throw refuse(`The path and query may be at most ${MAX_PROXY_PATH_BYTES} bytes`);
+export function parseProxyPath(path: string, rawSearch = ''): ProxyPath {
+  if (Buffer.byteLength(path, 'utf8') > MAX_PROXY_PATH_BYTES || Buffer.byteLength(rawSearch, 'utf8') > MAX_PROXY_PATH_BYTES) {
+    throw refuse(`The path and the query may each be at most ${MAX_PROXY_PATH_BYTES} bytes`);
   }
-  if (FORBIDDEN_RAW.test(rawPath) || FORBIDDEN_RAW.test(rawSearch)) {
-    throw refuse('The path or query contains a backslash, a space, a control or a non-ASCII character');
+  if (!PROXY_PATH.test(path)) {
+    throw refuse('The path must start with v1/ and have no empty, "." or ".." segments, backslashes, %2F, %5C or control characters');
   }
-  if (FORBIDDEN_ENCODED.test(rawPath)) {
-    throw refuse('The path contains an encoded slash, backslash or control character');
+  if (rawSearch !== '' && (!rawSearch.startsWith('?') || /[\u0000-\u0020\u007f#]/.test(rawSearch))) {
+    throw refuse('The query string is malformed');
   }
-  if (/%(?:[01][0-9a-f]|7f)/i.test(rawSearch) || rawSearch.includes('#')) {
-    throw refuse('The query contains an encoded control character');
-  }
-  if (rawSearch !== '' && !rawSearch.startsWith('?')) throw refuse('The query must start with ?');
-  const rawSegments = rawPath.split('/');
-  const segments: string[] = [];
-  for (const raw of rawSegments) {
-    if (raw === '') throw refuse('The path has an empty segment (leading, trailing or double slash)');
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(raw);
-    } catch {
-      throw refuse('The path has malformed percent-encoding');
-    }
-    if (decoded === '.' || decoded === '..') throw refuse('The path has a dot segment');
-    segments.push(decoded);
-  }
-  if (segments[0] !== 'v1' || segments.length < 2) {
-    throw refuse('The path must start with v1/ (relative to the tenant\'s Web API, e.g. v1/Contact/5)');
-  }
-  const path = segments.join('/');
+  const segments = path.split('/');
   return { segments, path, encoded: segments.map(encodeSegment).join('/'), search: rawSearch === '?' ? '' : rawSearch };
 }
 

@@ -221,10 +221,11 @@ const STUBS: RuntimeOverrides = {
 
 /** A runtime whose policy grants the caller every operation for the tenant the request names (so the policy never masks validation). */
 function runtimeFor(endpoint: Endpoint, sample: Sample, audits: AuditEntry[]): Runtime {
-  const [part, name] = (endpoint.subject?.ctx ?? 'path.none').split('.') as ['path' | 'query' | 'body', string];
+  const subjectCtx = endpoint.subject === undefined ? undefined : 'read' in endpoint.subject ? endpoint.subject.fields['ctx'] : endpoint.subject.ctx;
+  const [part, name] = (subjectCtx ?? 'path.none').split('.') as ['path' | 'query' | 'body', string];
   const source = part === 'path' ? sample.path : part === 'query' ? Object.fromEntries([...sample.query].reverse()) : sample.body;
   const ctx = typeof source === 'object' && source !== null ? (source as Record<string, unknown>)[name] : undefined;
-  const policy = { version: 1, callers: [{ name: 'generated', tid: TID, oid: CALLER.oid, operations: OPERATIONS, superOffice: isTenantId(ctx) ? [{ env: 'sod', ctx, users: '*' }] : [] }] };
+  const policy = { version: 1, callers: [{ name: 'generated', tid: TID, oid: CALLER.oid, operations: OPERATIONS, superOffice: isTenantId(ctx) ? [{ env: 'sod', ctx, users: '*', webApi: ['* v1/**'] }] : [], systemUser: true }] };
   return createRuntime(testConfig({ BROKER_POLICY: JSON.stringify(policy) }), {
     ...STUBS,
     audit: { record: async (entry) => { audits.push(entry); }, fingerprint: async () => 'fp1_test' },

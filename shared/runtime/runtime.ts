@@ -1,3 +1,4 @@
+import type { QueueClient } from '@azure/storage-queue';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { TableClient } from '@azure/data-tables';
 import type { HttpRequest } from '@azure/functions';
@@ -10,6 +11,14 @@ import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
 import { CustomerSessionService } from '../proxy/customerSessions.js';
 import { ProxyService } from '../proxy/proxyService.js';
+import { ActionService, ACTIONS_QUEUE } from '../actions/actionService.js';
+import { ACTION_RESULTS_TABLE, TableActionStore } from '../actions/actionStore.js';
+import { secretStoreKeyring, type HmacKeyring } from '../actions/hmacKey.js';
+import { EVENT_GRANTS_TABLE, TableEventGrantStore, type EventGrantStore } from '../events/grants.js';
+import { EventPublisher } from '../events/publisher.js';
+import { parseSubscriberConfig } from '../events/subscribers.js';
+import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
+import { WebhookService } from '../webhooks/webhookService.js';
 import { RightsService } from '../rights/rightsService.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -71,6 +80,16 @@ export interface Runtime {
   /** Web API calls as a user or the system user (proxy endpoint, actions). */
   readonly proxy: ProxyService;
   readonly customerSessions: CustomerSessionService;
+  /** Signs action envelopes and derives event grant ids (`actions-hmac-key`). */
+  readonly actionsKeyring: HmacKeyring;
+  /** Reliable actions: accept, execute from the queue, results (docs/acting.md §4). */
+  readonly actions: ActionService;
+  /** Event grants for event-bound impersonation (docs/acting.md §5). */
+  readonly eventGrants: EventGrantStore;
+  /** Events out to subscriber queues (docs/acting.md §6). */
+  readonly events: EventPublisher;
+  /** SuperOffice webhooks: receive, register, list, delete. */
+  readonly webhooks: WebhookService;
   /**
    * Check each endpoint's responses against its declaration (a mismatch becomes a 500 and an error
    * log line). Off in production; tests turn it on.
@@ -224,8 +243,79 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     get validateResponses() {
       return lazy('validateResponses', () => false);
     },
+    get actionsKeyring() {
+      return lazy('actionsKeyring', () => secretStoreKeyring({ secrets: runtime.secrets }));
+    },
+    get eventGrants() {
+      return lazy('eventGrants', () => new TableEventGrantStore(runtime.storage.table(EVENT_GRANTS_TABLE)));
+    },
+    get events() {
+      return lazy('events', () => {
+        const subscribers = parseSubscriberConfig(config.eventSubscribers);
+        const queues = new Map<string, QueueClient>();
+        return new EventPublisher({
+          environment: config.superOffice.environment,
+          config: subscribers,
+          send: async (name, text) => {
+            let queue = queues.get(name);
+            if (queue === undefined) {
+              queue = runtime.storage.queue(name);
+              queues.set(name, queue);
+            }
+            await sendCreatingQueue(queue, text);
+          },
+          grants: runtime.eventGrants,
+          keyring: runtime.actionsKeyring,
+          logger: runtime.logger.child({ service: 'events' }),
+        });
+      });
+    },
+    get actions() {
+      return lazy('actions', () => {
+        const queue = runtime.storage.queue(ACTIONS_QUEUE);
+        return new ActionService({
+          environment: config.superOffice.environment,
+          store: new TableActionStore(runtime.storage.table(ACTION_RESULTS_TABLE)),
+          // The broker's own queue; base64 because the queue trigger decodes base64 (host.json).
+          queue: { send: (text, options) => sendCreatingQueue(queue, Buffer.from(text, 'utf8').toString('base64'), options.visibilityTimeoutSec) },
+          keyring: runtime.actionsKeyring,
+          policy: () => runtime.policy,
+          proxy: runtime.proxy,
+          grants: runtime.eventGrants,
+          audit: runtime.audit,
+          logger: runtime.logger.child({ service: 'actions' }),
+          retentionMs: config.actionResultRetentionMs,
+          attemptTimeoutMs: 60_000,
+          notifier: runtime.events,
+        });
+      });
+    },
+    get webhooks() {
+      return lazy('webhooks', () => new WebhookService({
+        environment: config.superOffice.environment,
+        secrets: runtime.secrets,
+        dedupe: new TableWebhookDedupeStore(runtime.storage.table(WEBHOOK_EVENTS_TABLE)),
+        publisher: runtime.events,
+        proxy: runtime.proxy,
+        // The broker's public origin is the one its registered redirect URI names.
+        publicOrigin: new URL(config.superOffice.redirectUri).origin,
+        logger: runtime.logger.child({ service: 'webhooks' }),
+      }));
+    },
   };
   return runtime;
+}
+
+/** Sends a message; a queue that does not exist yet (local stack; the template creates them in Azure) is created once. */
+async function sendCreatingQueue(queue: QueueClient, text: string, visibilityTimeoutSec?: number): Promise<void> {
+  const options = visibilityTimeoutSec !== undefined ? { visibilityTimeout: visibilityTimeoutSec } : {};
+  try {
+    await queue.sendMessage(text, options);
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    await queue.createIfNotExists();
+    await queue.sendMessage(text, options);
+  }
 }
 
 let current: Runtime | undefined;

@@ -119,16 +119,17 @@ export class WebhookService {
     return (Array.isArray(answer) ? answer : []).map((w) => this.viewOf(w)).filter((w) => w.targetUrl.startsWith(prefix));
   }
 
-  /** Deletes one of the broker's webhooks at SuperOffice and disables its secret. */
-  async remove(ctx: string, id: number, call: { readonly signal: AbortSignal; readonly deadline: number }): Promise<void> {
-    const mine = (await this.list(ctx, call)).find((w) => w.id === id);
-    if (mine === undefined) throw new BrokerError('not_found', 'No webhook of this broker has that id');
-    await this.systemCall(ctx, 'DELETE', `v1/Webhook/${id}`, call);
+  /** Deletes one of the broker's webhooks (by name) at SuperOffice and disables its secret. */
+  async remove(ctx: string, name: string, call: { readonly signal: AbortSignal; readonly deadline: number }): Promise<RegisteredWebhook> {
+    const mine = (await this.list(ctx, call)).find((w) => w.name === name && w.targetUrl === this.targetUrl(ctx, name));
+    if (mine === undefined) throw new BrokerError('not_found', 'This broker has no webhook of that name');
+    await this.systemCall(ctx, 'DELETE', `v1/Webhook/${mine.id}`, call);
     try {
       await this.options.secrets.disable(webhookSecretName(this.options.environment, ctx, mine.name));
     } catch (error) {
       if (!(error instanceof SecretNotFoundError)) throw error;
     }
+    return mine;
   }
 
   private async systemCall(ctx: string, method: 'GET' | 'POST' | 'DELETE', path: string, call: { signal: AbortSignal; deadline: number }, body?: unknown): Promise<unknown> {

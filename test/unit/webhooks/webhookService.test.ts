@@ -197,8 +197,10 @@ describe('WebhookService registration', () => {
     expect(JSON.stringify(created)).not.toContain(sentSecret);
     proxy.hooks.push({ WebhookId: 9, Name: 'foreign', Events: [], TargetUrl: 'https://elsewhere.example/hook', State: 3 });
     expect((await svc.list('Cust1', call)).map((w) => w.id)).toEqual([1]);
-    await expect(svc.remove('Cust1', 9, call)).rejects.toMatchObject({ code: 'not_found' });
-    await svc.remove('Cust1', 1, call);
+    await expect(svc.remove('Cust1', 'foreign', call)).rejects.toMatchObject({ code: 'not_found' });
+    expect(await svc.remove('Cust1', 'contacts', call)).toMatchObject({ id: 1 });
+    expect(proxy.calls.at(-1)).toMatchObject({ method: 'DELETE' });
+    expect(proxy.calls.at(-1)?.path.path).toBe('v1/Webhook/1');
     await expect(secrets.get(webhookSecretName('sod', 'Cust1', 'contacts'))).rejects.toMatchObject({ code: 'secret_not_found' });
   });
 

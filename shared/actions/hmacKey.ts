@@ -1,6 +1,7 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { BrokerError } from '../errors/errors.js';
 import { SecretNotFoundError } from '../secrets/errors.js';
+import { SECRET_NAMES } from '../secrets/names.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /**
@@ -11,7 +12,7 @@ import type { SecretStore } from '../secrets/store.js';
  * so a queue message waiting for it is retried rather than refused.
  */
 
-export const ACTIONS_HMAC_KEY_NAME = 'actions-hmac-key';
+export const ACTIONS_HMAC_KEY_NAME = SECRET_NAMES.actionsHmacKey;
 /** How long the key stays in memory before it is read again (requirement 42's bound for cached secrets). */
 export const ACTIONS_KEY_TTL_MS = 15 * 60_000;
 const MIN_KEY_BYTES = 16;

@@ -16,6 +16,7 @@ import type { RequestGuard } from '../../../shared/runtime/runtime.js';
 import { SECRET_NAMES } from '../../../shared/secrets/names.js';
 import { Secret } from '../../../shared/secrets/secret.js';
 import { webhookSecretName, webhookSignature } from '../../../shared/webhooks/signature.js';
+import { DEMO_APP } from '../../../dev/superoffice/seed.js';
 import { CALLERS, TEST_TENANT, startBrokerHarness, type BrokerHarness, type HarnessResponse } from '../../support/brokerHarness.js';
 import { waitFor } from '../../support/devHostFunctions.js';
 
@@ -73,6 +74,8 @@ async function freePort(): Promise<number> {
 }
 
 let harness: BrokerHarness;
+/** Secrets that must never reach a queue message or a stored action, event or grant (requirement 19). */
+const canaries: string[] = [DEMO_APP.clientSecret];
 let host: DevHost;
 let workerQueue: QueueClient;
 let actionsQueue: QueueClient;
@@ -101,7 +104,7 @@ beforeAll(async () => {
   await workerQueue.createIfNotExists();
   actionsQueue = new QueueClient(harness.azurite.connectionString, 'actions');
   await harness.connect(ADA); // the administrator: stores the system-user token
-  await harness.connect(Number(NORA));
+  canaries.push((await harness.connect(Number(NORA))).refreshToken);
 }, 120_000);
 
 afterAll(async () => {
@@ -334,5 +337,29 @@ describe('webhooks that must have no effect', () => {
     }
     // Exactly one CloudEvent for the one accepted delivery.
     expect(ours).toHaveLength(1);
+  });
+});
+
+describe('requirement 19: no token or secret in queue payloads or stored actions', () => {
+  it('scans every queue message and every row of the actions, grants and webhook tables', async () => {
+    const texts: string[] = [];
+    for (const name of ['actions', 'actions-poison', 'events-worker']) {
+      const queue = new QueueClient(harness.azurite.connectionString, name);
+      if (!(await queue.exists())) continue;
+      for (const m of (await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems) texts.push(m.messageText, Buffer.from(m.messageText, 'base64').toString('utf8'));
+    }
+    for (const name of ['actionresults', 'eventgrants', 'webhookevents']) {
+      for await (const row of harness.runtime.storage.table(name).listEntities<Record<string, unknown>>()) {
+        texts.push(JSON.stringify(row, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v)));
+      }
+    }
+    expect(texts.length).toBeGreaterThan(10);
+    const all = texts.join('\n');
+    for (const canary of canaries) expect(all).not.toContain(canary);
+    // Access tokens of the simulator look like 8A:<ctx>.<random>; tickets like 7T:…
+    expect(all).not.toMatch(/8A:Cust12345\./);
+    expect(all).not.toMatch(/7T:/);
+    const webhookSecret = (await harness.runtime.secrets.get(webhookSecretName('sod', CTX, 'contacts'))).value.reveal();
+    expect(all).not.toContain(webhookSecret);
   });
 });

@@ -16,6 +16,7 @@ import { ACTION_RESULTS_TABLE, TableActionStore } from '../actions/actionStore.j
 import { secretStoreKeyring, type HmacKeyring } from '../actions/hmacKey.js';
 import { EVENT_GRANTS_TABLE, TableEventGrantStore, type EventGrantStore } from '../events/grants.js';
 import { EventPublisher } from '../events/publisher.js';
+import { NotifyingConnectionStore } from '../events/connectionEvents.js';
 import { parseSubscriberConfig } from '../events/subscribers.js';
 import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
 import { WebhookService } from '../webhooks/webhookService.js';
@@ -155,7 +156,8 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('superOffice', () => new SuperOfficeClient({ config }));
     },
     get connections() {
-      return lazy('connections', () => new TableConnectionStore(runtime.storage.table('connections')));
+      // Every status change also goes out as a connection event (docs/acting.md §6).
+      return lazy('connections', () => new NotifyingConnectionStore(new TableConnectionStore(runtime.storage.table('connections')), () => runtime.events, runtime.logger.child({ service: 'events' })));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { DONE_NOTICE_PARAMETER, consentDoneResponse } from '../shared/connections/consent/donePage.js';
-import { CONSENT_PAGE_HEADERS, pageResponses } from '../shared/connections/consent/http.js';
+import { CONSENT_PAGE_HEADERS, htmlResponse, pageResponses } from '../shared/connections/consent/http.js';
+import { successPage } from '../shared/connections/consent/pages.js';
 import { registerEndpoint } from '../shared/http/endpoint.js';
 import { described } from '../shared/http/schemas.js';
 
@@ -23,5 +24,7 @@ export const consentDoneHandler = registerEndpoint({
   },
   responses: { 200: pageResponses({ 200: 'The success page.' })[200]! },
   errors: [],
+  // A repeated or malformed notice names nobody: the generic success text, as for a forged one (400: the query was refused).
+  invalidInputPage: (scope) => htmlResponse(400, successPage(scope.requestId)),
   handler: async ({ scope }) => consentDoneResponse(scope),
 });

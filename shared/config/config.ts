@@ -39,6 +39,7 @@ export const SETTINGS = [
   { name: 'ACTION_RESULT_RETENTION_HOURS', source: 'optional', description: 'hours a finished action result is kept before the pruning timer deletes it (1-2160, default 168)' },
   { name: 'EVENT_SUBSCRIBERS', source: 'optional', description: 'JSON: event subscribers (queue and Entra identity) and per-tenant rules naming which events go to which subscriber (docs/ops.md)' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
+  { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
   { name: 'WEBSITE_INSTANCE_ID', source: 'platform', description: 'the instance id, recorded in audit records' },
@@ -103,6 +104,8 @@ export interface Config {
   /** The raw event subscribers document (`{}` when unset); `shared/events/subscribers.ts` validates it. */
   readonly eventSubscribers: unknown;
   readonly requestDeadlineMs: number;
+  /** How long an instance serves an active connection record from memory (0: never); bounds the cross-instance revocation lag. */
+  readonly connectionStatusCacheMs: number;
   readonly logLevel: LogLevel;
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
@@ -362,6 +365,7 @@ export function loadConfig(env: Env = process.env): Config {
     actionResultRetentionMs: intInRange(env, 'ACTION_RESULT_RETENTION_HOURS', 1, 2160, 168) * 3600_000,
     eventSubscribers: loadEventSubscribers(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
+    connectionStatusCacheMs: intInRange(env, 'CONNECTION_STATUS_CACHE_MS', 0, 30000, 5000),
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,

@@ -138,7 +138,7 @@ export type Endpoint = Omit<EndpointDeclaration<RequestSchemas, Access>, 'subjec
   handler(input: EndpointInput<RequestSchemas, Access>): Promise<HttpResponseInit>;
 };
 
-const ROUTE_PARAMETER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
+const ROUTE_PARAMETER = /\{\*{0,2}([A-Za-z][A-Za-z0-9_]*)\}/g;
 
 /** The parameter names of a route template, in order. */
 export function routeParameters(route: string): string[] {

@@ -43,6 +43,11 @@ const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
   504: 'The request deadline passed (`deadline_exceeded`) or SuperOffice did not answer in time (`upstream_timeout`).',
 };
 
+/** The document's path for a route template; OpenAPI has no catch-all, so `{*path}` is the parameter `{path}` (its schema allows slashes). */
+export function openApiPath(route: string): string {
+  return `/api/${route.replace(/\{\*{1,2}/g, '{')}`;
+}
+
 function responseHeaders(status: number, declared: Readonly<Record<string, ResponseHeader>> = {}): JsonObject {
   return {
     'X-Request-Id': ref('headers', 'RequestId'),
@@ -85,6 +90,8 @@ function responses(endpoint: Endpoint): JsonObject {
   }
   const sorted: Record<string, unknown> = Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
   if (endpoint.passThrough !== undefined) {
+    // SuperOffice may answer any status, with its own body: every status also allows the upstream's answer.
+    for (const entry of Object.values(out)) entry.content = { ...entry.content, '*/*': { schema: {} } };
     sorted['default'] = { description: endpoint.passThrough.description, headers: responseHeaders(0), content: { '*/*': { schema: {} } } };
   }
   return sorted as JsonObject;
@@ -144,7 +151,7 @@ const REQUEST_ID_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' }
 export function openApiDocument(endpoints: readonly Endpoint[], options: OpenApiDocumentOptions = {}): JsonObject {
   const paths: Record<string, Record<string, JsonObject>> = {};
   for (const endpoint of endpoints) {
-    const path = `/api/${endpoint.route}`;
+    const path = openApiPath(endpoint.route);
     paths[path] = { ...paths[path], [endpoint.method.toLowerCase()]: operation(endpoint) };
   }
   return {

@@ -1,4 +1,3 @@
-import type { QueueClient } from '@azure/storage-queue';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { TableClient } from '@azure/data-tables';
 import type { HttpRequest } from '@azure/functions';
@@ -6,6 +5,7 @@ import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder
 import { AUDIT_TABLE } from '../audit/tableSink.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import { withStatusCache } from '../connections/statusCache.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
@@ -17,6 +17,7 @@ import { secretStoreKeyring, type HmacKeyring } from '../actions/hmacKey.js';
 import { EVENT_GRANTS_TABLE, TableEventGrantStore, type EventGrantStore } from '../events/grants.js';
 import { EventPublisher } from '../events/publisher.js';
 import { NotifyingConnectionStore } from '../events/connectionEvents.js';
+import { createQueueSender, type QueueSend } from '../events/queueSender.js';
 import { parseSubscriberConfig } from '../events/subscribers.js';
 import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
 import { WebhookService } from '../webhooks/webhookService.js';
@@ -81,6 +82,8 @@ export interface Runtime {
   /** Web API calls as a user or the system user (proxy endpoint, actions). */
   readonly proxy: ProxyService;
   readonly customerSessions: CustomerSessionService;
+  /** Sends a message to one of the broker's storage queues (REST, no queue SDK in the bundle). */
+  readonly queueSend: QueueSend;
   /** Signs action envelopes and derives event grant ids (`actions-hmac-key`). */
   readonly actionsKeyring: HmacKeyring;
   /** Reliable actions: accept, execute from the queue, results (docs/acting.md §4). */
@@ -156,8 +159,13 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('superOffice', () => new SuperOfficeClient({ config }));
     },
     get connections() {
+      // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
       // Every status change also goes out as a connection event (docs/acting.md §6).
-      return lazy('connections', () => new NotifyingConnectionStore(new TableConnectionStore(runtime.storage.table('connections')), () => runtime.events, runtime.logger.child({ service: 'events' })));
+      return lazy('connections', () => new NotifyingConnectionStore(
+        withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }),
+        () => runtime.events,
+        runtime.logger.child({ service: 'events' }),
+      ));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));
@@ -245,6 +253,9 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     get validateResponses() {
       return lazy('validateResponses', () => false);
     },
+    get queueSend() {
+      return lazy('queueSend', () => createQueueSender(config.storage, () => runtime.credential));
+    },
     get actionsKeyring() {
       return lazy('actionsKeyring', () => secretStoreKeyring({ secrets: runtime.secrets }));
     },
@@ -254,18 +265,10 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     get events() {
       return lazy('events', () => {
         const subscribers = parseSubscriberConfig(config.eventSubscribers);
-        const queues = new Map<string, QueueClient>();
         return new EventPublisher({
           environment: config.superOffice.environment,
           config: subscribers,
-          send: async (name, text) => {
-            let queue = queues.get(name);
-            if (queue === undefined) {
-              queue = runtime.storage.queue(name);
-              queues.set(name, queue);
-            }
-            await sendCreatingQueue(queue, text);
-          },
+          send: (name, text) => runtime.queueSend(name, text),
           grants: runtime.eventGrants,
           keyring: runtime.actionsKeyring,
           logger: runtime.logger.child({ service: 'events' }),
@@ -274,12 +277,11 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get actions() {
       return lazy('actions', () => {
-        const queue = runtime.storage.queue(ACTIONS_QUEUE);
         return new ActionService({
           environment: config.superOffice.environment,
           store: new TableActionStore(runtime.storage.table(ACTION_RESULTS_TABLE)),
           // The broker's own queue; base64 because the queue trigger decodes base64 (host.json).
-          queue: { send: (text, options) => sendCreatingQueue(queue, Buffer.from(text, 'utf8').toString('base64'), options.visibilityTimeoutSec) },
+          queue: { send: (text, options) => runtime.queueSend(ACTIONS_QUEUE, Buffer.from(text, 'utf8').toString('base64'), options) },
           keyring: runtime.actionsKeyring,
           policy: () => runtime.policy,
           proxy: runtime.proxy,
@@ -306,18 +308,6 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
   };
   return runtime;
-}
-
-/** Sends a message; a queue that does not exist yet (local stack; the template creates them in Azure) is created once. */
-async function sendCreatingQueue(queue: QueueClient, text: string, visibilityTimeoutSec?: number): Promise<void> {
-  const options = visibilityTimeoutSec !== undefined ? { visibilityTimeout: visibilityTimeoutSec } : {};
-  try {
-    await queue.sendMessage(text, options);
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-    await queue.createIfNotExists();
-    await queue.sendMessage(text, options);
-  }
 }
 
 let current: Runtime | undefined;

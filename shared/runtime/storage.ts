@@ -1,6 +1,5 @@
 import { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { QueueClient } from '@azure/storage-queue';
 import type { StorageConfig } from '../config/config.js';
 
 /**
@@ -57,7 +56,10 @@ function isHttp(url: string): boolean {
   return url.startsWith('http://');
 }
 
-/** Creates clients for the configured storage account. */
+/**
+ * Creates clients for the configured storage account. Tables only: the broker sends no queue messages
+ * (queue-triggered functions get theirs from the host), and the queue SDK would add 160 KiB to the bundle.
+ */
 export class StorageClients {
   constructor(
     private readonly storage: StorageConfig,
@@ -79,10 +81,5 @@ export class StorageClients {
       return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: isHttp(this.endpoints().table) });
     }
     return new TableClient(this.storage.tableServiceUri, name, this.credential());
-  }
-
-  queue(name: string): QueueClient {
-    if (this.storage.kind === 'connectionString') return new QueueClient(this.storage.connectionString, name);
-    return new QueueClient(`${this.storage.queueServiceUri}/${name}`, this.credential());
   }
 }

@@ -35,8 +35,8 @@ export const TEST_POLICY = {
       name: 'integration',
       tid: CALLERS.integration.tid,
       oid: CALLERS.integration.oid,
-      operations: ['tokens', 'rights', 'connections.admin', 'audit.read'],
-      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*' }],
+      operations: ['tokens', 'proxy', 'customerSessions', 'rights', 'connections.admin', 'audit.read'],
+      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*', webApi: ['GET v1/User/currentPrincipal', 'GET,PATCH v1/Contact/*', 'GET,PATCH v1/Person/*', 'GET v1/Ticket/*', 'POST v1/Agents/CRMScript/*', 'PUT,DELETE v1/Webhook/*', 'GET,POST v1/Webhook'] }],
       systemUser: true,
     },
     {

@@ -305,8 +305,11 @@ describe('GET /api/consent/done', () => {
       expect(result.body).not.toMatch(/consent-tenant|consent-user|Evil/);
     }
     const twice = await invoke(consentDoneHandler, { path: `/api/consent/done?connected=${real}&connected=${real}` });
+    // A repeated parameter is refused input (400, audited as validation_failed), shown as the same generic page.
+    expect(twice.status).toBe(400);
     expect(twice.body).toContain(GENERIC);
-    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow', subject: {} });
+    expect(twice.body).not.toMatch(/consent-tenant|consent-user/);
+    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', reason: 'validation_failed', subject: {} });
   });
 
   it('an expired notice gives the generic page', async () => {

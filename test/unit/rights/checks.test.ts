@@ -108,7 +108,7 @@ describe('accepted forms, normalised into a RightsCheck', () => {
     ['CRMScript Customer = person', { check: 'checkTableRights', table: 'customer', right: 'select' }, { check: 'checkTableRights', table: 'person', right: 'select' }],
     ['field by key', { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }],
     ['field by property (capitalised)', { check: 'checkFieldRights', table: 'contact', field: 'OrgNr', right: 'read' }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'read' }],
-    ['field by column', { check: 'checkFieldRights', table: 'person', field: 'birthdate', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'birthDate', right: 'read' }],
+    ['field by column', { check: 'checkFieldRights', table: 'person', field: 'person_number', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read' }],
     ['field of an alias table', { check: 'checkFieldRights', table: 'customer', field: 'firstname', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'firstname', right: 'read' }],
     ['ticket field', { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }, { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }],
     ['level by number', { check: 'hasTicketAccess', ticketId: 301, level: 2 }, { check: 'hasTicketAccess', ticketId: 301, level: 2 }],
@@ -137,7 +137,7 @@ describe('the single routes', () => {
   });
 
   it('a field of another table is 404 not_found naming the fields the table has', () => {
-    expect(fieldCheck('person', 'BirthDate', 'read', 3)).toEqual({ check: 'checkFieldRights', table: 'person', field: 'birthDate', right: 'read', recordId: 3 });
+    expect(fieldCheck('person', 'PersonNumber', 'read', 3)).toEqual({ check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read', recordId: 3 });
     expect(() => fieldCheck('contact', 'firstname', 'read', undefined)).toThrow(expect.objectContaining({ code: 'not_found', message: expect.stringContaining('contactId, name') }));
   });
 });

@@ -337,6 +337,11 @@ describe('webhooks that must have no effect', () => {
     }
     // Exactly one CloudEvent for the one accepted delivery.
     expect(ours).toHaveLength(1);
+    // The refused deliveries are audited as anonymous denials.
+    const audit: Array<Record<string, unknown>> = [];
+    for await (const row of harness.runtime.storage.table('audit').listEntities<Record<string, unknown>>()) audit.push(row);
+    const refused = audit.filter((r) => r['action'] === 'webhooks.receive' && r['caller_id'] === 'anonymous' && r['outcome'] === 'deny' && r['http_status'] === 401);
+    expect(refused.length).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -8,6 +8,7 @@ import { listFunctions } from '../shared/runtime/registry.js';
 import { createRuntime, setRuntime, type Runtime } from '../shared/runtime/runtime.js';
 import { SecretNotFoundError } from '../shared/secrets/errors.js';
 import { createKeyVaultSecretStore } from '../shared/secrets/keyVaultStore.js';
+import { ACTIONS_HMAC_KEY_NAME } from '../shared/actions/hmacKey.js';
 import { SECRET_NAMES } from '../shared/secrets/names.js';
 import { Secret } from '../shared/secrets/secret.js';
 import { toRsaPrivateKeyPem } from '../shared/superoffice/rsaXmlKey.js';
@@ -222,6 +223,7 @@ export const seedLocalVault: VaultSeeder = async (vaultUrl, wanted) => {
   const clientSecret = await ensure(SECRET_NAMES.clientSecret, wanted.clientSecret, () => randomBytes(16).toString('hex'));
   const rsaPrivateKeyPem = await ensure(SECRET_NAMES.rsaPrivateKey, wanted.rsaPrivateKeyPem, () => generateSystemUserKeyPair().privateKeyPem);
   await ensure(SECRET_NAMES.auditHmacKey, undefined, randomKey);
+  await ensure(ACTIONS_HMAC_KEY_NAME, undefined, randomKey);
   await ensure(SECRET_NAMES.stateCookieKey, undefined, randomKey);
   return { clientSecret, rsaPrivateKeyPem };
 };

@@ -17,4 +17,6 @@ import './connectionProbe.js';
 import './rights.js';
 import './rightsChecks.js';
 import './superoffice.js';
+import './actions.js';
+import './webhooks.js';
 import './openapi.js';

@@ -11,6 +11,16 @@ import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
 import { CustomerSessionService } from '../proxy/customerSessions.js';
 import { ProxyService } from '../proxy/proxyService.js';
+import { ActionService, ACTIONS_QUEUE } from '../actions/actionService.js';
+import { ACTION_RESULTS_TABLE, TableActionStore } from '../actions/actionStore.js';
+import { secretStoreKeyring, type HmacKeyring } from '../actions/hmacKey.js';
+import { EVENT_GRANTS_TABLE, TableEventGrantStore, type EventGrantStore } from '../events/grants.js';
+import { EventPublisher } from '../events/publisher.js';
+import { NotifyingConnectionStore } from '../events/connectionEvents.js';
+import { createQueueSender, type QueueSend } from '../events/queueSender.js';
+import { parseSubscriberConfig } from '../events/subscribers.js';
+import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
+import { WebhookService } from '../webhooks/webhookService.js';
 import { RightsService } from '../rights/rightsService.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -72,6 +82,18 @@ export interface Runtime {
   /** Web API calls as a user or the system user (proxy endpoint, actions). */
   readonly proxy: ProxyService;
   readonly customerSessions: CustomerSessionService;
+  /** Sends a message to one of the broker's storage queues (REST, no queue SDK in the bundle). */
+  readonly queueSend: QueueSend;
+  /** Signs action envelopes and derives event grant ids (`actions-hmac-key`). */
+  readonly actionsKeyring: HmacKeyring;
+  /** Reliable actions: accept, execute from the queue, results (docs/acting.md §4). */
+  readonly actions: ActionService;
+  /** Event grants for event-bound impersonation (docs/acting.md §5). */
+  readonly eventGrants: EventGrantStore;
+  /** Events out to subscriber queues (docs/acting.md §6). */
+  readonly events: EventPublisher;
+  /** SuperOffice webhooks: receive, register, list, delete. */
+  readonly webhooks: WebhookService;
   /**
    * Check each endpoint's responses against its declaration (a mismatch becomes a 500 and an error
    * log line). Off in production; tests turn it on.
@@ -138,7 +160,12 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
-      return lazy('connections', () => withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }));
+      // Every status change also goes out as a connection event (docs/acting.md §6).
+      return lazy('connections', () => new NotifyingConnectionStore(
+        withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }),
+        () => runtime.events,
+        runtime.logger.child({ service: 'events' }),
+      ));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));
@@ -225,6 +252,59 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get validateResponses() {
       return lazy('validateResponses', () => false);
+    },
+    get queueSend() {
+      return lazy('queueSend', () => createQueueSender(config.storage, () => runtime.credential));
+    },
+    get actionsKeyring() {
+      return lazy('actionsKeyring', () => secretStoreKeyring({ secrets: runtime.secrets }));
+    },
+    get eventGrants() {
+      return lazy('eventGrants', () => new TableEventGrantStore(runtime.storage.table(EVENT_GRANTS_TABLE)));
+    },
+    get events() {
+      return lazy('events', () => {
+        const subscribers = parseSubscriberConfig(config.eventSubscribers);
+        return new EventPublisher({
+          environment: config.superOffice.environment,
+          config: subscribers,
+          send: (name, text) => runtime.queueSend(name, text),
+          grants: runtime.eventGrants,
+          keyring: runtime.actionsKeyring,
+          logger: runtime.logger.child({ service: 'events' }),
+        });
+      });
+    },
+    get actions() {
+      return lazy('actions', () => {
+        return new ActionService({
+          environment: config.superOffice.environment,
+          store: new TableActionStore(runtime.storage.table(ACTION_RESULTS_TABLE)),
+          // The broker's own queue; base64 because the queue trigger decodes base64 (host.json).
+          queue: { send: (text, options) => runtime.queueSend(ACTIONS_QUEUE, Buffer.from(text, 'utf8').toString('base64'), options) },
+          keyring: runtime.actionsKeyring,
+          policy: () => runtime.policy,
+          proxy: runtime.proxy,
+          grants: runtime.eventGrants,
+          audit: runtime.audit,
+          logger: runtime.logger.child({ service: 'actions' }),
+          retentionMs: config.actionResultRetentionMs,
+          attemptTimeoutMs: 60_000,
+          notifier: runtime.events,
+        });
+      });
+    },
+    get webhooks() {
+      return lazy('webhooks', () => new WebhookService({
+        environment: config.superOffice.environment,
+        secrets: runtime.secrets,
+        dedupe: new TableWebhookDedupeStore(runtime.storage.table(WEBHOOK_EVENTS_TABLE)),
+        publisher: runtime.events,
+        proxy: runtime.proxy,
+        // The broker's public origin is the one its registered redirect URI names.
+        publicOrigin: new URL(config.superOffice.redirectUri).origin,
+        logger: runtime.logger.child({ service: 'webhooks' }),
+      }));
     },
   };
   return runtime;

@@ -17,6 +17,7 @@ export const SECRET_NAMES = Object.freeze({
   rsaPrivateKey: 'superoffice-rsa-private-key',
   auditHmacKey: 'audit-hmac-key',
   stateCookieKey: 'state-cookie-key',
+  actionsHmacKey: 'actions-hmac-key',
 } as const);
 
 export type FixedSecretName = (typeof SECRET_NAMES)[keyof typeof SECRET_NAMES];

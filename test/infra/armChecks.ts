@@ -166,7 +166,7 @@ export const REQUIRED_OUTPUTS = [
 ] as const;
 
 export const EXPECTED_QUEUES = ['actions'] as const;
-export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions'] as const;
+export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions', 'actionresults', 'eventgrants', 'webhookevents'] as const;
 
 /** Values that look like credentials in an app setting. */
 const SECRET_PATTERNS: readonly RegExp[] = [

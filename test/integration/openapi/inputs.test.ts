@@ -151,6 +151,7 @@ function objectFor(schema: Schema, depth: number): fc.Arbitrary<Record<string, u
 interface Sample {
   readonly path: Record<string, string>;
   readonly query: readonly (readonly [string, string])[];
+  readonly headers: Record<string, string>;
   readonly body?: unknown;
 }
 
@@ -181,8 +182,14 @@ function samplesFor(operation: Operation): fc.Arbitrary<Sample> {
       if (again !== undefined) pairs.push([again[0], again[1]]);
       return pairs;
     });
+  // Declared header parameters (e.g. Idempotency-Key): mostly valid values, sometimes absent or junk.
+  const headerParams = parameters.filter((p) => p.in === 'header');
+  const headers = fc
+    // A header value can only be visible ASCII, and HTTP trims it: generate what can be sent.
+    .tuple(...headerParams.map((p) => fc.option(arbitraryFor(p.schema, true).map((v) => String(v).replace(/[^\x20-\x7e]/g, '').trim()), { freq: p.required ? 12 : 2, nil: undefined })))
+    .map((values) => Object.fromEntries(headerParams.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]]]))));
   const bodySchema = operation.requestBody?.content['application/json']?.schema;
-  return fc.record({ path, query, ...(bodySchema !== undefined ? { body: arbitraryFor(bodySchema, false) } : {}) });
+  return fc.record({ path, query, headers, ...(bodySchema !== undefined ? { body: arbitraryFor(bodySchema, false) } : {}) });
 }
 
 /** What the published document says about a request, as the server will see it (query as the URL parses it, body as JSON parses it). */
@@ -197,6 +204,10 @@ function documentAccepts(operation: Operation, sample: Sample, query: URLSearchP
     if (p !== undefined && !valid(p.schema, query.get(name))) return false;
   }
   for (const p of parameters.filter((q) => q.in === 'query' && q.required)) if (!query.has(p.name)) return false;
+  for (const p of parameters.filter((q) => q.in === 'header')) {
+    const value = sample.headers[p.name];
+    if (value === undefined ? p.required : !valid(p.schema, value)) return false;
+  }
   const bodySchema = operation.requestBody?.content['application/json']?.schema;
   return bodySchema === undefined || valid(bodySchema, body);
 }
@@ -225,6 +236,16 @@ const STUBS: RuntimeOverrides = {
   proxy: { call: async () => { throw new BrokerError('not_connected'); } } as unknown as Runtime['proxy'],
   customerSessions: { login: async () => { throw new BrokerError('not_connected'); }, logout: async () => { throw new BrokerError('not_connected'); } } as unknown as Runtime['customerSessions'],
   auditTable: {} as Runtime['auditTable'],
+  actions: {
+    create: async () => ({ id: '0b5f2c1e-3a4b-4c5d-8e6f-7a8b9c0d1e2f', created: true }),
+    get: async () => { throw new BrokerError('not_found'); },
+  } as unknown as Runtime['actions'],
+  webhooks: {
+    receive: async () => ({ status: 401, reason: 'signature_missing' }),
+    register: async () => { throw new BrokerError('upstream_unavailable'); },
+    list: async () => [],
+    remove: async () => { throw new BrokerError('not_found'); },
+  } as unknown as Runtime['webhooks'],
 };
 
 /** A runtime whose policy grants the caller every operation for the tenant the request names (so the policy never masks validation). */
@@ -244,7 +265,7 @@ describe('issue 11: every endpoint accepts exactly the inputs its published sche
   it('covers every endpoint in the document', () => {
     const operations = Object.values(document.paths).flatMap((item) => Object.values(item).map((o) => o.operationId));
     expect(operations.sort()).toEqual(endpoints.map((e) => e.name).sort());
-    expect(endpoints.length).toBe(24);
+    expect(endpoints.length).toBe(30);
   });
 
   for (const endpoint of endpoints) {
@@ -264,7 +285,8 @@ describe('issue 11: every endpoint accepts exactly the inputs its published sche
             method: endpoint.method,
             url: url.href,
             params: sample.path,
-            ...(bodyText !== undefined ? { body: { string: bodyText }, headers: { 'content-type': 'application/json' } } : {}),
+            headers: { ...sample.headers, ...(bodyText !== undefined ? { 'content-type': 'application/json' } : {}) },
+            ...(bodyText !== undefined ? { body: { string: bodyText } } : {}),
           });
           const response = (await handler(request, new InvocationContext({ functionName: endpoint.name }))) as HttpResponseInit;
           const expected = documentAccepts(operation, sample, url.searchParams, bodyText === undefined ? undefined : JSON.parse(bodyText));

@@ -12,9 +12,13 @@ import { listFunctions, type HttpFunctionDefinition } from '../../../shared/runt
 import { HealthService } from '../../../shared/runtime/health.js';
 import { createRuntime, setRuntime, type RuntimeOverrides } from '../../../shared/runtime/runtime.js';
 import { BROKER_VERSION } from '../../../shared/runtime/version.js';
-import { CALLERS, startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
+import { CALLERS, TEST_POLICY, startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
 import { testConfig } from '../../support/config.js';
 import { consentAtSuperOffice } from '../consent/harness.js';
+import { randomBytes } from 'node:crypto';
+import { SECRET_NAMES } from '../../../shared/secrets/names.js';
+import { Secret } from '../../../shared/secrets/secret.js';
+import { webhookSecretName, webhookSignature } from '../../../shared/webhooks/signature.js';
 
 /**
  * Real responses against the published document: every registered HTTP function is driven through
@@ -734,6 +738,54 @@ describe('the SuperOffice proxy and customer sessions', () => {
     expect((await send('POST', '/api/superoffice/Cust12345/6/customers/999/session', { caller: 'integration' })).status).toBe(404);
     expect((await send('DELETE', '/api/superoffice/Cust12345/6/customers/201/session', { caller: 'outsider' })).status).toBe(403);
     });
+  });
+});
+
+describe('actions and webhooks (issue 13)', () => {
+  it('actions: 202 with Location, 200 for the creator, 404 for another caller, 403 without the grant, 400 without Idempotency-Key, 409 for a reused key', async () => {
+    await h.runtime.secrets.set(SECRET_NAMES.actionsHmacKey, new Secret(randomBytes(32).toString('base64')));
+    const policy = { ...TEST_POLICY, callers: TEST_POLICY.callers.map((c) => (c.name === 'integration' ? { ...c, operations: [...c.operations, 'actions'] } : { ...c, operations: [...c.operations, 'actions'] })) };
+    await withRuntime({}, async () => {
+      const body = { ctx: 'Cust12345', actAs: '6', request: { method: 'PATCH', path: 'v1/Contact/101', body: { Department: 'Actions' } } };
+      const created = await send('POST', '/api/actions', { caller: 'integration', body, headers: { 'idempotency-key': 'responses-1' } });
+      expect(created.status).toBe(202);
+      const id = String(created.json['id']);
+      expect(created.headers.get('location')).toBe(`/api/actions/${id}`);
+      expect((await send('POST', '/api/actions', { caller: 'integration', body: { ...body, notify: true }, headers: { 'idempotency-key': 'responses-1' } })).status).toBe(409);
+      expect((await send('POST', '/api/actions', { caller: 'integration', body })).status).toBe(400);
+      expect((await send('POST', '/api/actions', { caller: 'outsider', body, headers: { 'idempotency-key': 'responses-2' } })).status).toBe(403);
+      const read = await send('GET', `/api/actions/${id}`, { caller: 'integration' });
+      expect(read.status).toBe(200);
+      expect(read.json).toMatchObject({ id, state: 'queued', attempts: 0 });
+      expect((await send('GET', `/api/actions/${id}`, { caller: 'outsider' })).status).toBe(404);
+    }, { ...h.config, policy });
+  });
+
+  it('webhooks: register (201), list (200), receive (401 unsigned, 200 signed test event), delete (200, then 404); 403 for an outsider', async () => {
+    const target = createServer((_req, res) => res.writeHead(200).end());
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+    try {
+      await withRuntime({}, async () => {
+        expect((await send('POST', '/api/webhooks/superoffice/Cust12345', { caller: 'outsider', body: { name: 'hooks', events: ['contact.changed'] } })).status).toBe(403);
+        const created = await send('POST', '/api/webhooks/superoffice/Cust12345', { caller: 'integration', body: { name: 'hooks', events: ['contact.changed'] } });
+        expect(created.status).toBe(201);
+        expect(created.json).toMatchObject({ name: 'hooks', state: 'Active', targetUrl: `${origin}/api/webhooks/superoffice/Cust12345/hooks` });
+        const listed = await send('GET', '/api/webhooks/superoffice/Cust12345', { caller: 'integration' });
+        expect(listed.status).toBe(200);
+        expect((await send('GET', '/api/webhooks/superoffice/Cust12345')).status).toBe(401);
+        const event = JSON.stringify({ EventId: '9d4f3c2b-1a0e-4f5d-8c7b-6a5948372615', Event: 'test', Entity: 'test', ContextIdentifier: 'Cust12345' });
+        expect((await send('POST', '/api/webhooks/superoffice/Cust12345/hooks', { rawBody: event, headers: { 'content-type': 'application/json' } })).status).toBe(401);
+        const secret = (await h.runtime.secrets.get(webhookSecretName('sod', 'Cust12345', 'hooks'))).value;
+        const signed = await send('POST', '/api/webhooks/superoffice/Cust12345/hooks', { rawBody: event, headers: { 'content-type': 'application/json', 'x-superoffice-signature': webhookSignature(Buffer.from(event), secret) } });
+        expect(signed.status).toBe(200);
+        expect(signed.json).toEqual({ received: 'test' });
+        expect((await send('DELETE', '/api/webhooks/superoffice/Cust12345/hooks', { caller: 'integration' })).status).toBe(200);
+        expect((await send('DELETE', '/api/webhooks/superoffice/Cust12345/hooks', { caller: 'integration' })).status).toBe(404);
+      }, { ...h.config, superOffice: { ...h.config.superOffice, redirectUri: `${origin}/api/consent/callback` } });
+    } finally {
+      target.close();
+    }
   });
 });
 

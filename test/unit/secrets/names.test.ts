@@ -66,6 +66,7 @@ describe('secret names', () => {
       rsaPrivateKey: 'superoffice-rsa-private-key',
       auditHmacKey: 'audit-hmac-key',
       stateCookieKey: 'state-cookie-key',
+      actionsHmacKey: 'actions-hmac-key',
     });
     expect(Object.isFrozen(SECRET_NAMES)).toBe(true);
     for (const name of Object.values(SECRET_NAMES)) expect(isValidSecretName(name)).toBe(true);

@@ -1,6 +1,7 @@
 import type { HttpMethod } from '@azure/functions';
 import * as z from 'zod/mini';
 import type { ErrorCode } from '../shared/errors/errors.js';
+import { authorizeWithEventGrant, EVENT_GRANT_HEADER } from '../shared/events/grants.js';
 import { registerEndpoint, type ComputedSubject } from '../shared/http/endpoint.js';
 import { described } from '../shared/http/schemas.js';
 import type { SubjectRequest } from '../shared/identity/policy.js';
@@ -43,12 +44,25 @@ function identityOf(actAs: string): Pick<SubjectRequest, 'associateId' | 'system
 
 function proxySubject(method: ProxyMethod): ComputedSubject {
   return {
-    fields: { ctx: 'path.ctx', actAs: 'path.actAs', webApi: `${method} path.path` },
+    fields: { ctx: 'path.ctx', actAs: 'path.actAs', webApi: `${method} path.path`, eventGrant: `header.${EVENT_GRANT_HEADER}` },
     read({ params, env }) {
       const parsed = z.safeParse(ProxyParams, params);
       if (!parsed.success) return undefined;
       const { ctx, actAs, path } = parsed.data;
       return { env, ctx, ...identityOf(actAs), webApi: { method, segments: path.split('/') } };
+    },
+    // Event-bound impersonation (docs/acting.md §5): with `X-Broker-Event-Grant`, the caller may act as the
+    // user who caused a verified event even where the policy does not let it act as that user.
+    async authorize({ subject, caller, scope }) {
+      const grantId = scope.request.headers.get(EVENT_GRANT_HEADER);
+      if (grantId === null || subject.webApi === undefined) return false;
+      const { runtime } = scope;
+      const grant = await authorizeWithEventGrant({
+        policy: runtime.policy, grants: runtime.eventGrants, caller, operation: 'proxy', env: subject.env, ctx: subject.ctx,
+        actAs: subject.systemUser === true ? 'system' : (subject.associateId ?? ''), webApi: subject.webApi, grantId, now: Date.now(),
+      });
+      scope.annotate({ flags: [`event_grant:${grant.id}`] });
+      return true;
     },
   };
 }
@@ -109,6 +123,7 @@ function proxyEndpoint(method: ProxyMethod) {
           `bytes_out:${response.body.byteLength}`,
           ...(response.retried ? ['retried'] : []),
           ...response.flags,
+          ...(scope.request.headers.has(EVENT_GRANT_HEADER) ? [`event_grant:${(scope.request.headers.get(EVENT_GRANT_HEADER) ?? '').slice(0, 43)}`] : []),
         ],
       });
       return { status: response.status, headers: response.headers, body: new Uint8Array(response.body) };

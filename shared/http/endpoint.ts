@@ -81,6 +81,12 @@ export interface SubjectFields<R extends RequestSchemas> {
 export interface ComputedSubject {
   readonly fields: Readonly<Record<string, string>>;
   read(request: { readonly params: Readonly<Record<string, string>>; readonly url: string; readonly method: string; readonly env: string }): SubjectRequest | undefined;
+  /**
+   * Another way the caller may be authorized for this subject (the proxy: an event grant); runs before
+   * the policy check. `true`: authorized, the policy is not asked; `false`: the policy decides; throws a
+   * 403 of its own when the other way is tried and refused.
+   */
+  authorize?(input: { readonly subject: SubjectRequest; readonly caller: Caller; readonly scope: RequestScope }): Promise<boolean>;
 }
 
 /** What a handler receives: the validated inputs, the caller, and the request scope. */
@@ -295,7 +301,11 @@ export function endpointHandler(endpoint: Endpoint, getRuntimeOf: () => Runtime 
         const subject = subjectOf(endpoint, raw, queryErrors, scope.runtime.config.superOffice.environment, scope);
         if (subject !== undefined && scope.caller !== null && endpoint.access.kind === 'caller' && endpoint.access.operation !== null) {
           scope.annotate({ subject: { env: subject.env, ctx: subject.ctx, ...(subject.associateId !== undefined ? { associateId: subject.associateId } : {}) } });
-          assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);
+          const declared = endpoint.subject;
+          const otherwise = declared !== undefined && 'authorize' in declared && declared.authorize !== undefined
+            ? await declared.authorize({ subject, caller: scope.caller, scope })
+            : false;
+          if (!otherwise) assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);
         }
         input = validate(endpoint, raw, queryErrors);
       } catch (thrown) {

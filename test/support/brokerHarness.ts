@@ -26,6 +26,8 @@ export const TEST_TENANT = '11111111-1111-4111-8111-111111111111';
 export const CALLERS = {
   integration: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000001', azp: 'aaaaaaaa-0000-4000-8000-0000000000a1' },
   outsider: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000002', azp: 'aaaaaaaa-0000-4000-8000-0000000000a2' },
+  /** A webhook subscriber: may proxy for user 5 only, so acting as anyone else needs an event grant. */
+  subscriber: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000003', azp: 'aaaaaaaa-0000-4000-8000-0000000000a3' },
 } as const;
 
 export const TEST_POLICY = {
@@ -38,6 +40,14 @@ export const TEST_POLICY = {
       operations: ['tokens', 'proxy', 'customerSessions', 'rights', 'connections.admin', 'audit.read'],
       superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*', webApi: ['GET v1/User/currentPrincipal', 'GET,PATCH v1/Contact/*', 'GET,PATCH v1/Person/*', 'GET v1/Ticket/*', 'POST v1/Agents/CRMScript/*', 'PUT,DELETE v1/Webhook/*', 'GET,POST v1/Webhook'] }],
       systemUser: true,
+    },
+    {
+      name: 'subscriber',
+      tid: CALLERS.subscriber.tid,
+      oid: CALLERS.subscriber.oid,
+      operations: ['proxy'],
+      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: ['5'], webApi: ['GET v1/User/currentPrincipal'] }],
+      systemUser: false,
     },
     {
       name: 'outsider',

@@ -1,10 +1,11 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDevHost, type DevHost } from '../../../dev/host/devHost.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 import { createRuntime, setRuntime, type Runtime } from '../../../shared/runtime/runtime.js';
 import type { AuditEntry } from '../../../shared/audit/entry.js';
-import { startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
+import { CALLERS, startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
 import { testConfig } from '../../support/config.js';
 
 /**
@@ -60,7 +61,7 @@ beforeAll(async () => {
   await h.connect(5);
   await h.connect(6);
   await h.connect(7);
-  host = await startDevHost({ functions: listFunctions(), port: 0, log: () => undefined });
+  host = await startDevHost({ functions: listFunctions().filter((f) => f.kind === 'http'), port: 0, log: () => undefined });
 }, 120_000);
 
 afterAll(async () => {
@@ -203,5 +204,50 @@ describe('401 renews once; limits; headers; audit', () => {
     expect(entry.flags).toEqual(expect.arrayContaining(['act_as:system', 'bytes_in:0']));
     expect(entry.flags?.some((f) => /^bytes_out:[1-9]\d*$/.test(f))).toBe(true);
     expect(JSON.stringify(entry)).not.toMatch(/8A:|7T:|Fjord|Bakery/);
+  });
+});
+
+describe('event-bound impersonation on the proxy (X-Broker-Event-Grant)', () => {
+  const subscriber = { 'x-test-caller': 'subscriber' };
+  const grantFor = async (overrides: { associateId?: string; ageMs?: number; oid?: string } = {}) => {
+    const id = randomBytes(32).toString('base64url').slice(0, 43);
+    await runtime.eventGrants.put({
+      id, subscriber: 'worker', eventId: randomUUID(), env: 'sod', ctx: 'Cust12345', associateId: overrides.associateId ?? '6',
+      identity: { tid: CALLERS.subscriber.tid, oid: overrides.oid ?? CALLERS.subscriber.oid, appId: undefined },
+      createdAt: new Date(Date.now() - (overrides.ageMs ?? 0)),
+    });
+    return id;
+  };
+
+  it('without a grant the subscriber may act only as its listed user', async () => {
+    expect((await raw('GET', '/api/superoffice/Cust12345/5/v1/User/currentPrincipal', { headers: subscriber })).status).toBe(200);
+    expect((await raw('GET', '/api/superoffice/Cust12345/6/v1/User/currentPrincipal', { headers: subscriber })).status).toBe(403);
+  });
+
+  it('refuses an unknown, expired, foreign or other-user grant, and the system user, before calling SuperOffice', async () => {
+    const before = webApiCalls();
+    const cases = [
+      ['unknown', randomBytes(32).toString('base64url').slice(0, 43), 6],
+      ['malformed', 'not-a-grant', 6],
+      ['expired', await grantFor({ ageMs: 16 * 60_000 }), 6],
+      ['another subscriber\'s', await grantFor({ oid: 'aaaaaaaa-0000-4000-8000-000000000009' }), 6],
+      ['for another user', await grantFor({ associateId: '7' }), 6],
+      ['used for the system user', await grantFor(), 'system'],
+    ] as const;
+    for (const [, grant, actAs] of cases) {
+      const res = await raw('GET', `/api/superoffice/Cust12345/${actAs}/v1/User/currentPrincipal`, { headers: { ...subscriber, 'x-broker-event-grant': grant } });
+      expect(res.status).toBe(403);
+    }
+    const noRule = await grantFor();
+    expect((await raw('GET', '/api/superoffice/Cust12345/6/v1/Contact/101', { headers: { ...subscriber, 'x-broker-event-grant': noRule } })).status).toBe(403);
+    expect(webApiCalls()).toBe(before);
+  });
+
+  it('a fresh grant naming that user lets the subscriber act as them; the audit records the grant', async () => {
+    const grant = await grantFor();
+    const res = await raw('GET', '/api/superoffice/Cust12345/6/v1/User/currentPrincipal', { headers: { ...subscriber, 'x-broker-event-grant': grant } });
+    expect(res.status, res.body.toString().slice(0, 200)).toBe(200);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ AssociateId: 6 });
+    expect(audits.findLast((a) => a.action === 'proxy')?.flags).toEqual(expect.arrayContaining([`event_grant:${grant}`]));
   });
 });

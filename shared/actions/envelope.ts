@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { canonicalJson } from '../audit/canonical.js';
 import { PROXY_METHODS, type ProxyMethod } from '../proxy/webApiRules.js';
 import type { HmacKeyring } from './hmacKey.js';
@@ -59,15 +59,15 @@ export type OpenedEnvelope =
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const actionSchema = z.strictObject({
-  id: z.string().regex(GUID),
-  caller: z.strictObject({ tid: z.string().regex(GUID), oid: z.string().regex(GUID), azp: z.string().min(1).max(64) }),
+  id: z.string().check(z.regex(GUID)),
+  caller: z.strictObject({ tid: z.string().check(z.regex(GUID)), oid: z.string().check(z.regex(GUID)), azp: z.string().check(z.minLength(1), z.maxLength(64)) }),
   env: z.enum(['sod', 'qaonline', 'online']),
-  ctx: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  actAs: z.string().regex(/^(system|[1-9]\d{0,15})$/),
+  ctx: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+  actAs: z.string().check(z.regex(/^(system|[1-9]\d{0,15})$/)),
   method: z.enum(PROXY_METHODS),
-  path: z.string().min(3).max(2048),
-  body: z.unknown().optional(),
-  grant: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/).optional(),
+  path: z.string().check(z.minLength(3), z.maxLength(2048)),
+  body: z.optional(z.unknown()),
+  grant: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{16,128}$/))),
   notify: z.boolean(),
   enqueuedAt: z.iso.datetime(),
 });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigError } from '../config/config.js';
 import type { SubscriberIdentity } from './grants.js';
 
@@ -50,33 +50,34 @@ const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const RESERVED_QUEUES = new Set(['actions', 'actions-poison']);
 const EVENT_PATTERN = /^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$/;
 
-const guid = z.string().regex(GUID, { error: 'a GUID' }).transform((v) => v.toLowerCase());
+const guid = z.pipe(z.string().check(z.regex(GUID, { error: 'a GUID' })), z.transform((v: string) => v.toLowerCase()));
+
+const subscriberSchema = z.strictObject({
+  queue: z.string().check(
+    z.regex(QUEUE_NAME, { error: 'a storage queue name (3-63 lower-case letters, digits, single hyphens)' }),
+    z.refine((q: string) => !RESERVED_QUEUES.has(q), { error: 'not one of the broker\'s own queues' }),
+  ),
+  tid: guid,
+  oid: z.optional(guid),
+  appId: z.optional(guid),
+  description: z.optional(z.string().check(z.maxLength(256))),
+}).check(z.refine((s) => s.oid !== undefined || s.appId !== undefined, { error: 'an identity with oid and/or appId' }));
 
 const documentSchema = z.strictObject({
-  subscribers: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'a subscriber name of letters, digits, - or _' }),
-      z
-        .strictObject({
-          queue: z.string().regex(QUEUE_NAME, { error: 'a storage queue name (3-63 lower-case letters, digits, single hyphens)' }).refine((q) => !RESERVED_QUEUES.has(q), { error: 'not one of the broker\'s own queues' }),
-          tid: guid,
-          oid: guid.optional(),
-          appId: guid.optional(),
-          description: z.string().max(256).optional(),
-        })
-        .refine((s) => s.oid !== undefined || s.appId !== undefined, { error: 'an identity with oid and/or appId' }),
-    )
-    .default({}),
-  rules: z
-    .array(
+  subscribers: z._default(
+    z.record(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'a subscriber name of letters, digits, - or _' })), subscriberSchema),
+    {},
+  ),
+  rules: z._default(
+    z.array(
       z.strictObject({
-        ctx: z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, { error: 'a tenant id such as Cust12345, or *' }),
-        events: z.array(z.string().regex(EVENT_PATTERN, { error: 'an event type such as contact.changed, person.*, or *' })).min(1).max(100),
-        subscribers: z.array(z.string()).min(1).max(50),
+        ctx: z.string().check(z.regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, { error: 'a tenant id such as Cust12345, or *' })),
+        events: z.array(z.string().check(z.regex(EVENT_PATTERN, { error: 'an event type such as contact.changed, person.*, or *' }))).check(z.minLength(1), z.maxLength(100)),
+        subscribers: z.array(z.string()).check(z.minLength(1), z.maxLength(50)),
       }),
-    )
-    .max(500)
-    .default([]),
+    ).check(z.maxLength(500)),
+    [],
+  ),
 });
 
 /** Validates the document; throws `ConfigError` naming `EVENT_SUBSCRIBERS` and the JSON path of the first problem. */

@@ -1,4 +1,4 @@
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import type { TableClient } from '@azure/data-tables';
 import type { HttpRequest } from '@azure/functions';
 import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder.js';
@@ -118,8 +118,10 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('logger', () => createLogger({ level: config.logLevel }));
     },
     get credential() {
-      return lazy('credential', () => new DefaultAzureCredential(
-        config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
+      // In Azure the broker runs only as its managed identity (user-assigned when a client id is set);
+      // locally the stack uses connection strings and the loopback vault credential instead.
+      return lazy('credential', () => new ManagedIdentityCredential(
+        config.managedIdentityClientId ? { clientId: config.managedIdentityClientId } : {},
       ));
     },
     get storage() {

@@ -1,7 +1,7 @@
 import type { Cookie } from '@azure/functions';
 import type { KeyObject } from 'node:crypto';
 import { parseCookie } from 'cookie';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 
@@ -43,20 +43,20 @@ export type TransactionDecodeResult =
   | { readonly ok: true; readonly transaction: ConsentTransaction }
   | { readonly ok: false; readonly reason: TransactionFailure };
 
-const token = z.string().regex(/^[A-Za-z0-9_-]{22,128}$/);
+const token = z.string().check(z.regex(/^[A-Za-z0-9_-]{22,128}$/));
 const payloadSchema = z.strictObject({
   v: z.literal(1),
   st: token,
   no: token,
-  cv: z.string().regex(/^[A-Za-z0-9\-._~]{43,128}$/),
-  env: z.string().min(1).max(16),
-  iss: z.string().min(1).max(256),
-  ctx: z.string().refine(isTenantId),
-  aid: z.string().refine(isAssociateId).optional(),
-  rt: z.string().max(2048).optional(),
+  cv: z.string().check(z.regex(/^[A-Za-z0-9\-._~]{43,128}$/)),
+  env: z.string().check(z.minLength(1), z.maxLength(16)),
+  iss: z.string().check(z.minLength(1), z.maxLength(256)),
+  ctx: z.string().check(z.refine(isTenantId)),
+  aid: z.optional(z.string().check(z.refine(isAssociateId))),
+  rt: z.optional(z.string().check(z.maxLength(2048))),
   tid: token,
-  cid: z.string().min(1).max(200),
-  exp: z.number().int().nonnegative(),
+  cid: z.string().check(z.minLength(1), z.maxLength(200)),
+  exp: z.int().check(z.gte(0)),
 });
 
 /** The cookie value for a transaction. */

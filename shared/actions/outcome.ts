@@ -4,7 +4,7 @@ import { isTransientStatus } from '../resilience/transient.js';
 /**
  * What one execution attempt of an action means (docs/acting.md §4, requirement 20). Pure.
  * - SuperOffice answered 1xx-3xx: `succeeded`.
- * - 408, 429, 5xx, and every broker error that a later attempt can cure (`upstream_*`, timeouts, the
+ * - A transient status (`isTransientStatus`: request timeout, too many requests, 5xx), and every broker error that a later attempt can cure (`upstream_*`, timeouts, the
  *   tenant or Key Vault or Table Storage unavailable, overload, an unknown error): `retry` — the executor
  *   throws so the host delivers the message again, and after the last dequeue the poison function
  *   finishes it as `exhausted`.

@@ -163,10 +163,9 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
       // Every status change also goes out as a connection event (docs/acting.md §6).
-      return lazy('connections', () => new NotifyingConnectionStore(
-        withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }),
-        () => runtime.events,
-        runtime.logger.child({ service: 'events' }),
+      return lazy('connections', () => withStatusCache(
+        new NotifyingConnectionStore(new TableConnectionStore(runtime.storage.table('connections')), () => runtime.events, runtime.logger.child({ service: 'events' })),
+        { ttlMs: config.connectionStatusCacheMs },
       ));
     },
     get policy() {

@@ -1,3 +1,4 @@
+import { NotifyingConnectionStore } from '../../../shared/events/connectionEvents.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../shared/config/config.js';
 import type { Connection, ConnectionKey } from '../../../shared/connections/connection.js';
@@ -265,8 +266,10 @@ describe('CONNECTION_STATUS_CACHE_MS', () => {
     }
   });
 
-  it('the runtime puts the cache in front of the Table store, or leaves it out at 0', () => {
+  it('the runtime puts the cache in front of the store (which publishes connection events to Table Storage), or leaves it out at 0', () => {
     expect(createRuntime(loadConfig(testEnv())).connections).toBeInstanceOf(CachedConnectionStore);
-    expect(createRuntime(loadConfig(testEnv({ CONNECTION_STATUS_CACHE_MS: '0' }))).connections).toBeInstanceOf(TableConnectionStore);
+    const uncached = createRuntime(loadConfig(testEnv({ CONNECTION_STATUS_CACHE_MS: '0' }))).connections;
+    expect(uncached).not.toBeInstanceOf(CachedConnectionStore);
+    expect(uncached).toBeInstanceOf(NotifyingConnectionStore);
   });
 });

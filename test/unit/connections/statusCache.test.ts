@@ -4,7 +4,6 @@ import { ConfigError, loadConfig } from '../../../shared/config/config.js';
 import type { Connection, ConnectionKey } from '../../../shared/connections/connection.js';
 import { ConnectionLifecycle } from '../../../shared/connections/lifecycle.js';
 import { CachedConnectionStore, withStatusCache } from '../../../shared/connections/statusCache.js';
-import { TableConnectionStore } from '../../../shared/connections/tableConnectionStore.js';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { createRuntime } from '../../../shared/runtime/runtime.js';

@@ -288,7 +288,7 @@ export async function startCallerIssuer(options: CallerIssuerOptions = {}): Prom
 
   async function mint(caller: DemoCallerName | DemoCaller | CallerSpec, mintOptions: MintOptions = {}): Promise<string> {
     const spec: CallerSpec = typeof caller === 'string' ? DEMO_CALLERS[caller] : caller;
-    if (spec === undefined) throw new Error(`Unknown demo caller "${String(caller)}"; known: ${DEMO_CALLER_NAMES.join(', ')}`);
+    if (spec === undefined) throw new Error(`Unknown demo caller "${typeof caller === 'string' ? caller : '?'}"; known: ${DEMO_CALLER_NAMES.join(', ')}`);
     const tid = (spec.tid ?? tenantId).toLowerCase();
     const version = mintOptions.version ?? '2.0';
     const iat = Math.floor(clock() / 1000);

@@ -67,7 +67,7 @@ export class SimulatorCounters {
 
   /** All non-zero counters. */
   snapshot(): Partial<Record<CounterName, number>> {
-    return Object.fromEntries(this.counts) as Partial<Record<CounterName, number>>;
+    return Object.fromEntries(this.counts);
   }
 
   recordTokenRequest(record: TokenRequestRecord): void {

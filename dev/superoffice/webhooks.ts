@@ -154,7 +154,7 @@ export function parseWebhookDefinition(value: unknown): WebhookDefinition | stri
     State: state,
     Type: 'webhook',
     Headers: headers as Record<string, string> | null,
-    Properties: properties as Record<string, unknown> | null,
+    Properties: properties,
     ErrorsEmail: errorsEmail,
   };
 }

@@ -117,7 +117,7 @@ function compareKeys(a: RecordKey, b: RecordKey): number {
 }
 
 function keyOf(entity: Readonly<Record<string, unknown>>): RecordKey {
-  return { t: String(entity['time'] ?? ''), p: String(entity['partitionKey'] ?? ''), s: typeof entity['seq'] === 'number' ? entity['seq'] : 0 };
+  return { t: typeof entity['time'] === 'string' ? entity['time'] : '', p: typeof entity['partitionKey'] === 'string' ? entity['partitionKey'] : '', s: typeof entity['seq'] === 'number' ? entity['seq'] : 0 };
 }
 
 /** Windows (hours with lanes) one request reads before it answers with what it has and a continuation. */
@@ -174,8 +174,9 @@ async function callerPage(table: TableClient, query: AuditQuery, caller: string,
 
   // The registry lists the caller's lanes in hour order, from the floor's hour on.
   const rows = table
-    .listEntities<{ lane?: unknown }>({ queryOptions: { filter: registryFilter(caller, floor === '' ? undefined : windowKeyOf(Date.parse(floor))), select: ['lane'] }, abortSignal: signal })
-    [Symbol.asyncIterator]();
+    .listEntities<{ lane?: unknown }>({ queryOptions: { filter: registryFilter(caller, floor === '' ? undefined : windowKeyOf(Date.parse(floor))), select: ['lane'] }, abortSignal: signal })[
+      Symbol.asyncIterator
+    ]();
   let lookahead: { readonly lane: string; readonly windowStart: number } | undefined | null = null; // null: not read yet
   const nextLane = async (): Promise<{ readonly lane: string; readonly windowStart: number } | undefined> => {
     if (lookahead !== null) {

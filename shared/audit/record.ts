@@ -98,6 +98,7 @@ const UNSAFE_CHARACTER = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]$/u;
  */
 export function neutralise(value: unknown, maxLength: number = FIELD_LIMITS.text): string {
   if (value === undefined || value === null) return '';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any caller value is accepted; an object renders as its String() and is neutralised like any text
   const text = typeof value === 'string' ? value : String(value);
   // Pieces are atomic: an escape or a surrogate pair is never split by the cap.
   const pieces: string[] = [];

@@ -74,7 +74,7 @@ export function createAuditRecorder(options: AuditRecorderOptions): BrokerAuditR
       const offered = entry.tokenFingerprints;
       const tokenFingerprints = offered === undefined
         ? undefined
-        : await Promise.all(offered.map((f) => (FINGERPRINT_PATTERN.test(f) ? f : fingerprinter.fingerprint(f))));
+        : await Promise.all(offered.map(async (f) => (FINGERPRINT_PATTERN.test(f) ? f : fingerprinter.fingerprint(f))));
       const { body } = buildAuditRecord(
         tokenFingerprints === undefined ? entry : { ...entry, tokenFingerprints },
         {

@@ -32,7 +32,7 @@ export function connectionPartition(env: string, ctx: string): string {
 }
 
 function toConnection(row: TableEntityResult<Record<string, unknown>>): Connection | undefined {
-  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k]) : undefined);
   const status = str('status');
   const env = str('env');
   const ctx = str('ctx');

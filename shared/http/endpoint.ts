@@ -140,7 +140,7 @@ export function defineEndpoint<R extends RequestSchemas, A extends Access>(decla
       if (ref !== undefined && fieldSchema(declaration.request, ref) === undefined) throw new Error(`Endpoint ${declaration.name}: no input field ${ref}`);
     }
   }
-  return declaration as unknown as Endpoint;
+  return declaration;
 }
 
 type Part = 'path' | 'query' | 'headers' | 'body';

@@ -48,7 +48,7 @@ export interface RequestScope {
   readonly runtime: Runtime;
   readonly log: Logger;
   /** Adds facts to this request's audit record (subject, target, upstream status, fingerprints, flags). */
-  annotate(facts: AuditAnnotations): void;
+  annotate(this: void, facts: AuditAnnotations): void;
   /** Reads the body as JSON (415 unless `application/json`, 413 over the limit, 400 `invalid_json`); endpoint.ts validates it. */
   readJson(): Promise<unknown>;
 }
@@ -105,7 +105,7 @@ function withHeaders(response: HttpResponseInit, extra: Readonly<Record<string, 
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) headers.set(k, v);
   for (const [k, v] of Object.entries(extra)) headers.set(k, v);
   if (response.headers !== undefined) {
-    for (const [k, v] of new Headers(response.headers as HeadersInit)) headers.set(k, v);
+    for (const [k, v] of new Headers(response.headers)) headers.set(k, v);
   }
   headers.set('x-request-id', requestId);
   const cookies = response.cookies;

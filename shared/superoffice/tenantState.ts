@@ -51,7 +51,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   const stateRaw = record['State'];
   const state: TenantStateName = typeof stateRaw === 'string' && (TENANT_STATES as readonly string[]).includes(stateRaw)
     ? (stateRaw as TenantStateName)
-    : typeof stateRaw === 'number' && TENANT_STATE_NUMBERS[stateRaw] !== undefined ? TENANT_STATE_NUMBERS[stateRaw]! : 'Other';
+    : typeof stateRaw === 'number' && TENANT_STATE_NUMBERS[stateRaw] !== undefined ? TENANT_STATE_NUMBERS[stateRaw] : 'Other';
   const isRunning = record['IsRunning'] === true;
   const apiRaw = record['Api'];
   if (typeof apiRaw !== 'string') return { kind: 'malformed', problem: 'Api missing' };

@@ -17,7 +17,7 @@ function levelIsSafe(path: string): boolean {
   if (!path.startsWith('/')) return false;
   if (path.includes('//') || path.includes('\\')) return false;
   // Anything a browser strips or folds while parsing (tab, CR, LF, other controls) could hide a `//`.
-  if (/[\x00-\x1f\x7f]/.test(path)) return false;
+  if (Array.from(path).some((ch) => ch < ' ' || ch === '\x7f')) return false; // C0 controls and DEL
   return true;
 }
 

@@ -1,4 +1,3 @@
-import type { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../../dev/azurite.js';
 import { recordHash, rowKeyOf } from '../../../shared/audit/canonical.js';
@@ -203,7 +202,7 @@ describe('audit lanes: one writer per lane, no cross-instance contention (requir
             }
             return Reflect.get(target, property, receiver) as unknown;
           },
-        }) as TableClient;
+        });
       },
     };
     const sink = createTableAuditSink({ storage, logger: quiet, writerId: 'registry-k0-000000000001' });

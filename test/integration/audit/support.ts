@@ -35,7 +35,7 @@ export const fakeGuard: RequestGuard = {
 export async function call(handler: HttpHandler, init: HttpRequestInit) {
   const response = (await handler(new Request(init), new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
   const text = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  return { status: response.status ?? 200, text, headers: new Headers(response.headers as HeadersInit) };
+  return { status: response.status ?? 200, text, headers: new Headers(response.headers) };
 }
 
 /** Storage clients for a connection string (tests only; no credential). */

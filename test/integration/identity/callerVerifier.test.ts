@@ -18,7 +18,7 @@ const HOUR = 60 * MINUTE;
 
 let h: Harness;
 
-async function rejected(promise: Promise<VerifiedCallerToken>): Promise<TokenRejection | string> {
+async function rejected(promise: Promise<VerifiedCallerToken>): Promise<TokenRejection> {
   try {
     await promise;
   } catch (error) {

@@ -85,7 +85,7 @@ function formats(ajv: Ajv2020): Ajv2020 {
 }
 
 const ajv = formats(new Ajv2020({ strict: false, allErrors: true }));
-ajv.addSchema(structuredClone(document) as object, DOC_ID);
+ajv.addSchema(structuredClone(document), DOC_ID);
 const validators = new Map<string, ValidateFunction>();
 
 function validatorAt(pointer: string): ValidateFunction {

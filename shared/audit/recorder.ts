@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
-import { BROKER_VERSION } from '../runtime/version.js';
-import type { StorageClients } from '../runtime/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
+import type { StorageClients } from '../storage/storage.js';
 import type { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { AuditEntry, AuditRecorder } from './entry.js';

@@ -2,8 +2,8 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
 import { sleep } from '../resilience/sleep.js';
-import type { StorageClients } from '../runtime/storage.js';
-import { BROKER_VERSION } from '../runtime/version.js';
+import type { StorageClients } from '../storage/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
 import { GENESIS_HASH, MAX_RECORD_ROW_KEY, recordHash, rowKeyOf } from './canonical.js';
 import {
   LANE_WINDOW_MS, laneIdOf, lanePartition, newWriterId, isWriterId, registryFilter, registryRowKey, windowStartOf, type LaneRegistration,

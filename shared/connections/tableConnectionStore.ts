@@ -1,6 +1,6 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
-import { tableOnFirstUse } from '../runtime/storage.js';
+import { tableOnFirstUse } from '../storage/storage.js';
 import type { Connection, ConnectionKey, ConnectionStatus, ConnectionStore } from './connection.js';
 
 /**

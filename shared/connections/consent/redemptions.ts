@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RestError, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../../errors/errors.js';
-import { tableOnFirstUse } from '../../runtime/storage.js';
+import { tableOnFirstUse } from '../../storage/storage.js';
 
 /**
  * One-time use of onboarding tickets and `state` values across instances (security.md requirements

@@ -10,7 +10,7 @@ import { verifyChain } from '../../../shared/audit/verify.js';
 import { verifyAuditTable } from '../../../shared/audit/verifyTable.js';
 import { callerId, type Caller } from '../../../shared/identity/caller.js';
 import { createLogger } from '../../../shared/log/logger.js';
-import type { StorageClients } from '../../../shared/runtime/storage.js';
+import type { StorageClients } from '../../../shared/storage/storage.js';
 import { testConfig } from '../../support/config.js';
 import { FakeSecretStore } from '../../unit/audit/fakeSecrets.js';
 import { entry } from '../../unit/audit/fixtures.js';

@@ -11,7 +11,7 @@ import { BrokerError } from '../../../shared/errors/errors.js';
 import type { Caller } from '../../../shared/identity/caller.js';
 import type { Operation } from '../../../shared/identity/operations.js';
 import type { RequestGuard } from '../../../shared/runtime/runtime.js';
-import { StorageClients } from '../../../shared/runtime/storage.js';
+import { StorageClients } from '../../../shared/storage/storage.js';
 
 export const TENANT = '11111111-1111-4111-8111-111111111111';
 

@@ -7,7 +7,7 @@ import { openApiDocument, type JsonObject } from '../../../shared/http/openapi.j
 import { BROKER_ROLES, OPERATION_ROLES } from '../../../shared/identity/operations.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 import { createRuntime, setRuntime } from '../../../shared/runtime/runtime.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { testConfig } from '../../support/config.js';
 
 /**

@@ -9,7 +9,7 @@ import { openApiDocument } from '../../../shared/http/openapi.js';
 import { listFunctions, type HttpFunctionDefinition } from '../../../shared/runtime/registry.js';
 import { HealthService } from '../../../shared/runtime/health.js';
 import { createRuntime, setRuntime, type RuntimeOverrides } from '../../../shared/runtime/runtime.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { CALLERS, startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
 import { testConfig } from '../../support/config.js';
 import { consentAtSuperOffice } from '../consent/harness.js';

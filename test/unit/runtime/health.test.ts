@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { HealthService } from '../../../shared/runtime/health.js';
-import { endpointsFromConnectionString } from '../../../shared/runtime/storage.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { endpointsFromConnectionString } from '../../../shared/storage/storage.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { testConfig } from '../../support/config.js';
 
 function fakeFetch(down: Set<string>, seen: string[]): typeof fetch {

@@ -95,6 +95,7 @@ function decodeContinuation(token: string, filter: string, mode: Continuation['m
     const value: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
     parsed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
+    // A malformed continuation token is rejected just below (parsed undefined → invalid input).
     parsed = undefined;
   }
   if (parsed === undefined || parsed['v'] !== 2 || parsed['m'] !== mode || parsed['q'] !== filterDigest(filter)) throw invalidContinuation();

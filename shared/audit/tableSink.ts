@@ -178,6 +178,7 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
       const attempt = Promise.all([records.createTable({ abortSignal: signal }), heads.createTable({ abortSignal: signal })]).then(() => undefined);
       ready = attempt;
       attempt.catch(() => {
+        // Only clears the memo so the next call retries; the caller awaiting `ready` sees the failure.
         if (ready === attempt) ready = undefined;
       });
     }

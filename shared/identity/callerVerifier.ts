@@ -140,6 +140,7 @@ export function isAllowedKeysUrl(authorityHost: string, raw: string): boolean {
     url = new URL(raw);
     authority = new URL(authorityHost);
   } catch {
+    // Not a URL: not a trusted issuer, which is the answer.
     return false;
   }
   if (url.username !== '' || url.password !== '' || url.hash !== '') return false;
@@ -193,12 +194,12 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
       headers: { accept: 'application/json' },
     });
     if (response.status !== 200) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.body?.cancel().catch(() => undefined); // discarding the body; the error below is what counts
       throw new Error(`status ${response.status}`);
     }
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > d.maxDocumentBytes) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.body?.cancel().catch(() => undefined); // discarding the body; the error below is what counts
       throw new Error('document too large');
     }
     const text = await response.text();
@@ -284,9 +285,9 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
     if (current !== undefined && now - current.fetchedAt < maxAgeInMs && current.keys.has(kid)) return current;
     // Stale, missing, or an unknown kid: refresh, but at most once per cooldown (requirement 10).
     if (source.inflight !== undefined) {
-      await source.inflight.catch(() => undefined);
+      await source.inflight.catch(() => undefined); // its failure is in source.lastFailure, answered below
     } else if (source.lastAttemptAt === undefined || now - source.lastAttemptAt >= cooldownInMs) {
-      await refresh(source).catch(() => undefined);
+      await refresh(source).catch(() => undefined); // its failure is in source.lastFailure, answered below
     }
     const keySet = source.keySet;
     if (keySet === undefined) throw new Rejection(source.lastFailure ?? 'keys_unavailable');

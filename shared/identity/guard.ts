@@ -81,6 +81,7 @@ function easyAuthObjectId(request: HttpRequest): string | undefined {
       if (typeof typ === 'string' && EASY_AUTH_OID_CLAIMS.has(typ) && typeof val === 'string') return val.toLowerCase();
     }
   } catch {
+    // Undecodable Easy Auth principal header: no object id, so authentication proceeds without it.
     return undefined;
   }
   return undefined;

@@ -165,6 +165,7 @@ export function parseScriptOutput(value: unknown): ScriptOutput | undefined {
     try {
       document = JSON.parse(value.trim()) as unknown;
     } catch {
+      // Not JSON: undefined tells the caller the script answered nothing usable (reported upstream).
       return undefined;
     }
   }

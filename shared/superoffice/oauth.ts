@@ -120,6 +120,7 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // Not JSON: classified below from the status alone.
     body = undefined;
   }
   if (status === 200) {
@@ -196,6 +197,7 @@ export function classifyRevocationResponse(response: UpstreamResponse): Revocati
     const code = isRecord(body) ? body['error'] : undefined;
     error = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : undefined;
   } catch {
+    // Not JSON: the refusal carries no OAuth error code, only its status.
     error = undefined;
   }
   return { kind: 'refused', status: response.status, error };

@@ -53,6 +53,7 @@ export function classifySystemUserResponse(response: UpstreamResponse): SystemUs
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // The parse failure becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', status: response.status, problem: 'body is not JSON' };
   }
   if (typeof body !== 'object' || body === null) return { kind: 'malformed', status: response.status, problem: 'body is not an object' };

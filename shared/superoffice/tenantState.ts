@@ -42,6 +42,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // The parse failure becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', problem: 'body is not JSON' };
   }
   if (typeof body !== 'object' || body === null) return { kind: 'malformed', problem: 'body is not an object' };
@@ -59,6 +60,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   try {
     api = new URL(apiRaw);
   } catch {
+    // The bad URL becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', problem: 'Api is not a URL' };
   }
   const validRaw = typeof record['ValidUntil'] === 'string' ? Date.parse(record['ValidUntil']) : Number.NaN;

@@ -189,7 +189,7 @@ export class TokenService {
     } catch (error) {
       const code = error instanceof BrokerError ? error.code : 'internal';
       // reauth_required already marked the connection; other failures are recorded without a status change.
-      if (code !== 'reauth_required') await this.options.connections.recordProbeFailure(subject, code).catch(() => undefined);
+      if (code !== 'reauth_required') await this.options.connections.recordProbeFailure(subject, code).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
       return code;
     }
   }
@@ -213,7 +213,8 @@ export class TokenService {
     let clientSecret: Secret;
     try {
       clientSecret = await this.options.credentials.clientSecret(call);
-    } catch {
+    } catch (error) {
+      this.options.logger.warn('tokens.revocation_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' });
       return 'failed';
     }
     let rereadSecret = false;
@@ -311,9 +312,9 @@ export class TokenService {
           this.negative.delete(key);
           const idToken = outcome.tokens.idToken;
           const isAdministrator = idToken !== undefined && this.options.administratorFromIdToken
-            ? await this.options.administratorFromIdToken(idToken, subject).catch(() => undefined)
+            ? await this.options.administratorFromIdToken(idToken, subject).catch(() => undefined) // unknown: the record keeps its last flag
             : undefined;
-          this.options.connections.recordSuccess(subject, 'refresh', isAdministrator).catch(() => undefined);
+          this.options.connections.recordSuccess(subject, 'refresh', isAdministrator).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
           return { token, upstreamStatus: outcome.response.status };
         }
         case 'oauth_error': {
@@ -329,7 +330,7 @@ export class TokenService {
           // Requirement 40: permanent; mark the connection and stop calling (41).
           this.negative.set(key, this.clock() + this.o.negativeTtlMs);
           this.cache.delete(key);
-          await this.options.connections.setStatus(subject, 'reauth_required', outcome.error).catch(() => undefined);
+          await this.options.connections.setStatus(subject, 'reauth_required', outcome.error).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
           throw this.reauthError();
         }
         case 'transient':

@@ -31,6 +31,7 @@ export function isSafeReturnTo(value: unknown): value is string {
     try {
       decoded = decodeURIComponent(current);
     } catch {
+      // Malformed percent-encoding: the path is refused, which is the decision asked for.
       return false;
     }
     if (decoded === current) break;
@@ -43,6 +44,7 @@ export function isSafeReturnTo(value: unknown): value is string {
   try {
     resolved = new URL(value, `${PROBE_ORIGIN}/`);
   } catch {
+    // Not a URL: the path is refused, which is the decision asked for.
     return false;
   }
   return resolved.origin === PROBE_ORIGIN && resolved.username === '' && resolved.password === '';

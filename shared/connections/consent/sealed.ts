@@ -62,6 +62,7 @@ export function open(key: KeyObject, purpose: string, sealed: string, maxBytes =
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(body), decipher.final()]);
   } catch {
+    // Tampered, truncated or foreign ciphertext: undefined is the documented "not ours" answer.
     return undefined;
   }
 }
@@ -78,6 +79,7 @@ export function openJson(key: KeyObject, purpose: string, sealed: string): unkno
   try {
     return JSON.parse(plain.toString('utf8')) as unknown;
   } catch {
+    // Authenticated but not JSON: treated like any other unreadable artefact (undefined).
     return undefined;
   }
 }

@@ -129,6 +129,7 @@ export function readTransactionCookie(cookieHeader: string | null | undefined): 
   try {
     return parseCookie(cookieHeader)[CONSENT_COOKIE_NAME];
   } catch {
+    // An unparsable Cookie header means no transaction cookie; the caller answers that case.
     return undefined;
   }
 }

@@ -17,7 +17,7 @@ import {
 } from './demoCallers.js';
 
 /**
- * A loopback stand-in for Microsoft Entra ID as seen by a resource API (architecture.md §7): per-tenant
+ * A loopback stand-in for Microsoft Entra ID as seen by a resource API (docs/architecture.md §7): per-tenant
  * v1 and v2 openid-configuration documents, per-tenant JWKS (RSA keys with `kid` and Entra's per-key
  * `issuer` property), key rotation, a JWKS outage or hang, fetch counters, and a minter of Entra-shaped
  * app-only access tokens for the demo callers (or any claims a test wants, including broken ones).

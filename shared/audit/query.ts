@@ -5,7 +5,7 @@ import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
 import { lanePartition, parseLaneId, registryFilter, windowKeyOf } from './lanes.js';
 
 /**
- * Reading the audit trail (architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
+ * Reading the audit trail (docs/architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
  * the filters of an `AuditQuery` (validated by `querySchema.ts`), translated into Table Storage filters with
  * escaped values, and paged with an opaque continuation token bound to the filters it was issued for.
  *

@@ -3,7 +3,7 @@ import { callerId } from '../identity/caller.js';
 import type { AuditEntry } from './entry.js';
 
 /**
- * The stored audit record (security.md requirement 57) and its pure builder. Every string that can
+ * The stored audit record (requirement 57) and its pure builder. Every string that can
  * carry a caller-supplied value is neutralised (requirement 62): control, format and line-separator
  * characters become visible `\uXXXX` escapes, backslashes are doubled (so the escaping is
  * unambiguous), and the length is capped. No secret reaches a record (requirement 59): tokens appear

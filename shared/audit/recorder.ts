@@ -12,8 +12,8 @@ import type { AuditSink } from './sink.js';
 import { createTableAuditSink, type TableAuditSinkOptions } from './tableSink.js';
 
 /**
- * The broker's audit recorder (architecture.md §6): builds one record per entry and writes it to
- * every sink before the wrapper answers. Like Vault's audit broker (security.md §3, requirement 58)
+ * The broker's audit recorder (docs/architecture.md §6): builds one record per entry and writes it to
+ * every sink before the wrapper answers. Like Vault's audit broker (docs/security.md §3, requirement 58)
  * it succeeds when at least one sink made the record durable and throws `audit_unavailable` when
  * none did, so fail-closed routes release nothing.
  */

@@ -12,7 +12,7 @@ import type { AuditRecord, AuditRecordBody } from './record.js';
 import { AuditSinkError, type AuditSink } from './sink.js';
 
 /**
- * The authoritative audit sink (docs/audit.md; architecture.md §4 and §6): Table Storage table
+ * The authoritative audit sink (docs/audit.md; docs/architecture.md §4 and §6): Table Storage table
  * `audit`, one hash chain per *lane* (requirement 60). A sink is one writer: it appends each caller's
  * records to its own lane for the current hour, PartitionKey `<caller id>~<hour>-<writer id>`, RowKey
  * the zero-padded `seq`. No other writer ever appends to that partition, so instances never race for

@@ -4,7 +4,7 @@ import { tableOnFirstUse } from '../storage/storage.js';
 import type { Connection, ConnectionKey, ConnectionStatus, ConnectionStore } from './connection.js';
 
 /**
- * Connection records in the `connections` table (architecture.md §4): PartitionKey = `{env}|{ctx}`
+ * Connection records in the `connections` table (docs/architecture.md §4): PartitionKey = `{env}|{ctx}`
  * (lower case), RowKey = associate id. Holds status and metadata only; the refresh token is in Key Vault.
  */
 

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /**
- * The one HTTP wrapper (architecture.md §3 `http/`): request id, function-key refusal, caller
+ * The one HTTP wrapper (docs/architecture.md §3 `http/`): request id, function-key refusal, caller
  * authentication, deadline, body limits, security headers, error mapping to problem+json, and one
  * audit record per request written before the response leaves (fail-closed where required).
  */
@@ -64,7 +64,7 @@ export interface AuditAnnotations {
 
 export type RouteHandler = (scope: RequestScope) => Promise<HttpResponseInit>;
 
-/** Headers on every response (security.md §4, requirements 34 and 71). */
+/** Headers on every response (docs/security.md §4, requirements 34 and 71). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
   Pragma: 'no-cache',

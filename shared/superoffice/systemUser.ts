@@ -8,7 +8,7 @@ import { JwsFailure, checkLifetime, verifySuperOfficeJws } from './jws.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
- * The system user (superoffice.md §3): sign the tenant's system-user token with the app's RSA key,
+ * The system user (docs/superoffice.md §3): sign the tenant's system-user token with the app's RSA key,
  * exchange it at PartnerSystemUser/Authenticate, and validate the returned JWT (issuer
  * `SuperOffice AS`, audience `spn:{serial}`, RS256 from SuperOffice's JWKS). The ticket never leaves
  * the broker.

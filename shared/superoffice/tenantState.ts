@@ -2,7 +2,7 @@ import { isTransientStatus } from '../resilience/transient.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
- * The tenant status API (superoffice.md §4): `GET /api/state/{ctx}` without auth, telling whether the
+ * The tenant status API (docs/superoffice.md §4): `GET /api/state/{ctx}` without auth, telling whether the
  * tenant is running, which (load-balanced) host serves its API, and until when that answer holds.
  */
 

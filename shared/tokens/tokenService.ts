@@ -43,7 +43,7 @@ export interface TokenServiceOptions {
   readonly logger: Logger;
   /**
    * Validates a refresh answer's id_token and returns its `is_administrator` claim, or undefined when
-   * it cannot be read (superoffice.md §5.1: the claim reflects the latest sign-in or refresh).
+   * it cannot be read (docs/superoffice.md §5.1: the claim reflects the latest sign-in or refresh).
    */
   readonly administratorFromIdToken?: (idToken: string, subject: { ctx: string; associateId: string }) => Promise<boolean | undefined>;
   readonly clock?: () => number;
@@ -284,7 +284,7 @@ export class TokenService {
     const call = { ...(request.signal ? { signal: request.signal } : {}), ...(request.correlationId ? { correlationId: request.correlationId } : {}) };
     let refreshToken: Secret;
     try {
-      // Refresh tokens are read fresh and not kept in memory beyond this refresh (security.md §4).
+      // Refresh tokens are read fresh and not kept in memory beyond this refresh (docs/security.md §4).
       refreshToken = (await this.options.secrets.get(secretName, { ...call, fresh: true })).value;
     } catch (error) {
       if (error instanceof SecretNotFoundError) {

@@ -1,5 +1,5 @@
 /**
- * The allow-list rule for the post-consent redirect target (security.md requirement 29; RFC 9700
+ * The allow-list rule for the post-consent redirect target (requirement 29; RFC 9700
  * §2.1 and §4.11: no open redirector). Only a relative path on the broker's own origin passes:
  * it starts with exactly one `/`, contains no `//` or `\`, no scheme, no raw whitespace, non-ASCII or
  * control characters, and no percent-encoding that decodes to `//`, `\` or a control character

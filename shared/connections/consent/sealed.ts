@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomByte
 
 /**
  * Authenticated encryption for the consent flow's two browser-carried artefacts, the onboarding
- * ticket and the transaction cookie (security.md requirements 23, 27): AES-256-GCM with a random
+ * ticket and the transaction cookie (requirements 23, 27): AES-256-GCM with a random
  * 96-bit IV, the artefact's purpose as additional data, and strict base64url so that every change
  * to the text (even the unused low bits of the last character) is rejected.
  */

@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 tokens: "id_token with the claims above; iss = https://{host}, aud = client_id; exp = iat+300"
+ * docs/superoffice.md §8 tokens: "id_token with the claims above; iss = https://{host}, aud = client_id; exp = iat+300"
  * (claims from §2), verified with jose against the simulator's JWKS; plus key rotation.
  */
 import { compactVerify, createRemoteJWKSet, jwtVerify } from 'jose';

@@ -3,7 +3,7 @@ import azureFunctions, { type HttpHandler, type HttpRequest, type HttpResponseIn
 import { odata, TableClient } from '@azure/data-tables';
 import type { HttpRequestInit } from '@azure/functions';
 
-// A default import: the package is a CommonJS bundle whose named exports native ESM (tsx, the bench) cannot see (azure.md §2).
+// A default import: the package is a CommonJS bundle whose named exports native ESM (tsx, the bench) cannot see (docs/azure.md §2).
 const { HttpRequest: Request, InvocationContext } = azureFunctions;
 import { MAX_RECORD_ROW_KEY } from '../../../shared/audit/canonical.js';
 import { callerLanesFilter, registryFilter } from '../../../shared/audit/lanes.js';

@@ -6,7 +6,7 @@ import { CallerDeniedError, INVALID_TOKEN_MESSAGE } from '../../../shared/identi
 import { startHarness, type Harness } from './harness.js';
 
 /**
- * The caller-token verifier against the dev issuer on a loopback port (security.md §7 A, requirements
+ * The caller-token verifier against the dev issuer on a loopback port (docs/security.md §7 A, requirements
  * 2–6, 9–12 and the Entra side of 17). Negative cases first; the clock is fake except for the fetch
  * timeout test.
  */
@@ -26,7 +26,7 @@ async function rejected(promise: Promise<VerifiedCallerToken>): Promise<string> 
     const denied = error as CallerDeniedError;
     expect(denied.code).toBe('unauthenticated');
     expect(denied.status).toBe(401);
-    // Fixed message: the response never says why (style.md, jose's errors).
+    // Fixed message: the response never says why (docs/style.md, jose's errors).
     expect(denied.message).toBe(INVALID_TOKEN_MESSAGE);
     return denied.reason;
   }

@@ -21,7 +21,7 @@ import { demoApp, type AppRegistration } from './superoffice/seed.js';
 import { generateSystemUserKeyPair } from './superoffice/systemUser.js';
 
 /**
- * The local stack behind `npm start` (architecture.md §7): Azurite, the dev Key Vault, the
+ * The local stack behind `npm start` (docs/architecture.md §7): Azurite, the dev Key Vault, the
  * SuperOffice simulator and the caller-token issuer, each on loopback, wired into the broker's
  * settings; the local vault seeded with the app's secrets; the runtime set; the dev host started.
  * Any service whose settings are already in the environment (a real vault, storage account,

@@ -21,7 +21,7 @@ import { neutralise } from '../shared/audit/record.js';
 import { AUDIT_HEADS_TABLE, AUDIT_TABLE } from '../shared/audit/tableSink.js';
 import { verifyAuditTable, type CallerReport } from '../shared/audit/verifyTable.js';
 import type { StorageConfig } from '../shared/config/config.js';
-import { StorageClients } from '../shared/runtime/storage.js';
+import { StorageClients } from '../shared/storage/storage.js';
 
 const USAGE = 'usage: audit-verify [--caller <caller id>] [--table <records table>] [--heads <head-hint table>]';
 const PROBLEMS_SHOWN_PER_CALLER = 20;

@@ -8,11 +8,11 @@
  *   `other` = everything else), as lists of TableRight flags.
  * - `fieldRestrictions` narrow single fields ('read' = no write, 'none' = hidden).
  * - A record may carry per-user `overrides` (e.g. a protected record) and `rightsUnknown`, which makes the
- *   Web API serialise `TableRight`/`FieldRight` as `null` or `{}` (superoffice.md §5.2 "unknown").
+ *   Web API serialise `TableRight`/`FieldRight` as `null` or `{}` (docs/superoffice.md §5.2 "unknown").
  * - Ticket access is per category: 0 List, 1 Read, 2 Edit; a category missing from the map = no access.
  */
 
-/** Tenant states with their numbers (superoffice.md §4). */
+/** Tenant states with their numbers (docs/superoffice.md §4). */
 export const TENANT_STATES = {
   Unknown: 0,
   Provisioning: 1,
@@ -175,7 +175,7 @@ export interface TenantSeed {
   /** The tenant's own company (ContactId of the associates' persons). */
   readonly ownContactId: number;
   readonly countryId: number;
-  /** Required for the system user (superoffice.md §7). */
+  /** Required for the system user (docs/superoffice.md §7). */
   readonly developmentToolsLicense: boolean;
   readonly systemUser: { readonly associateId: number; readonly userName: string; readonly fullName: string };
   readonly groups: readonly { readonly groupId: number; readonly name: string }[];

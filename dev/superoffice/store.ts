@@ -98,7 +98,7 @@ export interface TicketRecord {
   expiresAt: number;
 }
 
-/** Lifetimes (superoffice.md §1.2, §1.5, §3.7). */
+/** Lifetimes (docs/superoffice.md §1.2, §1.5, §3.7). */
 export const AUTHORIZATION_CODE_TTL_MS = 10 * 60_000;
 export const PENDING_REQUEST_TTL_MS = 10 * 60_000;
 export const ACCESS_TOKEN_TTL_S = 3600;

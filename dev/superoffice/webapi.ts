@@ -1,5 +1,5 @@
 /**
- * The tenant Web API under `/{ctx}/api/…` (served on both host names; superoffice.md §4–§6).
+ * The tenant Web API under `/{ctx}/api/…` (served on both host names; docs/superoffice.md §4–§6).
  *
  * Order of checks: unknown tenant → 404; tenant not running → 503 with Retry-After; then authentication:
  * - `Authorization: Bearer 8A:…` — an access token of this tenant, unexpired, whose consent still exists;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { odata, RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
-import { tableOnFirstUse } from '../runtime/storage.js';
+import { tableOnFirstUse } from '../storage/storage.js';
 import type { ActionState } from './outcome.js';
 
 /**

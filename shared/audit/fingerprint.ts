@@ -5,7 +5,7 @@ import { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /**
- * Token fingerprints for the audit trail (security.md requirement 59, after Vault's audit HMAC):
+ * Token fingerprints for the audit trail (requirement 59, after Vault's audit HMAC):
  * `fp1_` + base64url(HMAC-SHA256(auditKey, token)). The key is the Key Vault secret
  * `audit-hmac-key`, read through the `SecretStore` and held as a `KeyObject` for a bounded time.
  * Knowing a token, anyone with the key recomputes its fingerprint and finds its records; the

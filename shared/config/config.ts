@@ -249,6 +249,7 @@ function loadSuperOffice(env: Env): Config['superOffice'] {
       try {
         url = new URL(`https://${host}`);
       } catch {
+        // Not a host name: url stays undefined and the check below reports the setting as invalid.
         url = undefined;
       }
       const allowed = url !== undefined && (isAllowedApiUrl(url, [`${environment}.superoffice.com`]) || isLoopbackHostname(bare));

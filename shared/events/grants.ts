@@ -5,7 +5,7 @@ import { CallerDeniedError } from '../identity/denial.js';
 import type { Operation } from '../identity/operations.js';
 import { policyEntriesFor, type Policy } from '../identity/policy.js';
 import { ruleAllows } from '../proxy/webApiRules.js';
-import { tableOnFirstUse } from '../runtime/storage.js';
+import { tableOnFirstUse } from '../storage/storage.js';
 import type { HmacKeyring } from '../actions/hmacKey.js';
 
 /**

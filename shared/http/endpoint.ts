@@ -9,7 +9,7 @@ import { describeIssue, inputError, inputErrors, validationFailed, type InputErr
 import { httpRoute, type Access, type RequestScope } from './wrapper.js';
 
 /**
- * One declaration per HTTP endpoint (architecture.md §3 `http/`): method, route, access, the zod
+ * One declaration per HTTP endpoint (docs/architecture.md §3 `http/`): method, route, access, the zod
  * schemas of its path, query, headers, body and responses, where the policy subject is read from,
  * and the handler. From it, the wrapper validates every input before the handler runs, runs the
  * policy for the subject, hands the handler typed values and (when the runtime asks, as tests do)
@@ -171,7 +171,7 @@ export function defineEndpoint<R extends RequestSchemas, A extends Access>(decla
       if (ref !== undefined && fieldSchema(declaration.request, ref) === undefined) throw new Error(`Endpoint ${declaration.name}: no input field ${ref}`);
     }
   }
-  return declaration as unknown as Endpoint;
+  return declaration;
 }
 
 type Part = 'path' | 'query' | 'headers' | 'body';

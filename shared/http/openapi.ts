@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { ERROR_STATUS, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../errors/errors.js';
 import { BROKER_ROLES, OPERATION_ROLES } from '../identity/operations.js';
-import { BROKER_VERSION } from '../runtime/version.js';
+import { BROKER_VERSION } from '../config/version.js';
 import { errorCodesOf, type Endpoint, type PartSchema, type ResponseHeader } from './endpoint.js';
 import { Problem } from './schemas.js';
 

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /**
- * The one HTTP wrapper (architecture.md §3 `http/`): request id, function-key refusal, caller
+ * The one HTTP wrapper (docs/architecture.md §3 `http/`): request id, function-key refusal, caller
  * authentication, deadline, body limits, security headers, error mapping to problem+json, and one
  * audit record per request written before the response leaves (fail-closed where required).
  */
@@ -48,7 +48,7 @@ export interface RequestScope {
   readonly runtime: Runtime;
   readonly log: Logger;
   /** Adds facts to this request's audit record (subject, target, upstream status, fingerprints, flags). */
-  annotate(facts: AuditAnnotations): void;
+  annotate(this: void, facts: AuditAnnotations): void;
   /** Reads the body as JSON (415 unless `application/json`, 413 over the limit, 400 `invalid_json`); endpoint.ts validates it. */
   readJson(): Promise<unknown>;
   /** Reads the body as bytes, any media type (413 over the limit); empty when none was sent. */
@@ -66,7 +66,7 @@ export interface AuditAnnotations {
 
 export type RouteHandler = (scope: RequestScope) => Promise<HttpResponseInit>;
 
-/** Headers on every response (security.md §4, requirements 34 and 71). */
+/** Headers on every response (docs/security.md §4, requirements 34 and 71). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
   Pragma: 'no-cache',
@@ -107,7 +107,7 @@ function withHeaders(response: HttpResponseInit, extra: Readonly<Record<string, 
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) headers.set(k, v);
   for (const [k, v] of Object.entries(extra)) headers.set(k, v);
   if (response.headers !== undefined) {
-    for (const [k, v] of new Headers(response.headers as HeadersInit)) headers.set(k, v);
+    for (const [k, v] of new Headers(response.headers)) headers.set(k, v);
   }
   headers.set('x-request-id', requestId);
   const cookies = response.cookies;

@@ -1,5 +1,5 @@
 /**
- * The operations a caller can be granted in the policy (architecture.md §5). Every HTTP function
+ * The operations a caller can be granted in the policy (docs/architecture.md §5). Every HTTP function
  * names one; `anonymous` ones need no caller token but are still audited.
  */
 export const OPERATIONS = ['tokens', 'proxy', 'customerSessions', 'rights', 'actions', 'connections.admin', 'audit.read'] as const;

@@ -7,7 +7,7 @@ import { isAssociateId, isTenantId } from '../superoffice/identifiers.js';
 import { parseWebApiRule, ruleAllows, type WebApiRule } from '../proxy/webApiRules.js';
 
 /**
- * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
+ * The authorization policy (docs/architecture.md §5; requirements 8, 15, 16): which caller may
  * use which operations, for which SuperOffice tenants and users, and whether it may use the system
  * user. Default deny: anything not granted here is refused.
  *

@@ -37,8 +37,8 @@ import type { Caller } from '../identity/caller.js';
 import type { Operation } from '../identity/operations.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { HealthService } from './health.js';
-import { StorageClients } from './storage.js';
-import { BROKER_VERSION } from './version.js';
+import { StorageClients } from '../storage/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
 
 /**
  * The composition root: builds clients and services once per instance, lazily, from the frozen

@@ -14,7 +14,7 @@ import { UpstreamTransportError } from '../superoffice/upstream.js';
 import { SingleFlight } from './singleFlight.js';
 
 /**
- * System-user tickets (superoffice.md §3), used only inside the broker (proxy, actions): never
+ * System-user tickets (docs/superoffice.md §3), used only inside the broker (proxy, actions): never
  * returned to a caller, because using one needs the client_secret as `SO-AppToken`. Tickets are
  * cached with their sliding lifetime (6 h from last use, minus a margin) and renewed on 401.
  */

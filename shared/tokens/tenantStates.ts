@@ -6,7 +6,7 @@ import { SingleFlight } from './singleFlight.js';
 
 /**
  * Tenant states from SuperOffice's status API, cached per tenant until `ValidUntil`
- * (superoffice.md §4). A tenant that is not running is `tenant_unavailable` (503, Retry-After).
+ * (docs/superoffice.md §4). A tenant that is not running is `tenant_unavailable` (503, Retry-After).
  */
 export class TenantStates {
   private readonly cache = new Map<string, TenantState>();

@@ -1,6 +1,6 @@
 import { RestError, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
-import { tableOnFirstUse } from '../runtime/storage.js';
+import { tableOnFirstUse } from '../storage/storage.js';
 
 /**
  * Webhook event de-duplication (docs/acting.md §5): a row per (tenant, `EventId`) in `webhookevents`,

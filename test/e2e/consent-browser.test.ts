@@ -13,7 +13,7 @@ import { connectionSecretName, systemUserSecretName } from '../../shared/secrets
 import { launchChromium } from '../support/browser.js';
 
 /**
- * The consent flow in a real browser (architecture.md §7): the local stack (Azurite, dev Key Vault,
+ * The consent flow in a real browser (docs/architecture.md §7): the local stack (Azurite, dev Key Vault,
  * SuperOffice simulator, caller issuer, dev host on an ephemeral port, whose real port is the
  * simulator app's registered redirect URI) and headless Chromium driven by playwright-core (found by
  * test/support/browser.ts: a system Chromium, else the one the dev dependency @sparticuz/chromium ships).

@@ -7,7 +7,7 @@ import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../dev/
 import { generateSystemUserKeyPair } from '../../dev/superoffice/systemUser.js';
 import { loadConfig, type Config } from '../../shared/config/config.js';
 import type { Caller } from '../../shared/identity/caller.js';
-import { OPERATION_ROLES, type Operation } from '../../shared/identity/operations.js';
+import { OPERATION_ROLES } from '../../shared/identity/operations.js';
 import { createLogger } from '../../shared/log/logger.js';
 import { SECRET_NAMES, connectionSecretName, systemUserSecretName } from '../../shared/secrets/names.js';
 import { Secret } from '../../shared/secrets/secret.js';
@@ -100,7 +100,7 @@ function testGuard(): RequestGuard {
         const { BrokerError } = await import('../../shared/errors/errors.js');
         throw new BrokerError('unauthenticated');
       }
-      const role = operation ? OPERATION_ROLES[operation as Operation] : 'Tokens.Request';
+      const role = operation ? OPERATION_ROLES[operation] : 'Tokens.Request';
       const caller: Caller = { ...ids, idtyp: 'app', roles: Object.values(OPERATION_ROLES), tokenVersion: '2.0' };
       return { caller, roleUsed: role };
     },
@@ -162,7 +162,7 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
         json = {};
       }
       const cookies = (response.cookies ?? []).map((c) => [`${c.name}=${c.value}`, c.maxAge !== undefined ? `Max-Age=${c.maxAge}` : '', c.path ? `Path=${c.path}` : '', c.secure ? 'Secure' : '', c.httpOnly ? 'HttpOnly' : '', c.sameSite ? `SameSite=${c.sameSite}` : ''].filter(Boolean).join('; '));
-      return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), text, json, cookies };
+      return { status: response.status ?? 200, headers: new Headers(response.headers), text, json, cookies };
     },
     async connect(associateId, connectOptions = {}) {
       const ctx = connectOptions.ctx ?? 'Cust12345';

@@ -5,7 +5,7 @@ import { openJson, sealJson } from './sealed.js';
 import { randomToken } from './pkce.js';
 
 /**
- * The single-use onboarding ticket (security.md requirement 27): minted by `POST /api/consent-links`
+ * The single-use onboarding ticket (requirement 27): minted by `POST /api/consent-links`
  * for an authenticated caller, carried in the consent link, redeemed once by `/api/consent/start`.
  * Text form: `t1.` + AES-256-GCM-sealed JSON (`sealed.ts`, purpose `consent-ticket/v1`) holding a
  * 256-bit random id, the SuperOffice environment and tenant, the expected user, the return path,

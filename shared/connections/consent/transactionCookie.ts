@@ -6,7 +6,7 @@ import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 
 /**
- * The consent transaction, bound to the user agent in a cookie (security.md §4 "State cookie" and
+ * The consent transaction, bound to the user agent in a cookie (docs/security.md §4 "State cookie" and
  * requirement 23): `__Host-` prefix, `Secure`, `HttpOnly`, `Path=/`, no `Domain`, `SameSite=Lax`
  * (the callback is a cross-site top-level GET, where `Strict` cookies are not sent) and
  * `Max-Age` ≤ 600. The value is `c1.` + AES-256-GCM-sealed JSON (purpose `consent-transaction/v1`),
@@ -129,6 +129,7 @@ export function readTransactionCookie(cookieHeader: string | null | undefined): 
   try {
     return parseCookie(cookieHeader)[CONSENT_COOKIE_NAME];
   } catch {
+    // An unparsable Cookie header means no transaction cookie; the caller answers that case.
     return undefined;
   }
 }

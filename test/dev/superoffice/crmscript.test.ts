@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/{ctx}/api/v1/Agents/CRMScript/… (optional, restricted)" and §5.3/§5.4: our rights-check
+ * docs/superoffice.md §8 "/{ctx}/api/v1/Agents/CRMScript/… (optional, restricted)" and §5.3/§5.4: our rights-check
  * script run through ExecuteScriptByUniqueId, as the calling user, answering a JSON string.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';

@@ -7,7 +7,7 @@ import { openApiDocument, openApiPath, type JsonObject } from '../../../shared/h
 import { BROKER_ROLES, OPERATION_ROLES } from '../../../shared/identity/operations.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 import { createRuntime, setRuntime } from '../../../shared/runtime/runtime.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { testConfig } from '../../support/config.js';
 
 /**
@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 describe('the generated OpenAPI document', () => {
   it('is valid against the official OpenAPI 3.1 schema', async () => {
-    const result = await new Validator().validate(structuredClone(document) as Parameters<Validator['validate']>[0]);
+    const result = await new Validator().validate(structuredClone(document));
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
   });

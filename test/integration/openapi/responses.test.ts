@@ -11,7 +11,7 @@ import { openApiDocument } from '../../../shared/http/openapi.js';
 import { listFunctions, type HttpFunctionDefinition } from '../../../shared/runtime/registry.js';
 import { HealthService } from '../../../shared/runtime/health.js';
 import { createRuntime, setRuntime, type RuntimeOverrides } from '../../../shared/runtime/runtime.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { CALLERS, TEST_POLICY, startBrokerHarness, type BrokerHarness } from '../../support/brokerHarness.js';
 import { testConfig } from '../../support/config.js';
 import { consentAtSuperOffice } from '../consent/harness.js';
@@ -91,7 +91,7 @@ function formats(ajv: Ajv2020): Ajv2020 {
 }
 
 const ajv = formats(new Ajv2020({ strict: false, allErrors: true }));
-ajv.addSchema(structuredClone(document) as object, DOC_ID);
+ajv.addSchema(structuredClone(document), DOC_ID);
 const validators = new Map<string, ValidateFunction>();
 
 function validatorAt(pointer: string): ValidateFunction {

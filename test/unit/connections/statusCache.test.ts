@@ -174,7 +174,7 @@ describe('connection status cache: what it saves, and its bound', () => {
         throw options?.signal?.reason ?? new Error('aborted');
       }
       return original(key);
-    }) as MemoryConnectionStore['get'];
+    });
     const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
     const a = cache.get(KEY, { signal: first.signal });
     const b = cache.get(KEY, { signal: new AbortController().signal });

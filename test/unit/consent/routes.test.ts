@@ -65,7 +65,7 @@ async function invoke(handler: HttpHandler, init: { method?: string; path: strin
   });
   const response = (await handler(request, new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
   const body = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), body, cookies: response.cookies ?? [] };
+  return { status: response.status ?? 200, headers: new Headers(response.headers), body, cookies: response.cookies ?? [] };
 }
 
 async function mintLink(body: unknown = { ctx: 'Cust12345' }, headers: Record<string, string> = {}): Promise<Result> {

@@ -1,4 +1,3 @@
-import type { HttpMethod } from '@azure/functions';
 import * as z from 'zod/mini';
 import type { ErrorCode } from '../shared/errors/errors.js';
 import { authorizeWithEventGrant, EVENT_GRANT_HEADER } from '../shared/events/grants.js';
@@ -86,7 +85,7 @@ function proxyEndpoint(method: ProxyMethod) {
   return registerEndpoint({
     name,
     action: 'proxy',
-    method: method as HttpMethod,
+    method: method,
     route: 'superoffice/{ctx}/{actAs}/{*path}',
     tag: 'proxy',
     summary: `${method} a SuperOffice Web API path as a user or the system user`,

@@ -109,8 +109,8 @@ function dateOf(value: unknown): Date | undefined {
 }
 
 function fromRow(row: TableEntityResult<Record<string, unknown>>): ActionRecord {
-  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k] as string) : undefined);
-  const num = (k: string): number | undefined => (typeof row[k] === 'number' ? (row[k] as number) : undefined);
+  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k]) : undefined);
+  const num = (k: string): number | undefined => (typeof row[k] === 'number' ? (row[k]) : undefined);
   const body = row['responseBody'];
   return {
     id: row.partitionKey ?? '',

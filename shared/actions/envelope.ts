@@ -120,5 +120,5 @@ export async function openEnvelope(raw: unknown, keyring: HmacKeyring, now: numb
   if (!parsed.success) return refuse('malformed');
   const enqueuedAt = Date.parse(parsed.data.enqueuedAt);
   if (now - enqueuedAt > MAX_ENVELOPE_AGE_MS || enqueuedAt - now > FUTURE_SKEW_MS) return refuse('expired');
-  return { ok: true, action: parsed.data as ActionMessage };
+  return { ok: true, action: parsed.data };
 }

@@ -165,7 +165,7 @@ export class TableEventGrantStore implements EventGrantStore {
     await this.ensureTable();
     try {
       const row = await this.table.getEntity<Record<string, unknown>>(id, 'grant');
-      const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k] as string) : undefined);
+      const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k]) : undefined);
       const created = row['createdAt'];
       return {
         id,

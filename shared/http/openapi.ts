@@ -94,7 +94,7 @@ function responses(endpoint: Endpoint): JsonObject {
     for (const entry of Object.values(out)) entry.content = { ...entry.content, '*/*': { schema: {} } };
     sorted['default'] = { description: endpoint.passThrough.description, headers: responseHeaders(0), content: { '*/*': { schema: {} } } };
   }
-  return sorted as JsonObject;
+  return sorted;
 }
 
 function operation(endpoint: Endpoint): JsonObject {

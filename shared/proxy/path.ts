@@ -50,6 +50,12 @@ function encodeSegment(segment: string): string {
   return out;
 }
 
+/** Controls, space, DEL and `#`: never part of a query string as the host passes it on. */
+function isUnsafeQueryCharacter(ch: string): boolean {
+  const code = ch.charCodeAt(0);
+  return code <= 0x20 || code === 0x7f || ch === '#';
+}
+
 /**
  * Validates the decoded `{*path}` value and the raw query string of a proxied call. Throws
  * `invalid_proxy_path` (400) naming the rule broken, never echoing the input.
@@ -61,7 +67,7 @@ export function parseProxyPath(path: string, rawSearch = ''): ProxyPath {
   if (!PROXY_PATH.test(path)) {
     throw refuse('The path must start with v1/ and have no empty, "." or ".." segments, backslashes, %2F, %5C or control characters');
   }
-  if (rawSearch !== '' && (!rawSearch.startsWith('?') || /[\u0000-\u0020\u007f#]/.test(rawSearch))) {
+  if (rawSearch !== '' && (!rawSearch.startsWith('?') || [...rawSearch].some(isUnsafeQueryCharacter))) {
     throw refuse('The query string is malformed');
   }
   const segments = path.split('/');

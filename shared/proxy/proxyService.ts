@@ -137,7 +137,7 @@ export class ProxyService {
       throw new BrokerError('tenant_unavailable', "SuperOffice's tenant status service did not name the tenant's Web API", { retryAfterSec: 30 });
     }
     const system = await this.options.systemUser.credentials(ctx, { signal, renew });
-    return { credential: { kind: 'ticket', ticket: system.ticket, clientSecret: system.clientSecret }, webApiBase: state.api, flags: [], used: system.markUsed };
+    return { credential: { kind: 'ticket', ticket: system.ticket, clientSecret: system.clientSecret }, webApiBase: state.api, flags: [], used: () => system.markUsed() };
   }
 
   private async stillUnauthorized(request: ProxyRequest): Promise<BrokerError> {

@@ -9,7 +9,7 @@ import { sealEnvelope, type ActionMessage } from '../../../shared/actions/envelo
 import { verifyAuditTable } from '../../../shared/audit/verifyTable.js';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import type { Caller } from '../../../shared/identity/caller.js';
-import { OPERATION_ROLES, type Operation } from '../../../shared/identity/operations.js';
+import { OPERATION_ROLES } from '../../../shared/identity/operations.js';
 import { parseProxyPath } from '../../../shared/proxy/path.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 import type { RequestGuard } from '../../../shared/runtime/runtime.js';
@@ -57,7 +57,7 @@ function guard(): RequestGuard {
       const ids = known[request.headers.get('x-test-caller') ?? ''];
       if (ids === undefined) throw new BrokerError('unauthenticated');
       const caller: Caller = { ...ids, idtyp: 'app', roles: Object.values(OPERATION_ROLES), tokenVersion: '2.0' };
-      return { caller, roleUsed: operation ? OPERATION_ROLES[operation as Operation] : 'Actions.Run' };
+      return { caller, roleUsed: operation ? OPERATION_ROLES[operation] : 'Actions.Run' };
     },
   };
 }

@@ -6,9 +6,9 @@ interface Seen { method: string; url: string; headers: Headers; body: string | u
 
 function fakeFetch(statuses: number[], seen: Seen[]): typeof fetch {
   return (async (input: URL | RequestInfo, init?: RequestInit) => {
-    seen.push({ method: String(init?.method), url: String(input), headers: new Headers(init?.headers), body: init?.body as string | undefined });
+    seen.push({ method: String(init?.method), url: typeof input === 'string' ? input : input instanceof URL ? input.href : input.url, headers: new Headers(init?.headers), body: init?.body as string | undefined });
     return new Response(null, { status: statuses.shift() ?? 201 });
-  }) as typeof fetch;
+  });
 }
 
 const identity = { kind: 'identity', accountName: 'acct', tableServiceUri: 'https://acct.table.core.windows.net', queueServiceUri: 'https://acct.queue.core.windows.net', clientId: undefined } as const;

@@ -69,6 +69,6 @@ describe('CustomerSessionService', () => {
   it('logs out', async () => {
     const { sessions, calls } = service(200, JSON.stringify('{"ok":true}'));
     expect((await sessions.logout(request)).sessionKey).toBeUndefined();
-    expect(JSON.parse(Buffer.from(calls[0]!.body!).toString()).Parameters).toEqual({ op: 'logout', customerId: '42' });
+    expect((JSON.parse(Buffer.from(calls[0]!.body!).toString()) as { Parameters: unknown }).Parameters).toEqual({ op: 'logout', customerId: '42' });
   });
 });

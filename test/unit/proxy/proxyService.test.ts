@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { parseProxyPath } from '../../../shared/proxy/path.js';
-import { ProxyService, actAsOf, type WebApiCredential, type WebApiSender } from '../../../shared/proxy/proxyService.js';
+import { ProxyService, actAsOf, type WebApiSender } from '../../../shared/proxy/proxyService.js';
 import { Secret } from '../../../shared/secrets/secret.js';
 
 const BASE = 'https://sod2.superoffice.com/Cust12345/api/';
@@ -17,7 +17,7 @@ function setup(answers: { status: number; headers?: Record<string, string>; body
   const statuses: string[] = [];
   const sender: WebApiSender = {
     async send(request) {
-      const credential = (request.credential as WebApiCredential).kind === 'bearer'
+      const credential = (request.credential).kind === 'bearer'
         ? `Bearer ${(request.credential as { accessToken: Secret }).accessToken.reveal()}`
         : `SOTicket ${(request.credential as { ticket: Secret }).ticket.reveal()} app=${(request.credential as { clientSecret: Secret }).clientSecret.reveal()}`;
       sent.push({ url: request.url.href, method: request.method, headers: { ...request.headers }, credential, body: request.body ? Buffer.from(request.body).toString() : undefined });

@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'no
 import { BrokerError } from '../errors/errors.js';
 import { SecretNotFoundError } from '../secrets/errors.js';
 import { SECRET_NAMES } from '../secrets/names.js';
+import { hmacSecretKey } from '../secrets/hmacSecretKey.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /**
@@ -15,7 +16,6 @@ import type { SecretStore } from '../secrets/store.js';
 export const ACTIONS_HMAC_KEY_NAME = SECRET_NAMES.actionsHmacKey;
 /** How long the key stays in memory before it is read again (requirement 42's bound for cached secrets). */
 export const ACTIONS_KEY_TTL_MS = 15 * 60_000;
-const MIN_KEY_BYTES = 16;
 
 export interface HmacKeyring {
   /** base64url HMAC-SHA256 of `data` under the key. */
@@ -50,33 +50,12 @@ export function secretStoreKeyring(options: { readonly secrets: SecretStore; rea
   const keyName = options.keyName ?? ACTIONS_HMAC_KEY_NAME;
   const ttl = options.ttlMs ?? ACTIONS_KEY_TTL_MS;
   const clock = options.clock ?? Date.now;
-  let cached: { key: KeyObject; readAt: number } | undefined;
-  let pending: Promise<KeyObject> | undefined;
-  const load = async (): Promise<KeyObject> => {
-    const stored = await options.secrets.get(keyName);
-    const bytes = Buffer.from(stored.value.reveal(), 'utf8');
-    try {
-      if (bytes.length < MIN_KEY_BYTES) throw new Error(`${keyName} is shorter than ${MIN_KEY_BYTES} bytes`);
-      return createSecretKey(bytes);
-    } finally {
-      bytes.fill(0);
-    }
-  };
-  return keyringOf(async () => {
-    if (cached !== undefined && clock() - cached.readAt < ttl) return cached.key;
-    pending ??= load()
-      .then((key) => {
-        cached = { key, readAt: clock() };
-        return key;
-      })
-      .catch((error: unknown) => {
-        if (cached !== undefined) return cached.key;
-        const missing = error instanceof SecretNotFoundError;
-        throw new BrokerError('secret_store_unavailable', missing ? `The secret ${keyName} is missing; deploy creates it` : 'The actions signing key cannot be read', { cause: error, retryAfterSec: 5 });
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
+  const currentKey = hmacSecretKey({
+    secrets: options.secrets,
+    keyName,
+    ttlMs: ttl,
+    clock,
+    failure: (error) => new BrokerError('secret_store_unavailable', error instanceof SecretNotFoundError ? `The secret ${keyName} is missing; deploy creates it` : 'The actions signing key cannot be read', { cause: error, retryAfterSec: 5 }),
   });
+  return keyringOf(async () => (await currentKey()).key);
 }

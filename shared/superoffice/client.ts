@@ -123,15 +123,7 @@ export class SuperOfficeClient {
     if (this.discovered !== undefined && this.discovered.until > Date.now()) return this.discovered.revocationEndpoint;
     this.discovering ??= (async () => {
       try {
-        const url = new URL(this.endpoints.discovery);
-        assertAllowedHost(url, this.authHosts, { exact: true });
-        const response = await sendUpstream({
-          method: 'GET',
-          url: url.href,
-          headers: { Accept: 'application/json' },
-          timeoutMs: this.timeoutMs,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }, this.fetchImpl);
+        const response = await this.getFromAuthHost(this.endpoints.discovery, options);
         if (response.status !== 200) {
           throw new BrokerError(isTransientStatus(response.status) ? 'upstream_unavailable' : 'upstream_bad_response', `SuperOffice's discovery document answered HTTP ${response.status}`, { retryAfterSec: response.retryAfterSec ?? 5 });
         }
@@ -162,16 +154,20 @@ export class SuperOfficeClient {
 
   /** Reads the tenant state (no credentials are sent). */
   async tenantState(ctx: string, options: CallOptions = {}): Promise<TenantStateOutcome> {
-    const url = new URL(this.endpoints.tenantState(ctx));
+    return classifyTenantState(await this.getFromAuthHost(this.endpoints.tenantState(ctx), options), ctx);
+  }
+
+  /** A GET without credentials on the exact auth host (discovery, tenant state). */
+  private getFromAuthHost(target: string, options: CallOptions): Promise<UpstreamResponse> {
+    const url = new URL(target);
     assertAllowedHost(url, this.authHosts, { exact: true });
-    const response = await sendUpstream({
+    return sendUpstream({
       method: 'GET',
       url: url.href,
       headers: { Accept: 'application/json' },
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
     }, this.fetchImpl);
-    return classifyTenantState(response, ctx);
   }
 
   /**

@@ -5,7 +5,7 @@ import { tableOnFirstUse } from '../storage/storage.js';
 import type { ActionState } from './outcome.js';
 
 /**
- * Action records in the `actionresults` table (docs/acting.md §4; architecture.md §4):
+ * Action records in the `actionresults` table (docs/acting.md §4; docs/architecture.md §4):
  * - one row per action, PartitionKey = action id, RowKey `action`: who created it, what it does, its
  *   state, SuperOffice's status, the response body (at most 64 KiB, stored as binary), the error code,
  *   attempts and times;

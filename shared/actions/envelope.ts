@@ -97,6 +97,7 @@ export async function openEnvelope(raw: unknown, keyring: HmacKeyring, now: numb
     try {
       value = JSON.parse(raw) as unknown;
     } catch {
+      // Not JSON: refused and audited by the caller as `not_json`; nothing to log beyond that.
       return { ok: false, reason: 'not_json' };
     }
   }
@@ -113,6 +114,7 @@ export async function openEnvelope(raw: unknown, keyring: HmacKeyring, now: numb
   try {
     text = signedText(action as unknown as ActionMessage);
   } catch {
+    // A shape the signer cannot canonicalise was not signed by the broker: refused (and audited) as malformed.
     return refuse('malformed');
   }
   if (!(await keyring.verify(text, sig))) return refuse('signature_invalid');

@@ -1,5 +1,5 @@
 /**
- * CloudEvents 1.0 in the JSON event format (https://github.com/cloudevents/spec, `json-format.md`):
+ * CloudEvents 1.0 in the JSON event format (https://github.com/cloudevents/spec/blob/main/cloudevents/formats/json-format.md):
  * what the broker writes to subscriber queues (docs/acting.md §6). `id` is stable for the same
  * occurrence, so a consumer de-duplicates redeliveries on it; `brokereventgrant` (an extension attribute:
  * lower-case letters and digits, at most 20 characters) carries the event grant id when there is one.

@@ -30,6 +30,7 @@ export function parseCustomerSessionOutput(body: string): CustomerSessionOutput 
     document = JSON.parse(body) as unknown;
     if (typeof document === 'string') document = JSON.parse(document.trim()) as unknown;
   } catch {
+    // Not the script's protocol: the caller answers upstream_bad_response.
     return undefined;
   }
   if (typeof document !== 'object' || document === null || Array.isArray(document)) return undefined;

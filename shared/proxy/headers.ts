@@ -72,6 +72,7 @@ function rewriteLocation(
   try {
     target = new URL(value, requestUrl);
   } catch {
+    // An unparseable Location is dropped, like one pointing elsewhere.
     return undefined;
   }
   const base = new URL(webApiBase.endsWith('/') ? webApiBase : `${webApiBase}/`);

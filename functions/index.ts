@@ -14,6 +14,7 @@ import './consentDone.js';
 import './tokens.js';
 import './connections.js';
 import './connectionProbe.js';
+import './housekeeping.js';
 import './rights.js';
 import './rightsChecks.js';
 import './openapi.js';

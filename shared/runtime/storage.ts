@@ -1,5 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import type { StorageConfig } from '../config/config.js';
 
@@ -79,6 +80,13 @@ export class StorageClients {
       return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: isHttp(this.endpoints().table) });
     }
     return new TableClient(this.storage.tableServiceUri, name, this.credential());
+  }
+
+  /** A blob container (the signed audit heads, requirement 61). */
+  container(name: string): ContainerClient {
+    if (this.storage.kind === 'connectionString') return BlobServiceClient.fromConnectionString(this.storage.connectionString).getContainerClient(name);
+    const blobServiceUri = this.storage.blobServiceUri ?? `https://${this.storage.accountName}.blob.core.windows.net`;
+    return new ContainerClient(`${blobServiceUri}/${name}`, this.credential());
   }
 
   queue(name: string): QueueClient {

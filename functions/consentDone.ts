@@ -1,14 +1,30 @@
-import { consentDoneResponse } from '../shared/connections/consent/donePage.js';
-import { CONSENT_PAGE_HEADERS } from '../shared/connections/consent/http.js';
-import { httpRoute } from '../shared/http/wrapper.js';
-import { registerHttp } from '../shared/runtime/registry.js';
-import { getRuntime } from '../shared/runtime/runtime.js';
+import * as z from 'zod/mini';
+import { DONE_NOTICE_PARAMETER, consentDoneResponse } from '../shared/connections/consent/donePage.js';
+import { CONSENT_PAGE_HEADERS, htmlResponse, pageResponses } from '../shared/connections/consent/http.js';
+import { successPage } from '../shared/connections/consent/pages.js';
+import { registerEndpoint } from '../shared/http/endpoint.js';
+import { described } from '../shared/http/schemas.js';
 
-/** `GET /api/consent/done`: the success page the callback redirects to (naming who was connected). Anonymous; audited. */
-export const consentDoneHandler = httpRoute(
-  { name: 'consentDone', action: 'consent.done', access: { kind: 'anonymous' }, failClosedAudit: false, headers: CONSENT_PAGE_HEADERS },
-  consentDoneResponse,
-  getRuntime,
-);
-
-registerHttp('consentDone', { route: 'consent/done', methods: ['GET'], handler: consentDoneHandler });
+/** `GET /api/consent/done`: the success page the callback redirects to, naming who was connected. Anonymous; audited. */
+export const consentDoneHandler = registerEndpoint({
+  name: 'consentDone',
+  action: 'consent.done',
+  method: 'GET',
+  route: 'consent/done',
+  tag: 'consent',
+  summary: 'Consent stored (browser)',
+  description: 'The page the callback redirects to by default. With a valid, unexpired notice from the callback it names the tenant and user that were connected; otherwise it shows the generic success text. Other query parameters are ignored.',
+  access: { kind: 'anonymous' },
+  failClosedAudit: false,
+  headers: CONSENT_PAGE_HEADERS,
+  request: {
+    query: z.looseObject({
+      [DONE_NOTICE_PARAMETER]: z.optional(described(z.string(), 'The sealed, short-lived notice the callback adds (which tenant and user were connected).')),
+    }),
+  },
+  responses: { 200: pageResponses({ 200: 'The success page.' })[200]! },
+  errors: [],
+  // A repeated or malformed notice names nobody: the generic success page, as for a forged one.
+  invalidInputPage: (scope) => htmlResponse(200, successPage(scope.requestId)),
+  handler: async ({ scope }) => consentDoneResponse(scope),
+});

@@ -1,29 +1,45 @@
-import { z } from 'zod';
-import { httpRoute } from '../shared/http/wrapper.js';
-import { assertSubject } from '../shared/identity/policy.js';
-import { registerHttp } from '../shared/runtime/registry.js';
-import { getRuntime } from '../shared/runtime/runtime.js';
-import { ASSOCIATE_ID_PATTERN, CTX_PATTERN } from '../shared/superoffice/identifiers.js';
+import * as z from 'zod/mini';
+import { registerEndpoint } from '../shared/http/endpoint.js';
+import { described, Environment, Timestamp } from '../shared/http/schemas.js';
+import { AssociateId, AssociateIdInput, TenantId } from '../shared/superoffice/identifiers.js';
 
-/** The body of `POST /api/tokens`. */
-export const TokenRequestSchema = z.strictObject({
-  ctx: z.string().regex(CTX_PATTERN, 'a SuperOffice tenant id such as Cust12345'),
-  associateId: z.union([z.string().regex(ASSOCIATE_ID_PATTERN, 'a SuperOffice associate id (a positive integer)'), z.number().int().positive().max(9_999_999_999)]).transform(String),
-  /** Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes). */
-  minValiditySec: z.number().int().min(0).max(1800).optional(),
+const TokenRequest = z.strictObject({
+  ctx: TenantId,
+  associateId: AssociateIdInput,
+  minValiditySec: z.optional(described(z.int().check(z.gte(0), z.lte(1800)), 'Minimum remaining validity the caller needs, in seconds (default 0, at most 30 minutes).')),
+});
+
+const TokenResponse = z.strictObject({
+  tokenType: z.literal('Bearer'),
+  accessToken: described(z.string().check(z.minLength(1)), "The user's SuperOffice access token. Send it as `Authorization: Bearer …` to `webApiUrl`; never log it."),
+  expiresAt: Timestamp,
+  expiresInSec: z.int().check(z.gte(0)),
+  webApiUrl: described(z.url(), "The tenant's REST base, e.g. `https://sod2.superoffice.com/Cust12345/api/`."),
+  env: Environment,
+  ctx: TenantId,
+  associateId: AssociateId,
 });
 
 /**
  * `POST /api/tokens`: a SuperOffice access token for a connected user, for a caller the policy allows
  * for that tenant and user (requirements 16, 39–56). Answers `Cache-Control: no-store` (71).
  */
-export const tokensHandler = httpRoute(
-  { name: 'tokens', access: { kind: 'caller', operation: 'tokens' }, failClosedAudit: true },
-  async ({ runtime, caller, readJson, annotate, deadline, signal, requestId }) => {
-    const body = await readJson(TokenRequestSchema);
-    const env = runtime.config.superOffice.environment;
-    annotate({ subject: { env, ctx: body.ctx, associateId: body.associateId }, target: 'user_access_token' });
-    assertSubject(runtime.policy, caller!, 'tokens', { env, ctx: body.ctx, associateId: body.associateId });
+export const tokensHandler = registerEndpoint({
+  name: 'tokens',
+  method: 'POST',
+  route: 'tokens',
+  tag: 'tokens',
+  summary: 'A SuperOffice access token for a connected user',
+  description: 'Returns a cached token when it is valid for at least `minValiditySec`, otherwise refreshes it (once, shared by concurrent requests). The caller must be granted `tokens` for the tenant and user. Fail-closed audit; the token is fingerprinted, never recorded.',
+  access: { kind: 'caller', operation: 'tokens' },
+  failClosedAudit: true,
+  request: { body: TokenRequest },
+  subject: { ctx: 'body.ctx', associateId: 'body.associateId' },
+  responses: { 200: { description: 'The token.', body: TokenResponse } },
+  errors: ['not_connected', 'reauth_required', 'upstream_bad_response', 'upstream_unavailable', 'tenant_unavailable', 'secret_store_unavailable', 'secret_store_throttled', 'secret_conflict', 'overloaded', 'upstream_timeout', 'not_found'],
+  async handler({ body, scope }) {
+    const { runtime, annotate, deadline, signal, requestId } = scope;
+    annotate({ target: 'user_access_token' });
     const token = await runtime.tokens.getUserToken({
       ctx: body.ctx,
       associateId: body.associateId,
@@ -46,13 +62,10 @@ export const tokensHandler = httpRoute(
         expiresAt: new Date(token.expiresAt).toISOString(),
         expiresInSec: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
         webApiUrl: token.webApiUrl,
-        env,
+        env: runtime.config.superOffice.environment,
         ctx: body.ctx,
         associateId: body.associateId,
       },
     };
   },
-  getRuntime,
-);
-
-registerHttp('tokens', { route: 'tokens', methods: ['POST'], handler: tokensHandler });
+});

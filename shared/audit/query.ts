@@ -3,11 +3,10 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
 import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
 import { lanePartition, parseLaneId, registryFilter, windowKeyOf } from './lanes.js';
-import { CTX_PATTERN } from '../superoffice/identifiers.js';
 
 /**
  * Reading the audit trail (architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
- * query-string filters parsed once into an `AuditQuery`, translated into Table Storage filters with
+ * the filters of an `AuditQuery` (validated by `querySchema.ts`), translated into Table Storage filters with
  * escaped values, and paged with an opaque continuation token bound to the filters it was issued for.
  *
  * With `caller`, records come in time order across the caller's lanes — ordered by (time, lane
@@ -16,17 +15,6 @@ import { CTX_PATTERN } from '../superoffice/identifiers.js';
  * are added meanwhile. Without `caller`, records come in storage order (by caller, then lane, each
  * lane oldest first) with the service's own continuation.
  */
-
-/** What `GET /api/audit` accepts; shown in the 400 answer to a bad filter. */
-export const AUDIT_QUERY_PARAMETERS: Readonly<Record<string, string>> = {
-  caller: 'caller id: <tenant GUID>_<object GUID>, or anonymous',
-  ctx: 'SuperOffice tenant, e.g. Cust12345 (a letter, then letters and digits; at most 64)',
-  operation: 'the audited action, e.g. tokens or audit.read (letters, digits, . _ -; at most 64)',
-  from: 'ISO-8601 date or time with Z or an offset; records at or after it',
-  to: 'ISO-8601 date or time with Z or an offset; records before it',
-  limit: 'integer 1-200 (default 50)',
-  continuation: 'the continuation value of the previous page, with the same filters',
-};
 
 export const MAX_AUDIT_PAGE = 200;
 export const DEFAULT_AUDIT_PAGE = 50;
@@ -56,70 +44,6 @@ export interface AuditPage {
   readonly records: readonly Record<string, unknown>[];
   /** Pass as `continuation` for the next page; absent on the last page. */
   readonly continuation?: string;
-}
-
-const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const CALLER = new RegExp(`^(?:${GUID}_${GUID}|anonymous)$`, 'i');
-const CTX = CTX_PATTERN;
-const OPERATION = /^[A-Za-z0-9._-]{1,64}$/;
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-const OPAQUE = /^[A-Za-z0-9_-]{1,2048}$/;
-
-interface Issue {
-  readonly parameter: string;
-  readonly message: string;
-}
-
-function parseTime(raw: string): string | undefined {
-  if (!ISO_TIME.test(raw)) return undefined;
-  const ms = Date.parse(raw.length === 10 ? `${raw}T00:00:00Z` : raw);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
-}
-
-/** Parses the query string; throws `validation_failed` (400) listing every problem and what is accepted. */
-export function parseAuditQuery(params: URLSearchParams): AuditQuery {
-  const issues: Issue[] = [];
-  const seen = new Set<string>();
-  for (const name of params.keys()) {
-    if (!(name in AUDIT_QUERY_PARAMETERS)) {
-      issues.push({ parameter: name.slice(0, 64).replace(/[^\x20-\x7e]/g, '?'), message: 'unknown parameter' });
-    } else if (seen.has(name)) {
-      issues.push({ parameter: name, message: 'given more than once' });
-    }
-    seen.add(name);
-  }
-  const one = (name: string): string | undefined => params.get(name) ?? undefined;
-  const check = (name: string, pattern: RegExp): string | undefined => {
-    const value = one(name);
-    if (value !== undefined && !pattern.test(value)) issues.push({ parameter: name, message: AUDIT_QUERY_PARAMETERS[name] ?? 'invalid' });
-    return value;
-  };
-  const caller = check('caller', CALLER)?.toLowerCase();
-  const ctx = check('ctx', CTX);
-  const operation = check('operation', OPERATION);
-  const continuation = check('continuation', OPAQUE);
-  const time = (name: 'from' | 'to'): string | undefined => {
-    const raw = one(name);
-    if (raw === undefined) return undefined;
-    const parsed = parseTime(raw);
-    if (parsed === undefined) issues.push({ parameter: name, message: AUDIT_QUERY_PARAMETERS[name] ?? 'invalid' });
-    return parsed;
-  };
-  const from = time('from');
-  const to = time('to');
-  if (from !== undefined && to !== undefined && from >= to) issues.push({ parameter: 'to', message: 'must be later than from' });
-  let limit = DEFAULT_AUDIT_PAGE;
-  const rawLimit = one('limit');
-  if (rawLimit !== undefined) {
-    limit = /^\d{1,3}$/.test(rawLimit) ? Number(rawLimit) : 0;
-    if (limit < 1 || limit > MAX_AUDIT_PAGE) issues.push({ parameter: 'limit', message: AUDIT_QUERY_PARAMETERS['limit'] ?? 'invalid' });
-  }
-  if (issues.length > 0) {
-    throw new BrokerError('validation_failed', 'Unknown or malformed audit filters', {
-      extensions: { errors: issues.slice(0, 20), accepted: AUDIT_QUERY_PARAMETERS },
-    });
-  }
-  return { caller, ctx, operation, from, to, limit, continuation };
 }
 
 /** The Table Storage filter of a query (the records it selects); values are escaped by the SDK's `odata` tag. */
@@ -162,12 +86,7 @@ function encodeContinuation(position: Continuation, filter: string): string {
 }
 
 function invalidContinuation(): BrokerError {
-  return new BrokerError('validation_failed', 'Unknown or malformed audit filters', {
-    extensions: {
-      errors: [{ parameter: 'continuation', message: 'not a continuation issued for these filters' }],
-      accepted: AUDIT_QUERY_PARAMETERS,
-    },
-  });
+  return new BrokerError('bad_request', 'The continuation was not issued for these filters');
 }
 
 function decodeContinuation(token: string, filter: string, mode: Continuation['m']): Continuation {

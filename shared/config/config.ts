@@ -1,5 +1,5 @@
 import { isAllowedApiUrl, isLoopbackHostname } from '../superoffice/apiHosts.js';
-import { CTX_PATTERN } from '../superoffice/identifiers.js';
+import { isTenantId } from '../superoffice/identifiers.js';
 
 /**
  * The only reader of process.env. `loadConfig()` validates every setting once and returns a frozen,
@@ -38,6 +38,7 @@ export const SETTINGS = [
   { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
   { name: 'RIGHTS_STRATEGIES', source: 'optional', description: 'JSON: rights-check strategy per tenant, {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"…"}}}' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
+  { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'AUDIT_HEADS_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that signs audit lane heads (default every 5 minutes, 0 */5 * * * *)' },
   { name: 'HOUSEKEEPING_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that prunes expired rows (default hourly, 0 17 * * * *)' },
@@ -102,6 +103,8 @@ export interface Config {
   /** The raw policy document; `shared/identity` validates its shape at start. */
   readonly policy: unknown;
   readonly requestDeadlineMs: number;
+  /** How long an instance serves an active connection record from memory (0: never); bounds the cross-instance revocation lag. */
+  readonly connectionStatusCacheMs: number;
   readonly logLevel: LogLevel;
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
@@ -327,7 +330,7 @@ function loadRights(env: Env): RightsConfig {
     const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
     const strategy = entry['strategy'];
     const scriptUniqueId = entry['scriptUniqueId'];
-    if (!CTX_PATTERN.test(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
+    if (!isTenantId(ctx) || !isStrategy(strategy)) throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx.slice(0, 64)} is not valid)`);
     if (strategy === 'crmscript' && (typeof scriptUniqueId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(scriptUniqueId))) {
       throw new ConfigError('RIGHTS_STRATEGIES', `${expected} (tenant ${ctx} needs a scriptUniqueId for crmscript)`);
     }
@@ -379,6 +382,7 @@ export function loadConfig(env: Env = process.env): Config {
     rights: loadRights(env),
     policy: loadPolicy(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
+    connectionStatusCacheMs: intInRange(env, 'CONNECTION_STATUS_CACHE_MS', 0, 30000, 5000),
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpHandler, HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import type { ZodType } from 'zod';
 import type { AuditEntry, AuditOutcome } from '../audit/entry.js';
 import { BrokerError, PROBLEM_CONTENT_TYPE, asBrokerError, toProblem } from '../errors/errors.js';
 import type { Caller } from '../identity/caller.js';
@@ -50,8 +49,8 @@ export interface RequestScope {
   readonly log: Logger;
   /** Adds facts to this request's audit record (subject, target, upstream status, fingerprints, flags). */
   annotate(facts: AuditAnnotations): void;
-  /** Reads and validates a JSON body (415, 413, 400 `invalid_json`, 400 `validation_failed`). */
-  readJson<T>(schema: ZodType<T>): Promise<T>;
+  /** Reads the body as JSON (415 unless `application/json`, 413 over the limit, 400 `invalid_json`); endpoint.ts validates it. */
+  readJson(): Promise<unknown>;
 }
 
 export interface AuditAnnotations {
@@ -80,13 +79,6 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/**
- * Whether the last audit write of each runtime failed. While it is so, fail-closed routes refuse before
- * their handler runs, so nothing is acted on without a record (mission: "refuses to act if it cannot
- * write one"); the refusal's own audit write is the probe, and its success re-opens them.
- */
-const auditFailing = new WeakMap<Runtime, boolean>();
 
 /** Accepts an inbound request id only if short and safe; otherwise generates one. */
 export function requestIdOf(request: HttpRequest): string {
@@ -173,27 +165,17 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
       annotate(facts) {
         Object.assign(annotations, facts);
       },
-      async readJson<T>(schema: ZodType<T>): Promise<T> {
+      async readJson(): Promise<unknown> {
         const type = request.headers.get('content-type') ?? '';
         if (!/^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i.test(type)) {
           throw new BrokerError('unsupported_media_type', 'Send the body as application/json');
         }
         const text = await readBody(request, maxBody);
-        let parsed: unknown;
         try {
-          parsed = JSON.parse(text);
+          return JSON.parse(text) as unknown;
         } catch {
           throw new BrokerError('invalid_json');
         }
-        const result = schema.safeParse(parsed);
-        if (!result.success) {
-          const errors = result.error.issues.slice(0, 20).map((issue) => ({
-            path: issue.path.map(String).join('.'),
-            message: issue.message,
-          }));
-          throw new BrokerError('validation_failed', undefined, { extensions: { errors } });
-        }
-        return result.data;
       },
     };
 
@@ -209,7 +191,9 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         caller = authorized.caller;
         roleUsed = authorized.roleUsed;
       }
-      if (options.failClosedAudit && auditFailing.get(runtime) === true) {
+      // While the last audit write failed, fail-closed routes refuse before acting (mission: "refuses to act
+      // if it cannot write one"); the refusal's own audit write is the probe, and its success re-opens them.
+      if (options.failClosedAudit && runtime.auditTrail.failing) {
         throw new BrokerError('audit_unavailable', undefined, { retryAfterSec: 5 });
       }
       const deadlineReached = new Promise<never>((_, reject) => {
@@ -253,9 +237,9 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
     };
     try {
       await runtime.audit.record(entry);
-      auditFailing.delete(runtime);
+      runtime.auditTrail.failing = false;
     } catch {
-      auditFailing.set(runtime, true);
+      runtime.auditTrail.failing = true;
       log.error('audit.write_failed', { operation: action, status });
       if (options.failClosedAudit) {
         // Fail-closed (requirement 58): nothing computed for this request leaves the broker.

@@ -5,7 +5,7 @@ import type { Caller } from './caller.js';
 import { createCallerVerifier, type CallerVerifier, type CallerVerifierOptions } from './callerVerifier.js';
 import { CallerDeniedError, type DenialReason } from './denial.js';
 import { APP_ONLY_OPERATIONS, BROKER_ROLES, OPERATION_ROLES, type Operation } from './operations.js';
-import { decideOperation, policyOf, type Policy } from './policy.js';
+import { decideOperation, parsePolicy, type Policy } from './policy.js';
 
 /**
  * The request guard (security.md requirements 1, 7, 8, 13, 14): the caller's identity comes from an
@@ -134,14 +134,14 @@ export function createRequestGuard(options: RequestGuardOptions): CallerGuard {
 }
 
 /**
- * The production composition: the configuration's policy (parsed once; throws `ConfigError`) and a
- * verifier for its Entra settings. `overrides` tune the verifier (tests: clock, timeouts).
+ * The production composition: the runtime's policy (or the configuration's, parsed here; throws
+ * `ConfigError`) and a verifier for its Entra settings. `overrides` tune the verifier (tests: clock, timeouts).
  */
 export function createRequestGuardFromConfig(
   config: Config,
   logger: Logger,
-  overrides: Omit<CallerVerifierOptions, 'entra' | 'logger'> = {},
+  { policy, ...overrides }: Omit<CallerVerifierOptions, 'entra' | 'logger'> & { readonly policy?: Policy } = {},
 ): CallerGuard {
   const verifier = createCallerVerifier({ ...overrides, entra: config.entra, logger });
-  return createRequestGuard({ config, policy: policyOf(config), verifier, logger });
+  return createRequestGuard({ config, policy: policy ?? parsePolicy(config.policy), verifier, logger });
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ConfigError, type Config, type SuperOfficeEnvironment } from '../config/config.js';
+import { ConfigError, type SuperOfficeEnvironment } from '../config/config.js';
 import type { Caller } from './caller.js';
 import { CallerDeniedError, type AccessDenial } from './denial.js';
 import { OPERATIONS, type Operation } from './operations.js';
-import { ASSOCIATE_ID_PATTERN } from '../superoffice/identifiers.js';
+import { isAssociateId, isTenantId } from '../superoffice/identifiers.js';
 
 /**
  * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
@@ -96,14 +96,14 @@ const guidSchema = z
 
 const grantSchema = z.strictObject({
   env: z.enum(['sod', 'qaonline', 'online'], { error: expected('one of sod, qaonline, online') }),
-  ctx: z.string({ error: expected('a SuperOffice tenant id such as Cust12345') }).regex(/^[A-Za-z0-9_-]{1,64}$/, {
+  ctx: z.string({ error: expected('a SuperOffice tenant id such as Cust12345') }).refine(isTenantId, {
     error: 'a SuperOffice tenant id such as Cust12345',
   }),
   users: z.union(
     [
       z.literal('*'),
       z
-        .array(z.string().regex(ASSOCIATE_ID_PATTERN, { error: 'an associate id as a string of digits, e.g. "5"' }), {
+        .array(z.string().refine(isAssociateId, { error: 'an associate id as a string of digits, e.g. "5"' }), {
           error: expected('"*" or an array of associate ids as strings'),
         })
         .min(1, { error: 'a non-empty array (or "*")' })
@@ -211,18 +211,6 @@ export function parsePolicy(raw: unknown): Policy {
     } satisfies PolicyCaller),
   );
   return Object.freeze({ version: 1, callers: Object.freeze(callers) });
-}
-
-const parsedPolicies = new WeakMap<Config, Policy>();
-
-/** The configuration's policy, parsed once per `Config` object (throws `ConfigError` like `parsePolicy`). */
-export function policyOf(config: Config): Policy {
-  let policy = parsedPolicies.get(config);
-  if (policy === undefined) {
-    policy = parsePolicy(config.policy);
-    parsedPolicies.set(config, policy);
-  }
-  return policy;
 }
 
 /** The policy entries that match a caller: same `tid`, and `oid` and/or `appId` (= `azp`) as listed. */

@@ -5,11 +5,13 @@ import {
   type StorageQueueHandler,
   type TimerHandler,
 } from '@azure/functions';
+import type { Endpoint } from '../http/endpoint.js';
 
 /**
  * The one way files in `functions/` register a trigger. Each call registers the function with the
  * real Azure Functions host (`app.http` / `app.storageQueue` / `app.timer`) and records the same
- * definition, so the dev host in `dev/` and the tests can enumerate and serve them.
+ * definition, so the dev host in `dev/`, the OpenAPI document and the tests can enumerate and serve
+ * them. HTTP functions register through `registerEndpoint` (shared/http/endpoint.ts).
  */
 
 export interface HttpFunctionDefinition {
@@ -19,6 +21,8 @@ export interface HttpFunctionDefinition {
   readonly route: string;
   readonly methods: readonly HttpMethod[];
   readonly handler: HttpHandler;
+  /** The endpoint declaration the handler was built from (every function in `functions/` has one). */
+  readonly endpoint?: Endpoint;
 }
 
 export interface QueueFunctionDefinition {

@@ -1,8 +1,11 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { TableClient } from '@azure/data-tables';
 import type { HttpRequest } from '@azure/functions';
 import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder.js';
+import { AUDIT_TABLE } from '../audit/tableSink.js';
 import type { ConnectionStore } from '../connections/connection.js';
 import { TableConnectionStore } from '../connections/tableConnectionStore.js';
+import { withStatusCache } from '../connections/statusCache.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
@@ -12,7 +15,7 @@ import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
 import { SuperOfficeClient } from '../superoffice/client.js';
 import { validateIdToken } from '../superoffice/idToken.js';
-import { policyOf, type Policy } from '../identity/policy.js';
+import { parsePolicy, type Policy } from '../identity/policy.js';
 import { createRequestGuardFromConfig } from '../identity/guard.js';
 import { SystemUserService } from '../tokens/systemUserService.js';
 import { TenantStates, invalidatingFetch } from '../tokens/tenantStates.js';
@@ -36,6 +39,11 @@ export interface RequestGuard {
   authenticate(request: HttpRequest, operation: Operation | null): Promise<{ caller: Caller; roleUsed: string }>;
 }
 
+/** Whether the last audit write failed: while it is so, fail-closed routes refuse before acting (requirement 58). */
+export interface AuditTrailState {
+  failing: boolean;
+}
+
 export interface Runtime {
   readonly config: Config;
   readonly logger: Logger;
@@ -44,6 +52,9 @@ export interface Runtime {
   readonly health: HealthService;
   readonly guard: RequestGuard;
   readonly audit: BrokerAuditRecorder;
+  readonly auditTrail: AuditTrailState;
+  /** The audit table, as `GET /api/audit` reads it. */
+  readonly auditTable: TableClient;
   readonly secrets: SecretStore;
   readonly appCredentials: AppCredentials;
   readonly superOffice: SuperOfficeClient;
@@ -56,6 +67,11 @@ export interface Runtime {
   readonly lifecycle: ConnectionLifecycle;
   readonly consent: ConsentService;
   readonly rights: RightsService;
+  /**
+   * Check each endpoint's responses against its declaration (a mismatch becomes a 500 and an error
+   * log line). Off in production; tests turn it on.
+   */
+  readonly validateResponses: boolean;
 }
 
 export type RuntimeOverrides = Partial<Runtime>;
@@ -90,10 +106,16 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       }));
     },
     get guard() {
-      return lazy('guard', () => createRequestGuardFromConfig(config, runtime.logger));
+      return lazy('guard', () => createRequestGuardFromConfig(config, runtime.logger, { policy: runtime.policy }));
     },
     get audit() {
       return lazy('audit', () => createAuditRecorder({ config, storage: runtime.storage, secrets: runtime.secrets, logger: runtime.logger }));
+    },
+    get auditTrail() {
+      return lazy('auditTrail', () => ({ failing: false }));
+    },
+    get auditTable() {
+      return lazy('auditTable', () => runtime.storage.table(AUDIT_TABLE));
     },
     get secrets() {
       return lazy('secrets', () => createKeyVaultSecretStore({
@@ -111,10 +133,11 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('superOffice', () => new SuperOfficeClient({ config, fetch: invalidatingFetch(fetch, (ctx) => runtime.tenants.invalidate(ctx)) }));
     },
     get connections() {
-      return lazy('connections', () => new TableConnectionStore(runtime.storage.table('connections')));
+      // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
+      return lazy('connections', () => withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }));
     },
     get policy() {
-      return lazy('policy', () => policyOf(config));
+      return lazy('policy', () => parsePolicy(config.policy));
     },
     get tenants() {
       return lazy('tenants', () => new TenantStates(runtime.superOffice));
@@ -181,6 +204,9 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         keys: runtime.superOffice.keys,
         logger: runtime.logger.child({ service: 'systemUser' }),
       }));
+    },
+    get validateResponses() {
+      return lazy('validateResponses', () => false);
     },
   };
   return runtime;

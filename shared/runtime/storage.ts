@@ -1,7 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { QueueClient } from '@azure/storage-queue';
 import type { StorageConfig } from '../config/config.js';
 
 /**
@@ -58,7 +57,10 @@ function isHttp(url: string): boolean {
   return url.startsWith('http://');
 }
 
-/** Creates clients for the configured storage account. */
+/**
+ * Creates clients for the configured storage account. Tables only: the broker sends no queue messages
+ * (queue-triggered functions get theirs from the host), and the queue SDK would add 160 KiB to the bundle.
+ */
 export class StorageClients {
   constructor(
     private readonly storage: StorageConfig,
@@ -87,10 +89,5 @@ export class StorageClients {
     if (this.storage.kind === 'connectionString') return BlobServiceClient.fromConnectionString(this.storage.connectionString).getContainerClient(name);
     const blobServiceUri = this.storage.blobServiceUri ?? `https://${this.storage.accountName}.blob.core.windows.net`;
     return new ContainerClient(`${blobServiceUri}/${name}`, this.credential());
-  }
-
-  queue(name: string): QueueClient {
-    if (this.storage.kind === 'connectionString') return new QueueClient(this.storage.connectionString, name);
-    return new QueueClient(`${this.storage.queueServiceUri}/${name}`, this.credential());
   }
 }

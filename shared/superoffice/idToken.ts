@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { CompactVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors/errors.js';
 import { isAllowedApiUrl } from './apiHosts.js';
-import { CTX_PATTERN } from './identifiers.js';
+import { isAssociateId, isTenantId } from './identifiers.js';
 import { JwsFailure, checkLifetime, verifySuperOfficeJws } from './jws.js';
 
 /**
@@ -88,10 +88,10 @@ export async function validateIdToken(idToken: string, expect: IdTokenExpectatio
   if (expect.nonce !== null && (typeof nonce !== 'string' || !safeEqual(nonce, expect.nonce))) throw new IdTokenError('nonce_mismatch');
 
   const ctx = stringClaim(payload, `${CLAIM}ctx`);
-  if (ctx === undefined || !CTX_PATTERN.test(ctx)) throw new IdTokenError('ctx_missing');
+  if (ctx === undefined || !isTenantId(ctx)) throw new IdTokenError('ctx_missing');
   if (expect.expectedCtx !== undefined && ctx.toLowerCase() !== expect.expectedCtx.toLowerCase()) throw new IdTokenError('ctx_unexpected');
   const associateId = stringClaim(payload, `${CLAIM}associateid`);
-  if (associateId === undefined || !/^\d{1,10}$/.test(associateId)) throw new IdTokenError('associateid_missing');
+  if (associateId === undefined || !isAssociateId(associateId)) throw new IdTokenError('associateid_missing');
   const webApiUrl = stringClaim(payload, `${CLAIM}webapi_url`);
   if (webApiUrl === undefined) throw new IdTokenError('webapi_url_missing');
   let webApi: URL;

@@ -1,17 +1,18 @@
 /**
  * `npm run bench [-- <name filter>]`: runs every `test/bench/*.bench.ts` module (each exports
- * `run(): Promise<BenchResult[]>`, bounded in time, loopback only, starting and stopping its own
- * servers) and prints one table. Figures only; nothing here asserts timings.
+ * `run(): Promise<BenchResult[] | BenchReport>`, bounded in time, loopback only, starting and stopping
+ * its own servers) and prints one table, then the modules' text sections (breakdowns, the scale model).
+ * Figures only; nothing here asserts timings.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { BenchResult } from './types.js';
+import type { BenchReport, BenchResult } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const filter = process.argv[2];
 
-function isBenchModule(value: unknown): value is { run: () => Promise<BenchResult[]> } {
+function isBenchModule(value: unknown): value is { run: () => Promise<BenchResult[] | BenchReport> } {
   return typeof value === 'object' && value !== null && typeof (value as { run?: unknown }).run === 'function';
 }
 
@@ -37,6 +38,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const rows: string[][] = [['benchmark', 'value', 'unit', 'baseline', 'ratio', 'note']];
+  const sections: { title: string; text: string }[] = [];
   let failed = false;
   for (const file of files) {
     const started = Date.now();
@@ -44,7 +46,10 @@ async function main(): Promise<number> {
     try {
       const mod: unknown = await import(pathToFileURL(join(here, file)).href);
       if (!isBenchModule(mod)) throw new Error('does not export run()');
-      for (const r of await mod.run()) rows.push([r.name, format(r.value), r.unit, format(r.baseline), `${format(r.ratio)}x`, r.note ?? '']);
+      const answer = await mod.run();
+      const report: BenchReport = Array.isArray(answer) ? { results: answer } : (answer as BenchReport);
+      sections.push(...(report.sections ?? []));
+      for (const r of report.results) rows.push([r.name, format(r.value), r.unit, format(r.baseline), `${format(r.ratio)}x`, r.note ?? '']);
       process.stdout.write(`bench: ${file} done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     } catch (error) {
       failed = true;
@@ -52,6 +57,7 @@ async function main(): Promise<number> {
     }
   }
   process.stdout.write(`\n${table(rows)}\n`);
+  for (const section of sections) process.stdout.write(`\n${section.title}\n\n${section.text}\n`);
   return failed ? 1 : 0;
 }
 

@@ -1,72 +1,99 @@
 /**
- * Issue 5 benchmarks, on the real local stack (Azurite, Key Vault server, SuperOffice simulator, dev
- * caller issuer) served by the dev host:
- *  (a) cached token requests through the full path (caller JWT check, policy, audit, cache) — req/s,
- *      p50, p99 — against a baseline route on the same host that only verifies the caller JWT and
- *      inserts one audit row;
+ * Token path benchmarks (issues 5 and 14), on the real local stack (Azurite, Key Vault server,
+ * SuperOffice simulator, dev caller issuer) served by the dev host:
+ *  (a) cached token requests through the full path (caller JWT check, policy, connection status,
+ *      token cache, fingerprint, audit) — req/s, p50, p99 — against a baseline route on the same host
+ *      that only verifies the caller JWT and inserts one audit row. Baseline and full path alternate
+ *      (B F F B) so that load from elsewhere on the machine falls on both alike; latencies are merged;
+ *      both paths are warmed first. Also: outbound calls per request by dependency, and a CPU profile
+ *      of each path split into the request's steps (ms per request).
  *  (b) 1,000 concurrent requests for one user with a cold cache: upstream refreshes per instance;
- *  (c) Key Vault reads of refresh tokens per user per token lifetime.
+ *  (c) Key Vault reads and writes, SuperOffice token calls and Table calls per user per token lifetime,
+ *      which feed (d) the scale model (docs/scale.md): per user per hour at 1, 10 and 100 instances,
+ *      and the number of connected users at which each limit is reached.
+ * `BENCH_SECONDS` (default 5) sets the measured seconds per path; `BENCH_PROFILE=<dir>` keeps the profiles.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import azureFunctions, { type HttpResponseInit } from '@azure/functions';
-import { startAzurite } from '../../dev/azurite.js';
-import { DEMO_CALLERS } from '../../dev/entra/demoCallers.js';
-import { callerIssuerSettings, readDevPolicy, startCallerIssuer } from '../../dev/entra/issuer.js';
-import { startDevHost } from '../../dev/host/index.js';
-import { startKeyVaultServer } from '../../dev/keyvault/server.js';
-import { DEMO_APP, DEMO_REDIRECT_URI, demoApp } from '../../dev/superoffice/seed.js';
-import { startSuperOfficeSimulator } from '../../dev/superoffice/simulator.js';
+import { randomUUID } from 'node:crypto';
+import { startDevHost, type DevHost } from '../../dev/host/index.js';
+import { ACCESS_TOKEN_TTL_S } from '../../dev/superoffice/store.js';
 import { tokensHandler } from '../../functions/tokens.js';
-import { loadConfig } from '../../shared/config/config.js';
+import { CachedConnectionStore } from '../../shared/connections/statusCache.js';
 import { callerId } from '../../shared/identity/caller.js';
 import { createCallerVerifier } from '../../shared/identity/callerVerifier.js';
-import { createLogger } from '../../shared/log/logger.js';
 import type { HttpFunctionDefinition } from '../../shared/runtime/registry.js';
-import { createRuntime, setRuntime } from '../../shared/runtime/runtime.js';
-import { SECRET_NAMES, connectionSecretName } from '../../shared/secrets/names.js';
-import { Secret } from '../../shared/secrets/secret.js';
-import { signIn } from '../dev/superoffice/helpers.js';
-import { testEnv } from '../support/config.js';
-import { result, type BenchResult } from './types.js';
+import { setRuntime, type Runtime } from '../../shared/runtime/runtime.js';
+import { KEY_VAULT_STORE_DEFAULTS } from '../../shared/secrets/keyVaultStore.js';
+import { TOKEN_SERVICE_DEFAULTS } from '../../shared/tokens/tokenService.js';
+import { recordOutboundIo, type DependencyIo, type IoRecorder } from './io.js';
+import { isBenchOverhead, profiled, saveProfile, steps } from './profile.js';
+import { scaleModel, type MeasuredCosts } from './scale.js';
+import { BENCH_TENANT, startBenchStack, type BenchStack } from './stack.js';
+import { quantile, result, textTable, type BenchReport, type BenchResult } from './types.js';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
-const SECONDS = 5;
+const SECONDS = Math.max(1, Number(process.env['BENCH_SECONDS'] ?? 5));
+const WARM_SECONDS = Math.max(1, Math.round(SECONDS / 2));
+const PROFILE_SECONDS = Math.max(1, Math.round(SECONDS / 2));
 const CONNECTIONS = 16;
 const COLD_REQUESTS = 1000;
 const USERS = [5, 6, 7, 8];
 const REQUESTS_PER_USER = 50;
+const DEPENDENCIES = ['table', 'keyVault', 'superOffice', 'superOfficeApi', 'entra', 'other'] as const;
 
-export async function run(): Promise<BenchResult[]> {
-  const [azurite, vault, sim, issuer] = await Promise.all([startAzurite(), startKeyVaultServer(), startSuperOfficeSimulator({ apps: [demoApp()] }), startCallerIssuer()]);
+interface Load {
+  readonly requests: number;
+  readonly seconds: number;
+  readonly latencies: number[];
+  readonly failures: number;
+}
+
+/** Runs autocannon for `seconds` against `path`, keeping every response time. */
+async function load(host: DevHost, stack: BenchStack, path: string, seconds: number): Promise<Load> {
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const instance = autocannon({
+    url: `${host.url}${path}`, connections: CONNECTIONS, duration: seconds, method: 'POST',
+    headers: { authorization: stack.bearer, 'content-type': 'application/json' },
+    body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }),
+  } as Parameters<typeof autocannon>[0]);
+  (instance as unknown as NodeJS.EventEmitter).on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    latencies.push(ms);
+    if (status !== 200) failures++;
+  });
+  const r = await instance;
+  return { requests: latencies.length, seconds: (performance.now() - started) / 1000, latencies, failures: failures + r.errors };
+}
+
+function merge(loads: readonly Load[]): Load {
+  return {
+    requests: loads.reduce((n, l) => n + l.requests, 0),
+    seconds: loads.reduce((n, l) => n + l.seconds, 0),
+    latencies: loads.flatMap((l) => l.latencies),
+    failures: loads.reduce((n, l) => n + l.failures, 0),
+  };
+}
+
+function addIo(into: Map<string, { calls: number; totalMs: number }>, io: Readonly<Record<string, DependencyIo>>): void {
+  for (const [k, v] of Object.entries(io)) {
+    const e = into.get(k) ?? { calls: 0, totalMs: 0 };
+    into.set(k, { calls: e.calls + v.calls, totalMs: e.totalMs + v.totalMs });
+  }
+}
+
+export async function run(): Promise<BenchReport> {
+  const stack = await startBenchStack(USERS);
   const out: BenchResult[] = [];
+  const sections: { title: string; text: string }[] = [];
+  const io: IoRecorder = recordOutboundIo(stack.origins);
   try {
-    const config = loadConfig(testEnv({
-      KEY_VAULT_URL: vault.url,
-      AzureWebJobsStorage: azurite.connectionString,
-      SUPEROFFICE_CLIENT_ID: DEMO_APP.clientId,
-      SUPEROFFICE_REDIRECT_URI: DEMO_REDIRECT_URI,
-      SUPEROFFICE_BASE_URL: sim.url,
-      SUPEROFFICE_API_HOSTS: new URL(sim.apiHostUrl).host,
-      BROKER_POLICY: readDevPolicy(),
-      LOG_LEVEL: 'error',
-      ...callerIssuerSettings(issuer),
-    }));
-    const quiet = createLogger({ level: 'error', sink: () => undefined });
-    const runtime = createRuntime(config, { logger: quiet });
+    const runtime = stack.newRuntime();
     setRuntime(runtime);
-    for (const [name, value] of [[SECRET_NAMES.clientSecret, DEMO_APP.clientSecret], [SECRET_NAMES.auditHmacKey, randomBytes(32).toString('base64')]] as const) {
-      await runtime.secrets.set(name, new Secret(value));
-    }
-    for (const associateId of USERS) {
-      const tokens = await signIn(sim, { associateId, tenant: 'Cust12345' });
-      await runtime.secrets.set(connectionSecretName('sod', 'Cust12345', String(associateId)), new Secret(tokens.refresh_token));
-      await runtime.connections.saveConsent({ env: 'sod', ctx: 'Cust12345', associateId: String(associateId), webApiUrl: `${sim.url}/Cust12345/api/`, isAdministrator: false, systemUserStored: false, consentedAt: new Date().toISOString(), consentedBy: 'bench' });
-    }
-    const bearer = `Bearer ${await issuer.mint(DEMO_CALLERS.integration, { lifetimeSec: 3600 })}`;
 
     // Baseline: the same host, one route that only verifies the caller JWT and inserts one audit row.
-    const verifier = createCallerVerifier({ entra: config.entra, logger: quiet });
+    const verifier = createCallerVerifier({ entra: stack.config.entra, logger: stack.quiet });
     const baselineTable = runtime.storage.table('benchbaseline');
     await baselineTable.createTable();
     const baseline: HttpFunctionDefinition = {
@@ -81,53 +108,120 @@ export async function run(): Promise<BenchResult[]> {
     const tokensDef: HttpFunctionDefinition = { kind: 'http', name: 'tokens', route: 'tokens', methods: ['POST'], handler: tokensHandler };
     const host = await startDevHost({ functions: [tokensDef, baseline], port: 0, log: () => undefined });
     try {
-      const body = JSON.stringify({ ctx: 'Cust12345', associateId: '6' });
-      const load = async (path: string) => {
-        const r = await autocannon({ url: `${host.url}${path}`, connections: CONNECTIONS, duration: SECONDS, method: 'POST', headers: { authorization: bearer, 'content-type': 'application/json' }, body } as Parameters<typeof autocannon>[0]);
-        return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors };
-      };
-      const warm = await fetch(`${host.url}/api/tokens`, { method: 'POST', headers: { authorization: bearer, 'content-type': 'application/json' }, body });
+      const warm = await fetch(`${host.url}/api/tokens`, { method: 'POST', headers: { authorization: stack.bearer, 'content-type': 'application/json' }, body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }) });
       if (warm.status !== 200) throw new Error(`warm-up token request answered ${warm.status}: ${await warm.text()}`);
-      await load('/api/bench-baseline'); // warm both paths once
-      const base = await load('/api/bench-baseline');
-      const refreshesBefore = sim.counters.get('tokens');
-      const full = await load('/api/tokens');
-      const refreshes = sim.counters.get('tokens') - refreshesBefore;
-      const note = `${CONNECTIONS} connections, ${SECONDS} s; non-2xx/errors ${full.non2xx} (baseline ${base.non2xx}); upstream refreshes during load ${refreshes}`;
-      out.push(result('(a) cached token requests, full path', full.rps, base.rps, 'req/s', note));
-      out.push(result('(a) cached token requests, p50', full.p50, base.p50, 'ms', 'baseline: JWT check + one audit insert'));
-      out.push(result('(a) cached token requests, p99', full.p99, base.p99, 'ms', 'baseline: JWT check + one audit insert'));
+      await load(host, stack, '/api/bench-baseline', WARM_SECONDS);
+      await load(host, stack, '/api/tokens', WARM_SECONDS);
+
+      const half = Math.max(1, Math.round(SECONDS / 2));
+      const ioBase = new Map<string, { calls: number; totalMs: number }>();
+      const ioFull = new Map<string, { calls: number; totalMs: number }>();
+      const vaultBefore = stack.vault.requests.length;
+      const refreshesBefore = stack.sim.counters.get('tokens');
+      const baseLoads: Load[] = [];
+      const fullLoads: Load[] = [];
+      for (const which of ['base', 'full', 'full', 'base'] as const) {
+        io.take();
+        const l = await load(host, stack, which === 'base' ? '/api/bench-baseline' : '/api/tokens', half);
+        addIo(which === 'base' ? ioBase : ioFull, io.take());
+        (which === 'base' ? baseLoads : fullLoads).push(l);
+      }
+      const base = merge(baseLoads);
+      const full = merge(fullLoads);
+      const refreshes = stack.sim.counters.get('tokens') - refreshesBefore;
+      const vaultCalls = stack.vault.requests.length - vaultBefore;
+      const rps = (l: Load) => l.requests / l.seconds;
+      const note = `${CONNECTIONS} connections, B F F B ${half} s each; non-2xx/errors ${full.failures} (baseline ${base.failures}); upstream refreshes ${refreshes}, Key Vault calls ${vaultCalls}`;
+      out.push(result('(a) cached token requests, full path', rps(full), rps(base), 'req/s', note));
+      out.push(result('(a) cached token requests, p50', quantile(full.latencies, 0.5), quantile(base.latencies, 0.5), 'ms', 'baseline: JWT check + one audit insert'));
+      const tail = (l: Load) => `p90 ${quantile(l.latencies, 0.9).toFixed(0)}, p99.9 ${quantile(l.latencies, 0.999).toFixed(0)}, max ${l.latencies.reduce((m, x) => Math.max(m, x), 0).toFixed(0)}`;
+      out.push(result('(a) cached token requests, p99', quantile(full.latencies, 0.99), quantile(base.latencies, 0.99), 'ms', `full: ${tail(full)}; baseline: ${tail(base)} ms`));
+      out.push(result('(a) proxy overhead', Number.NaN, Number.NaN, 'ms', 'not measured: the broker has no proxy endpoint yet'));
+      const perRequest = (m: Map<string, { calls: number; totalMs: number }>, l: Load, dep: string) => (m.get(dep)?.calls ?? 0) / Math.max(1, l.requests);
+      const meanMs = (m: Map<string, { calls: number; totalMs: number }>, dep: string) => { const e = m.get(dep); return e && e.calls > 0 ? e.totalMs / e.calls : 0; };
+      const tableRows = DEPENDENCIES.filter((d) => ioFull.has(d) || ioBase.has(d));
+      for (const dep of tableRows) {
+        out.push(result(`(a) ${dep} calls per request`, perRequest(ioFull, full, dep), perRequest(ioBase, base, dep), 'calls', `mean ${meanMs(ioFull, dep).toFixed(1)} ms per call (baseline ${meanMs(ioBase, dep).toFixed(1)} ms)`));
+      }
+
+      // CPU profiles of each path, split into the request's steps.
+      const profiles = new Map<'base' | 'full', { perStep: Map<string, number>; requests: number }>();
+      for (const [which, path] of [['base', '/api/bench-baseline'], ['full', '/api/tokens']] as const) {
+        const { value, profile } = await profiled(() => load(host, stack, path, PROFILE_SECONDS));
+        profiles.set(which, { perStep: steps(profile), requests: value.requests });
+        if (process.env['BENCH_PROFILE']) saveProfile(process.env['BENCH_PROFILE'], `tokens-${which}`, profile);
+      }
+      const fullProfile = profiles.get('full')!;
+      const stepNames = [...new Set([...fullProfile.perStep.keys(), ...profiles.get('base')!.perStep.keys()])]
+        .sort((x, y) => (fullProfile.perStep.get(y) ?? 0) - (fullProfile.perStep.get(x) ?? 0));
+      const perReq = (which: 'base' | 'full', step: string) => (profiles.get(which)!.perStep.get(step) ?? 0) / Math.max(1, profiles.get(which)!.requests);
+      const brokerSteps = stepNames.filter((s) => !isBenchOverhead(s));
+      const stepRows = brokerSteps.map((s) => [s, perReq('full', s).toFixed(3), perReq('base', s).toFixed(3)]);
+      const total = (which: 'base' | 'full') => brokerSteps.reduce((n, s) => n + perReq(which, s), 0);
+      stepRows.push(['total CPU per request (bench machinery and idle left out)', total('full').toFixed(3), total('base').toFixed(3)]);
+      const ioKeys = [...new Set([...ioFull.keys(), ...ioBase.keys()])].sort();
+      const ioRows = ioKeys.map((dep) => [`${dep.startsWith('table/') ? `  ${dep}` : dep}: calls per request (mean ms per call)`, `${perRequest(ioFull, full, dep).toFixed(2)} (${meanMs(ioFull, dep).toFixed(1)})`, `${perRequest(ioBase, base, dep).toFixed(2)} (${meanMs(ioBase, dep).toFixed(1)})`]);
+      sections.push({
+        title: `(a) where a cached token request's time goes — CPU ms per request in the bench process (profiled ${PROFILE_SECONDS} s per path; Azurite runs in its own process, its time is in the awaited I/O below)`,
+        text: `${textTable([['step', 'full path', 'baseline'], ...stepRows])}\n\n${textTable([['awaited outbound I/O (measured runs)', 'full path', 'baseline'], ...ioRows])}`,
+      });
     } finally {
       await host.close();
     }
 
     // (b) A new instance (cold cache): 1,000 concurrent requests for one user.
-    const cold = createRuntime(config, { logger: quiet });
+    const cold = stack.newRuntime();
     setRuntime(cold);
-    const before = sim.counters.get('tokens');
-    const request = () => new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/tokens', headers: { authorization: bearer, 'content-type': 'application/json' }, body: { string: JSON.stringify({ ctx: 'Cust12345', associateId: '7' }) } });
+    const before = stack.sim.counters.get('tokens');
+    const request = (associateId: string) => new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/tokens', headers: { authorization: stack.bearer, 'content-type': 'application/json' }, body: { string: JSON.stringify({ ctx: BENCH_TENANT, associateId }) } });
     const started = Date.now();
-    const answers = await Promise.all(Array.from({ length: COLD_REQUESTS }, async () => ((await tokensHandler(request(), new InvocationContext({ functionName: 'tokens' }))) as HttpResponseInit).status));
-    const refreshes = sim.counters.get('tokens') - before;
+    const answers = await Promise.all(Array.from({ length: COLD_REQUESTS }, async () => ((await tokensHandler(request('7'), new InvocationContext({ functionName: 'tokens' }))) as HttpResponseInit).status));
+    const coldRefreshes = stack.sim.counters.get('tokens') - before;
     const failed = answers.filter((s) => s !== 200).length;
-    out.push(result('(b) upstream refreshes for 1,000 concurrent cold requests', refreshes, COLD_REQUESTS, 'refreshes', `target 1 per instance; baseline = one refresh per request; non-200 ${failed}; ${Date.now() - started} ms`));
+    out.push(result('(b) upstream refreshes for 1,000 concurrent cold requests', coldRefreshes, COLD_REQUESTS, 'refreshes', `target 1 per instance; baseline = one refresh per request; non-200 ${failed}; ${Date.now() - started} ms`));
 
-    // (c) A new instance: Key Vault reads of refresh tokens per user over a token lifetime.
-    const fresh = createRuntime(config, { logger: quiet });
+    // (c) A new instance: what one token lifetime costs per user (Key Vault, SuperOffice, Table).
+    const fresh: Runtime = stack.newRuntime();
     setRuntime(fresh);
-    const rtReadsBefore = vault.requests.filter((r) => r.method === 'GET' && r.authenticated && r.secretName?.toLowerCase().startsWith('so-rt-')).length;
+    const isRtRead = (r: { method: string; authenticated: boolean; secretName?: string | undefined }) => r.method === 'GET' && r.authenticated && (r.secretName?.toLowerCase().startsWith('so-rt-') ?? false);
+    const isOtherRead = (r: { method: string; authenticated: boolean; secretName?: string | undefined }) => r.method === 'GET' && r.authenticated && !isRtRead(r);
+    const isWrite = (r: { method: string; authenticated: boolean }) => r.authenticated && (r.method === 'PUT' || r.method === 'PATCH');
+    const vaultFrom = stack.vault.requests.length;
+    const tokenCallsBefore = stack.sim.counters.get('tokens');
+    const tenantCallsBefore = stack.sim.counters.get('state');
+    io.take();
     for (const associateId of USERS) {
-      for (let i = 0; i < REQUESTS_PER_USER; i++) {
-        const r = request();
-        const req = new HttpRequest({ method: 'POST', url: r.url, headers: { authorization: bearer, 'content-type': 'application/json' }, body: { string: JSON.stringify({ ctx: 'Cust12345', associateId: String(associateId) }) } });
-        await tokensHandler(req, new InvocationContext({ functionName: 'tokens' }));
-      }
+      for (let i = 0; i < REQUESTS_PER_USER; i++) await tokensHandler(request(String(associateId)), new InvocationContext({ functionName: 'tokens' }));
     }
-    const rtReads = vault.requests.filter((r) => r.method === 'GET' && r.authenticated && r.secretName?.toLowerCase().startsWith('so-rt-')).length - rtReadsBefore;
-    out.push(result('(c) Key Vault reads per user per token lifetime', rtReads / USERS.length, REQUESTS_PER_USER, 'reads/user', `target 1; baseline = one read per request (${REQUESTS_PER_USER} requests per user, ${USERS.length} users)`));
+    const lifetimeIo = io.take();
+    const vaultSeen = stack.vault.requests.slice(vaultFrom);
+    const requests = USERS.length * REQUESTS_PER_USER;
+    const tableCalls = (prefix: string) => Object.entries(lifetimeIo).filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v.calls, 0);
+    const costs: MeasuredCosts = {
+      keyVaultReadsPerRefresh: vaultSeen.filter(isRtRead).length / USERS.length,
+      keyVaultWritesPerRefresh: vaultSeen.filter(isWrite).length / USERS.length,
+      keyVaultInstanceReads: vaultSeen.filter(isOtherRead).length,
+      superOfficeTokenCallsPerRefresh: (stack.sim.counters.get('tokens') - tokenCallsBefore) / USERS.length,
+      superOfficeTenantStateCalls: stack.sim.counters.get('state') - tenantCallsBefore,
+      auditTableCallsPerRequest: (tableCalls('table/audit') + tableCalls('table/$batch')) / requests,
+      connectionWritesPerRefresh: (tableCalls('table/connections MERGE') + tableCalls('table/connections PUT') + tableCalls('table/connections PATCH')) / USERS.length,
+      statusCacheMs: stack.config.connectionStatusCacheMs,
+      statusCacheOn: fresh.connections instanceof CachedConnectionStore,
+      tokenLifetimeSec: ACCESS_TOKEN_TTL_S,
+      refreshAheadSec: TOKEN_SERVICE_DEFAULTS.refreshAheadMs / 1000,
+      secretCacheTtlSec: KEY_VAULT_STORE_DEFAULTS.cacheTtlMs / 1000,
+    };
+    const connectionReads = tableCalls('table/connections GET') / USERS.length;
+    out.push(result('(c) Key Vault reads per user per token lifetime', costs.keyVaultReadsPerRefresh, REQUESTS_PER_USER, 'reads/user', `target 1; baseline = one read per request (${REQUESTS_PER_USER} requests per user, ${USERS.length} users); writes ${costs.keyVaultWritesPerRefresh}/user; app secrets read by a new instance: ${costs.keyVaultInstanceReads}`));
+    out.push(result('(c) SuperOffice token calls per user per token lifetime', costs.superOfficeTokenCallsPerRefresh, REQUESTS_PER_USER, 'calls/user', `target 1; tenant-state calls ${costs.superOfficeTenantStateCalls} for the tenant`));
+    out.push(result('(c) connection reads per user per token lifetime', connectionReads, REQUESTS_PER_USER, 'reads/user', `status cache ${costs.statusCacheOn ? `${costs.statusCacheMs} ms` : 'off'}; baseline = one read per request; plus ${costs.connectionWritesPerRefresh} write(s) per refresh, audit ${costs.auditTableCallsPerRequest.toFixed(2)} Table calls per request`));
+
+    const model = scaleModel(costs);
+    sections.push({ title: '(d) scale model (docs/scale.md), from the counts measured in (c)', text: model.text });
     setRuntime(undefined);
-    return out;
+    return { results: out, sections };
   } finally {
-    await Promise.allSettled([azurite.stop(), vault.close(), sim.close(), issuer.close()]);
+    io.stop();
+    await stack.stop();
   }
 }

@@ -112,7 +112,7 @@ describe('npm start (dev/start.ts)', () => {
     expect((await fetch(`${stack.apiUrl}/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     const verifyRun = spawnCollecting('npm', ['run', '-s', 'audit:verify'], { cwd: ROOT, env: cleanEnv({}) });
     expect(await verifyRun.exited, verifyRun.output().stderr).toBe(0);
-    expect(verifyRun.output().stdout).toMatch(/audit-verify: [1-9]\d* caller\(s\), [1-9]\d* record\(s\), 0 problem\(s\)/);
+    expect(verifyRun.output().stdout).toMatch(/audit-verify: [1-9]\d* caller\(s\), [1-9]\d* lane\(s\), [1-9]\d* record\(s\), 0 problem\(s\)/);
 
     // The stack's own process gets the signal, as a process manager would send it: npm exec does not pass
     // signals on to grandchildren, so signalling the npx process alone would orphan tsx and the stack.

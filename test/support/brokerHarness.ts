@@ -119,6 +119,8 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
   const runtime = createRuntime(config, {
     logger: createLogger({ level: 'debug', sink: (line) => logLines.push(line) }),
     guard: testGuard(),
+    // Every answer an endpoint gives is checked against its declaration (a mismatch is a 500).
+    validateResponses: true,
     ...options.overrides?.({ config }),
   });
   // Function handlers use the instance runtime; this harness's runtime is it until stop().

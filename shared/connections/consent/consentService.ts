@@ -2,13 +2,14 @@ import type { Cookie } from '@azure/functions';
 import type { Config } from '../../config/config.js';
 import { BrokerError } from '../../errors/errors.js';
 import { callerId, type Caller } from '../../identity/caller.js';
-import { assertSubject, policyOf } from '../../identity/policy.js';
+import { assertSubject, parsePolicy } from '../../identity/policy.js';
 import type { Logger } from '../../log/logger.js';
 import { retry } from '../../resilience/retry.js';
 import { connectionSecretName, systemUserSecretName } from '../../secrets/names.js';
 import { Secret } from '../../secrets/secret.js';
 import type { SecretStore } from '../../secrets/store.js';
 import type { AppCredentials } from '../../superoffice/appCredentials.js';
+import { isAssociateId } from '../../superoffice/identifiers.js';
 import type { SuperOfficeClient } from '../../superoffice/client.js';
 import { IdTokenError, safeEqual, validateIdToken, type IdTokenExpectations, type SuperOfficeIdentity } from '../../superoffice/idToken.js';
 import { buildAuthorizeUrl, type SuperOfficeEndpoints, type TokenEndpointOutcome } from '../../superoffice/oauth.js';
@@ -165,7 +166,7 @@ function single(query: URLSearchParams, name: string): string | null | undefined
 }
 
 function sameAssociate(a: string, b: string): boolean {
-  return /^\d{1,15}$/.test(a) && /^\d{1,15}$/.test(b) && Number(a) === Number(b);
+  return isAssociateId(a) && isAssociateId(b) && a === b;
 }
 
 /** Orchestrates the consent flow with injected runtime pieces (see module doc). */
@@ -199,7 +200,7 @@ export class ConsentService {
         extensions: { errors: [{ path: 'returnTo', message: 'must be a relative path starting with a single /' }] },
       });
     }
-    assertSubject(policyOf(config), caller, 'connections.admin', {
+    assertSubject(parsePolicy(config.policy), caller, 'connections.admin', {
       env,
       ctx: request.ctx,
       ...(request.associateId !== undefined ? { associateId: request.associateId } : {}),

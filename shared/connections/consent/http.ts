@@ -1,8 +1,12 @@
 import type { Cookie, HttpResponseInit } from '@azure/functions';
-import { asBrokerError } from '../../errors/errors.js';
+import { asBrokerError, type BrokerError } from '../../errors/errors.js';
+import * as z from 'zod/mini';
+import type { ResponseDeclaration, ResponseHeader } from '../../http/endpoint.js';
+import { EmptyBody, HtmlPage } from '../../http/schemas.js';
 import type { RequestScope } from '../../http/wrapper.js';
 import type { ConsentFailure, ConsentSubject } from './consentService.js';
 import { CONSENT_PAGE_CSP, HTML_CONTENT_TYPE, failurePage, type FailurePage } from './pages.js';
+import { CONSENT_COOKIE_NAME, TRANSACTION_TTL_SEC } from './transactionCookie.js';
 
 /**
  * Glue between the consent functions and the service: one `ConsentService` per runtime, and the
@@ -12,6 +16,28 @@ import { CONSENT_PAGE_CSP, HTML_CONTENT_TYPE, failurePage, type FailurePage } fr
 
 /** Route `headers` of the browser-facing consent routes: the page CSP (stylesheet hash, `frame-ancestors 'none'`). */
 export const CONSENT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'Content-Security-Policy': CONSENT_PAGE_CSP });
+
+/** The `Location` of a redirect. */
+export const LOCATION_HEADER: ResponseHeader = { description: 'Where the browser goes next.', required: true, schema: z.string().check(z.minLength(1)) };
+/** The sealed transaction cookie `/api/consent/start` sets. */
+export const SET_CONSENT_COOKIE: ResponseHeader = {
+  description: `The sealed transaction cookie (\`${CONSENT_COOKIE_NAME}\`, Secure, HttpOnly, SameSite=Lax, Path=/, at most ${TRANSACTION_TTL_SEC} s).`,
+  required: true,
+  schema: z.string().check(z.startsWith(`${CONSENT_COOKIE_NAME}=`)),
+};
+/** The deletion of that cookie, on every answer of the callback. */
+export const CLEAR_CONSENT_COOKIE: ResponseHeader = {
+  description: `Deletes the transaction cookie (\`${CONSENT_COOKIE_NAME}=; Max-Age=0\`).`,
+  schema: z.string().check(z.startsWith(`${CONSENT_COOKIE_NAME}=;`)),
+};
+
+/** The declared HTML answers of a consent page: `pages` maps a status to its description; 405 for anything but GET. */
+export function pageResponses(pages: Readonly<Record<number, string>>, headers: Readonly<Record<string, ResponseHeader>> = {}): Record<number, ResponseDeclaration> {
+  const out: Record<number, ResponseDeclaration> = {};
+  for (const [status, description] of Object.entries(pages)) out[Number(status)] = { description, contentType: 'text/html', body: HtmlPage, headers };
+  out[405] = { description: 'Anything but GET (a link scanner\'s HEAD must not spend the link).', contentType: 'text/html', body: EmptyBody, headers: { ...headers, Allow: { description: 'GET', required: true, schema: z.literal('GET') } } };
+  return out;
+}
 
 /** An HTML response (the page, or an empty body for a redirect). */
 export function htmlResponse(
@@ -52,6 +78,17 @@ export function consentErrorResponse(scope: RequestScope, thrown: unknown, cooki
   const headers: Record<string, string> = {};
   if (error.retryAfterSec !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSec)));
   return htmlResponse(error.status, failurePage(page, scope.requestId), { cookies, headers });
+}
+
+/**
+ * The endpoint declaration's answer to a refused query (`invalidInputPage`): the generic page `page`,
+ * 400, with `cookies` (the callback clears the transaction cookie on every answer).
+ */
+export function consentInvalidInputPage(page: FailurePage, cookies: () => readonly Cookie[] = () => []): (scope: RequestScope, error: BrokerError) => HttpResponseInit {
+  return function invalidConsentInput(scope, error) {
+    scope.log.warn('consent.refused', { reason: error.code, status: 400 });
+    return htmlResponse(400, failurePage(page, scope.requestId), { cookies: cookies() });
+  };
 }
 
 /**

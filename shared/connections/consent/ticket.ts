@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 import { randomToken } from './pkce.js';
 
@@ -45,8 +46,8 @@ const payloadSchema = z.strictObject({
   v: z.literal(1),
   id: z.string().regex(/^[A-Za-z0-9_-]{22,86}$/),
   env: z.string().min(1).max(16),
-  ctx: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  aid: z.string().regex(/^[1-9][0-9]{0,14}$/).optional(),
+  ctx: z.string().refine(isTenantId),
+  aid: z.string().refine(isAssociateId).optional(),
   rt: z.string().max(2048).optional(),
   cid: z.string().min(1).max(200),
   iat: z.number().int().nonnegative(),

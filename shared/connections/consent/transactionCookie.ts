@@ -2,6 +2,7 @@ import type { Cookie } from '@azure/functions';
 import type { KeyObject } from 'node:crypto';
 import { parseCookie } from 'cookie';
 import { z } from 'zod';
+import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 
 /**
@@ -50,8 +51,8 @@ const payloadSchema = z.strictObject({
   cv: z.string().regex(/^[A-Za-z0-9\-._~]{43,128}$/),
   env: z.string().min(1).max(16),
   iss: z.string().min(1).max(256),
-  ctx: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  aid: z.string().regex(/^[1-9][0-9]{0,14}$/).optional(),
+  ctx: z.string().refine(isTenantId),
+  aid: z.string().refine(isAssociateId).optional(),
   rt: z.string().max(2048).optional(),
   tid: token,
   cid: z.string().min(1).max(200),

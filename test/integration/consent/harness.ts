@@ -103,6 +103,7 @@ export async function startConsentStack(): Promise<ConsentStack> {
     return fetch(input, init);
   };
   const runtime = createRuntime(config, {
+      validateResponses: true,
     logger,
     secrets,
     superOffice: new SuperOfficeClient({ config, fetch: recordingFetch }),

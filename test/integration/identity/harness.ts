@@ -5,7 +5,7 @@ import { createCallerVerifier, type CallerVerifier, type CallerVerifierOptions }
 import { httpRoute } from '../../../shared/http/wrapper.js';
 import { createRequestGuard, type CallerGuard } from '../../../shared/identity/guard.js';
 import type { Operation } from '../../../shared/identity/operations.js';
-import { assertSubject, policyOf, type Policy } from '../../../shared/identity/policy.js';
+import { assertSubject, parsePolicy, type Policy } from '../../../shared/identity/policy.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { createRuntime, type Runtime } from '../../../shared/runtime/runtime.js';
 import { callerIssuerSettings, readDevPolicy, startCallerIssuer, type CallerIssuer } from '../../../dev/entra/issuer.js';
@@ -86,12 +86,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logs: string[] = [];
   const audit: AuditEntry[] = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(line), clock: clock.now });
-  const policy = policyOf(config);
+  const policy = parsePolicy(config.policy);
 
   const build = (): Pick<Harness, 'verifier' | 'guard' | 'runtime'> => {
     const verifier = createCallerVerifier({ ...options.verifier, entra: config.entra, logger, clock: clock.now });
     const guard = createRequestGuard({ config, policy, verifier, logger });
     const runtime = createRuntime(config, {
+      validateResponses: true,
       logger,
       guard,
       audit: {

@@ -31,34 +31,38 @@ beforeEach(() => {
 
 const STRATEGIES: readonly Strategy[] = ['webapi', 'crmscript'];
 
-describe('bad input -> 400 validation_failed listing the accepted values, with no SuperOffice call', () => {
-  const cases: Array<[string, string, Record<string, readonly string[]>]> = [
-    ['unknown table', 'tables/sale?right=select', { table: ['contact', 'company', 'person', 'customer', 'ticket'] }],
-    ['unknown table right', 'tables/contact?right=delete', { right: ['select', 'update', 'insert'] }],
-    ['missing table right', 'tables/contact', { right: ['select', 'update', 'insert'] }],
-    ['non-numeric recordId', 'tables/contact?right=select&recordId=abc', { recordId: ['a positive integer (1-2147483647)'] }],
-    ['recordId 0', 'tables/contact?right=select&recordId=0', { recordId: ['a positive integer (1-2147483647)'] }],
-    ['misspelt recordId', 'tables/contact?right=select&recordid=5', { parameters: ['right', 'recordId'] }],
-    ['a repeated parameter', 'tables/contact?right=select&right=update', { right: ['select', 'update', 'insert', 'read', 'write'] }],
-    ['unknown field', 'fields/contact/salary?right=read', { field: ['contactId', 'name', 'department', 'orgNr', 'number1', 'number2', 'createdDate', 'updatedDate'] }],
-    ['a person field on contact', 'fields/contact/firstname?right=read&recordId=101', { field: ['contactId', 'name', 'department', 'orgNr', 'number1', 'number2', 'createdDate', 'updatedDate'] }],
-    ['unknown field right', 'fields/contact/name?right=update', { right: ['read', 'write'] }],
-    ['unknown table for a field', 'fields/sale/name?right=read', { table: ['contact', 'company', 'person', 'customer', 'ticket'] }],
-    ['non-numeric ticket id', 'tickets/abc?level=1', { ticketId: ['a positive integer (1-2147483647)'] }],
-    ['unknown level', 'tickets/301?level=3', { level: ['0', '1', '2', 'list', 'read', 'edit'] }],
-    ['unknown level name', 'tickets/301?level=admin', { level: ['0', '1', '2', 'list', 'read', 'edit'] }],
-    ['missing level', 'tickets/301', { level: ['0', '1', '2', 'list', 'read', 'edit'] }],
-    ['unknown origin', 'logged-in?origin=3', { origin: ['1', '2', 'soap', 'web'] }],
-    ['missing origin', 'logged-in', { origin: ['1', '2', 'soap', 'web'] }],
-    ['a parameter the check does not take', 'administrator?recordId=5', { parameters: [] }],
+describe('bad input -> 400 validation_failed saying what is accepted, with no SuperOffice call', () => {
+  const TABLES = /contact, company, person, customer, ticket/;
+  const ID = /^must be a positive integer \(1-2147483647\)$/;
+  const LEVELS = /0, 1, 2, list, read, edit/;
+  const ORIGINS = /1, 2, soap, web/;
+  const cases: Array<[string, string, 'path' | 'query', string, RegExp]> = [
+    ['unknown table', 'tables/sale?right=select', 'path', 'table', TABLES],
+    ['unknown table right', 'tables/contact?right=delete', 'query', 'right', /select, update, insert/],
+    ['missing table right', 'tables/contact', 'query', 'right', /^is required$/],
+    ['non-numeric recordId', 'tables/contact?right=select&recordId=abc', 'query', 'recordId', ID],
+    ['recordId 0', 'tables/contact?right=select&recordId=0', 'query', 'recordId', ID],
+    ['misspelt recordId', 'tables/contact?right=select&recordid=5', 'query', 'recordid', /^is not a parameter of this operation$/],
+    ['a repeated parameter', 'tables/contact?right=select&right=update', 'query', 'right', /^must be given once$/],
+    ['unknown field', 'fields/contact/salary?right=read', 'path', 'field', /contactId, name, department, orgNr/],
+    ['unknown field right', 'fields/contact/name?right=update', 'query', 'right', /read, write/],
+    ['unknown table for a field', 'fields/sale/name?right=read', 'path', 'table', TABLES],
+    ['non-numeric ticket id', 'tickets/abc?level=1', 'path', 'ticketId', ID],
+    ['unknown level', 'tickets/301?level=3', 'query', 'level', LEVELS],
+    ['unknown level name', 'tickets/301?level=admin', 'query', 'level', LEVELS],
+    ['missing level', 'tickets/301', 'query', 'level', /^is required$/],
+    ['unknown origin', 'logged-in?origin=3', 'query', 'origin', ORIGINS],
+    ['missing origin', 'logged-in', 'query', 'origin', /^is required$/],
+    ['a parameter the check does not take', 'administrator?recordId=5', 'query', 'recordId', /^is not a parameter of this operation$/],
   ];
-  for (const [title, path, accepted] of cases) {
+  for (const [title, path, location, name, message] of cases) {
     it(`${title}: ${path}`, async () => {
       const response = await call(stack, 'GET', rightsPath(6, path));
       expect(response.status, JSON.stringify(response.json)).toBe(400);
       expect(response.headers.get('content-type')).toBe('application/problem+json');
       expect(response.json['code']).toBe('validation_failed');
-      expect(response.json['accepted']).toEqual(accepted);
+      const errors = response.json['errors'] as { location: string; name: string; message: string }[];
+      expect(errors.find((e) => e.name === name), JSON.stringify(errors)).toMatchObject({ location, name, message: expect.stringMatching(message) });
       expect(response.json['allowed']).toBeUndefined();
       expect(stack.simulator.counters.snapshot()).toEqual({});
       expect(stack.audits).toHaveLength(1);
@@ -66,13 +70,21 @@ describe('bad input -> 400 validation_failed listing the accepted values, with n
     });
   }
 
+  it('a field the table does not have -> 404 not_found naming the fields it has, with no SuperOffice call', async () => {
+    const response = await call(stack, 'GET', rightsPath(6, 'fields/contact/firstname?right=read&recordId=101'));
+    expect(response.status).toBe(404);
+    expect(response.json).toMatchObject({ code: 'not_found', detail: expect.stringContaining('contactId, name, department, orgNr, number1, number2, createdDate, updatedDate') });
+    expect(stack.simulator.counters.snapshot()).toEqual({});
+    expect(stack.audits[0]).toMatchObject({ action: 'rights', outcome: 'deny', reason: 'not_found', httpStatus: 404 });
+  });
+
   it('a non-numeric associate id or a malformed tenant id', async () => {
     const user = await call(stack, 'GET', `/api/rights/${CTX}/abc/administrator`);
     expect(user.status).toBe(400);
-    expect(user.json['accepted']).toEqual({ associateId: ['a positive integer'] });
+    expect(user.json['errors']).toEqual([{ location: 'path', name: 'associateId', message: expect.stringMatching(/^must be a SuperOffice associate id/) }]);
     const tenant = await call(stack, 'GET', '/api/rights/12345/6/administrator');
     expect(tenant.status).toBe(400);
-    expect(Object.keys(tenant.json['accepted'] as object)).toEqual(['ctx']);
+    expect((tenant.json['errors'] as { name: string }[]).map((e) => e.name)).toEqual(['ctx']);
   });
 });
 

@@ -83,6 +83,7 @@ export async function startRightsStack(): Promise<RightsStack> {
   const build = (strategy: Strategy): Runtime => {
     const config = configFor(simulator, issuer, strategy);
     return createRuntime(config, {
+      validateResponses: true,
       logger,
       secrets,
       connections,

@@ -169,12 +169,12 @@ describe('answers follow the live state in SuperOffice', () => {
     }
   });
 
-  it('the response echoes the normalised check (names accepted for level and origin, CRMScript table aliases)', async () => {
-    const ticket = await answer(6, 'tickets/301?level=Edit', 'webapi');
+  it('the response echoes the normalised check (names accepted for level and origin, CRMScript table aliases, field by property or column)', async () => {
+    const ticket = await answer(6, 'tickets/301?level=edit', 'webapi');
     expect(ticket.body['check']).toEqual({ check: 'hasTicketAccess', ticketId: 301, level: 2 });
-    const table = await answer(6, 'tables/Company?right=UPDATE&recordId=101', 'webapi');
+    const table = await answer(6, 'tables/company?right=update&recordId=101', 'webapi');
     expect(table.body['check']).toEqual({ check: 'checkTableRights', table: 'contact', right: 'update', recordId: 101 });
-    const field = await answer(6, 'fields/customer/PERSON_NUMBER?right=read&recordId=201', 'webapi');
+    const field = await answer(6, 'fields/customer/person_number?right=read&recordId=201', 'webapi');
     expect(field.body['check']).toEqual({ check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read', recordId: 201 });
     expect(field.value).toBe(true);
   });

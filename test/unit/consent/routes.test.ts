@@ -30,6 +30,7 @@ beforeEach(async () => {
   audits = [];
   auditFails = false;
   runtime = createRuntime(h.config, {
+    validateResponses: true,
     logger: createLogger({ level: 'error', sink: () => undefined }),
     audit: {
       record: async (entry) => {
@@ -154,10 +155,16 @@ describe('GET /api/consent/start', () => {
     expect(audits.at(-1)).toMatchObject({ action: 'consent.start', outcome: 'deny', reason: 'ticket_reused', httpStatus: 400, caller: null, subject: { ctx: 'Cust12345' } });
   });
 
-  it('a missing or repeated ticket parameter is 400 ticket_missing', async () => {
-    expect((await invoke(consentStartHandler, { path: '/api/consent/start' })).status).toBe(400);
-    expect(audits.at(-1)?.reason).toBe('ticket_missing');
-    expect((await invoke(consentStartHandler, { path: '/api/consent/start?ticket=a&ticket=b' })).status).toBe(400);
+  it('a missing, repeated or malformed ticket parameter is refused by the declared query: 400, the generic link page, audited', async () => {
+    for (const query of ['', '?ticket=a&ticket=b', '?ticket=x', '?ticket=t1.abc&other=1']) {
+      const result = await invoke(consentStartHandler, { path: `/api/consent/start${query}` });
+      expect(result.status, query).toBe(400);
+      expectPageHeaders(result);
+      expectSelfContained(result.body);
+      expect(result.body).toContain('This consent link is not valid');
+      expect(result.cookies).toHaveLength(0);
+      expect(audits.at(-1), query).toMatchObject({ action: 'consent.start', outcome: 'deny', reason: 'validation_failed', httpStatus: 400 });
+    }
   });
 
   it('requirements 23 and 28: 303 to the authorize URL with the configured redirect_uri despite spoofed Host headers; the __Host- cookie is set', async () => {
@@ -209,6 +216,19 @@ describe('GET /api/consent/callback', () => {
     expect(result.cookies).toEqual([expect.objectContaining({ name: CONSENT_COOKIE_NAME, value: '', maxAge: 0, path: '/', secure: true, httpOnly: true })]);
     expect(h.superOffice.tokenCalls).toHaveLength(0);
     expect(audits.at(-1)).toMatchObject({ action: 'consent.callback', outcome: 'deny', reason: 'cookie_missing', httpStatus: 400 });
+  });
+
+  it('a query the declaration refuses (repeated or non-ASCII state) is the generic 400 page that clears the cookie, before any token call', async () => {
+    const { cookieHeader } = await startFlow();
+    for (const query of ['code=a&state=b&state=c', `code=a&state=${encodeURIComponent('é')}`]) {
+      const result = await invoke(consentCallbackHandler, { path: `/api/consent/callback?${query}`, headers: { cookie: cookieHeader } });
+      expect(result.status, query).toBe(400);
+      expectPageHeaders(result);
+      expect(result.body).toContain('The sign-in could not be completed');
+      expect(result.cookies).toEqual([expect.objectContaining({ name: CONSENT_COOKIE_NAME, value: '', maxAge: 0 })]);
+      expect(audits.at(-1)).toMatchObject({ action: 'consent.callback', reason: 'validation_failed', httpStatus: 400 });
+    }
+    expect(h.superOffice.tokenCalls).toHaveLength(0);
   });
 
   it('requirements 35, 37 and 38: success is a 303 to a clean URL, clears the cookie, audits the subject, and returns no secret', async () => {

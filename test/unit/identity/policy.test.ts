@@ -13,10 +13,11 @@ import {
   decideSubject,
   parsePolicy,
   policyEntriesFor,
-  policyOf,
   type Policy,
   type SubjectRequest,
 } from '../../../shared/identity/policy.js';
+import { createRuntime } from '../../../shared/runtime/runtime.js';
+import { testConfig } from '../../support/config.js';
 
 /** The policy: parsing (one-line errors naming the JSON path) and the pure decisions (requirements 8, 15, 16). */
 
@@ -121,9 +122,20 @@ describe('parsePolicy: valid documents', () => {
     }
   });
 
-  it('policyOf parses once per configuration object', () => {
-    const config = { policy: doc(entry()) } as unknown as Parameters<typeof policyOf>[0];
-    expect(policyOf(config)).toBe(policyOf(config));
+  it('is parsed once per runtime (a runtime member, not a module cache), and again for another runtime', () => {
+    const config = testConfig({ BROKER_POLICY: JSON.stringify(doc(entry())) });
+    const runtime = createRuntime(config);
+    expect(runtime.policy).toBe(runtime.policy);
+    expect(runtime.policy.callers.map((c) => c.name)).toEqual(['svc']);
+    expect(createRuntime(config).policy).not.toBe(runtime.policy);
+  });
+
+  it('tenant ids and associate ids follow the one SuperOffice identifier rule', () => {
+    const grant = (superOffice: unknown) => () => parsePolicy(doc(entry({ superOffice: [superOffice] })));
+    expect(grant({ env: 'sod', ctx: 'Cust-1', users: '*' })).toThrow(/ctx must be a SuperOffice tenant id/);
+    expect(grant({ env: 'sod', ctx: '9Cust', users: '*' })).toThrow(ConfigError);
+    expect(grant({ env: 'sod', ctx: 'Cust1', users: ['05'] })).toThrow(/users\[0\] must be an associate id/);
+    expect(grant({ env: 'sod', ctx: 'Cust1', users: ['5'] })).not.toThrow();
   });
 });
 

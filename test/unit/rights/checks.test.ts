@@ -1,196 +1,148 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../../shared/errors/errors.js';
-import {
-  ACCEPTED_VALUES,
-  MAX_BATCH_CHECKS,
-  describeCheck,
-  orThrow,
-  parseBatch,
-  parseCheck,
-  parseId,
-  validationError,
-  type RightsCheck,
-} from '../../../shared/rights/checks.js';
+import * as z from 'zod/mini';
+import { describeIssue, inputErrors } from '../../../shared/http/validation.js';
+import { MAX_BATCH_CHECKS, describeCheck, type RightsCheck } from '../../../shared/rights/checks.js';
+import { RightsBatchBody, RightsRequests, fieldCheck } from '../../../shared/rights/endpoint.js';
 import { fieldNamesOf, findField } from '../../../shared/rights/vocabulary.js';
 
-/** Bad input is a 400 `validation_failed` that lists what the parameter accepts (issue 6, item 6). */
+/**
+ * The rights inputs as declared (shared/rights/endpoint.ts): bad input is refused naming the member
+ * and saying what it accepts (issue 6, item 6); good input is normalised into a `RightsCheck`.
+ */
 
-function failure(check: unknown, values: Record<string, unknown>): { param: string; message: string; accepted: readonly string[] }[] {
-  const parsed = parseCheck(check, values);
-  if (parsed.ok) throw new Error(`expected issues, got ${JSON.stringify(parsed.value)}`);
-  return parsed.issues.map((i) => ({ param: i.param, message: i.message, accepted: i.accepted }));
+function batchErrors(body: unknown): { name: string; message: string }[] {
+  const result = z.safeParse(RightsBatchBody, body, { error: describeIssue });
+  if (result.success) throw new Error(`expected issues, got ${JSON.stringify(result.data)}`);
+  return inputErrors('body', result.error.issues).map(({ name, message }) => ({ name, message }));
 }
 
-function success(check: unknown, values: Record<string, unknown>): RightsCheck {
-  const parsed = parseCheck(check, values);
-  if (!parsed.ok) throw new Error(`expected a check, got ${JSON.stringify(parsed.issues)}`);
-  return parsed.value;
+function one(check: Record<string, unknown>): RightsCheck {
+  const result = z.safeParse(RightsBatchBody, { checks: [check] }, { error: describeIssue });
+  if (!result.success) throw new Error(`expected a check, got ${JSON.stringify(result.error.issues)}`);
+  return result.data.checks[0] as RightsCheck;
 }
 
-describe('parseCheck: refused input names the parameter and lists accepted values', () => {
-  const cases: Array<[string, unknown, Record<string, unknown>, string, readonly string[]]> = [
-    ['missing check', undefined, {}, 'check', ACCEPTED_VALUES.check],
-    ['unknown check', 'isSuperUser', {}, 'check', ACCEPTED_VALUES.check],
-    ['check not a string', 5, {}, 'check', ACCEPTED_VALUES.check],
-    ['unknown table', 'checkTableRights', { table: 'sale', right: 'select' }, 'table', ACCEPTED_VALUES.table],
-    ['table missing', 'checkTableRights', { right: 'select' }, 'table', ACCEPTED_VALUES.table],
-    ['table a number', 'checkTableRights', { table: 7, right: 'select' }, 'table', ACCEPTED_VALUES.table],
-    ['unknown table right', 'checkTableRights', { table: 'contact', right: 'delete' }, 'right', ACCEPTED_VALUES.tableRight],
-    ['table right missing', 'checkTableRights', { table: 'contact' }, 'right', ACCEPTED_VALUES.tableRight],
-    ['field right on a table check', 'checkTableRights', { table: 'contact', right: 'read' }, 'right', ACCEPTED_VALUES.tableRight],
-    ['non-numeric recordId', 'checkTableRights', { table: 'contact', right: 'select', recordId: 'abc' }, 'recordId', ACCEPTED_VALUES.id],
-    ['negative recordId', 'checkTableRights', { table: 'contact', right: 'select', recordId: -5 }, 'recordId', ACCEPTED_VALUES.id],
-    ['zero recordId', 'checkTableRights', { table: 'contact', right: 'select', recordId: '0' }, 'recordId', ACCEPTED_VALUES.id],
-    ['fractional recordId', 'checkTableRights', { table: 'contact', right: 'select', recordId: 1.5 }, 'recordId', ACCEPTED_VALUES.id],
-    ['recordId beyond 32 bits', 'checkTableRights', { table: 'contact', right: 'select', recordId: '2147483648' }, 'recordId', ACCEPTED_VALUES.id],
-    ['recordId with a sign', 'checkTableRights', { table: 'contact', right: 'select', recordId: '+5' }, 'recordId', ACCEPTED_VALUES.id],
-    ['recordId in hex', 'checkTableRights', { table: 'contact', right: 'select', recordId: '0x10' }, 'recordId', ACCEPTED_VALUES.id],
-    ['unknown field', 'checkFieldRights', { table: 'contact', field: 'salary', right: 'read' }, 'field', fieldNamesOf('contact')],
-    ['field of another table', 'checkFieldRights', { table: 'contact', field: 'firstname', right: 'read' }, 'field', fieldNamesOf('contact')],
-    ['field missing', 'checkFieldRights', { table: 'person', right: 'read' }, 'field', fieldNamesOf('person')],
-    ['field not a string', 'checkFieldRights', { table: 'person', field: 3, right: 'read' }, 'field', fieldNamesOf('person')],
-    ['unknown field right', 'checkFieldRights', { table: 'contact', field: 'name', right: 'delete' }, 'right', ACCEPTED_VALUES.fieldRight],
-    ['table right on a field check', 'checkFieldRights', { table: 'contact', field: 'name', right: 'update' }, 'right', ACCEPTED_VALUES.fieldRight],
-    ['unknown level', 'hasTicketAccess', { ticketId: 1, level: 3 }, 'level', ACCEPTED_VALUES.level],
-    ['level by an unknown name', 'hasTicketAccess', { ticketId: 1, level: 'admin' }, 'level', ACCEPTED_VALUES.level],
-    ['level missing', 'hasTicketAccess', { ticketId: 1 }, 'level', ACCEPTED_VALUES.level],
-    ['negative level', 'hasTicketAccess', { ticketId: 1, level: -1 }, 'level', ACCEPTED_VALUES.level],
-    ['non-numeric ticketId', 'hasTicketAccess', { ticketId: 'x1', level: 1 }, 'ticketId', ACCEPTED_VALUES.id],
-    ['ticketId missing', 'hasTicketAccess', { level: 1 }, 'ticketId', ACCEPTED_VALUES.id],
-    ['unknown origin', 'isLoggedIn', { origin: 3 }, 'origin', ACCEPTED_VALUES.origin],
-    ['origin 0', 'isLoggedIn', { origin: '0' }, 'origin', ACCEPTED_VALUES.origin],
-    ['origin by an unknown name', 'isLoggedIn', { origin: 'rest' }, 'origin', ACCEPTED_VALUES.origin],
-    ['origin missing', 'isLoggedIn', {}, 'origin', ACCEPTED_VALUES.origin],
+describe('a batch check: refused input names the member and says what it accepts', () => {
+  const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+    ['missing check', {}, '/checks/0/check', /^is required$/],
+    ['unknown check', { check: 'isSuperUser' }, '/checks/0/check', /isAdministrator.*checkTableRights.*isLoggedIn/],
+    ['check in another case (names are exact)', { check: 'ISADMINISTRATOR' }, '/checks/0/check', /must be one of/],
+    ['unknown table', { check: 'checkTableRights', table: 'sale', right: 'select' }, '/checks/0/table', /contact, company, person, customer, ticket/],
+    ['table missing', { check: 'checkTableRights', right: 'select' }, '/checks/0/table', /^is required$/],
+    ['table a number', { check: 'checkTableRights', table: 7, right: 'select' }, '/checks/0/table', /must be a table/],
+    ['table in another case', { check: 'checkTableRights', table: 'Company', right: 'select' }, '/checks/0/table', /must be a table/],
+    ['unknown table right', { check: 'checkTableRights', table: 'contact', right: 'delete' }, '/checks/0/right', /select, update, insert/],
+    ['field right on a table check', { check: 'checkTableRights', table: 'contact', right: 'read' }, '/checks/0/right', /select, update, insert/],
+    ['non-numeric recordId', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: 'abc' }, '/checks/0/recordId', /1-2147483647/],
+    ['negative recordId', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: -5 }, '/checks/0/recordId', /1-2147483647/],
+    ['zero recordId', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: '0' }, '/checks/0/recordId', /1-2147483647/],
+    ['fractional recordId', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: 1.5 }, '/checks/0/recordId', /1-2147483647/],
+    ['recordId beyond 32 bits', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: '2147483648' }, '/checks/0/recordId', /1-2147483647/],
+    ['recordId with a sign', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: '+5' }, '/checks/0/recordId', /1-2147483647/],
+    ['empty recordId', { check: 'checkTableRights', table: 'contact', right: 'select', recordId: '' }, '/checks/0/recordId', /1-2147483647/],
+    ['a person field on contact', { check: 'checkFieldRights', table: 'contact', field: 'firstname', right: 'read' }, '/checks/0/field', /a field of the contact table: contactId, name/],
+    ['unknown field right', { check: 'checkFieldRights', table: 'contact', field: 'name', right: 'delete' }, '/checks/0/right', /read, write/],
+    ['unknown table of a field check', { check: 'checkFieldRights', table: 'sale', field: 'name', right: 'read' }, '/checks/0/table', /contact.*company.*person.*customer.*ticket/],
+    ['unknown level', { check: 'hasTicketAccess', ticketId: 1, level: 3 }, '/checks/0/level', /0, 1, 2 or one of 0, 1, 2, list, read, edit/],
+    ['level by an unknown name', { check: 'hasTicketAccess', ticketId: 1, level: 'admin' }, '/checks/0/level', /list, read, edit/],
+    ['level missing', { check: 'hasTicketAccess', ticketId: 1 }, '/checks/0/level', /^is required$/],
+    ['non-numeric ticketId', { check: 'hasTicketAccess', ticketId: 'x1', level: 1 }, '/checks/0/ticketId', /1-2147483647/],
+    ['unknown origin', { check: 'isLoggedIn', origin: 3 }, '/checks/0/origin', /soap, web/],
+    ['origin by an unknown name', { check: 'isLoggedIn', origin: 'rest' }, '/checks/0/origin', /soap, web/],
+    ['a misspelt parameter', { check: 'checkTableRights', table: 'contact', right: 'update', recordID: 5 }, '/checks/0/recordID', /is not a member/],
+    ['a parameter of another check', { check: 'isLoggedIn', origin: 1, level: 2 }, '/checks/0/level', /is not a member/],
   ];
-  for (const [title, check, values, param, accepted] of cases) {
-    it(`${title} -> issue on ${param}`, () => {
-      const issues = failure(check, values);
-      const found = issues.find((i) => i.param === param);
-      expect(found, JSON.stringify(issues)).toBeDefined();
-      expect(found?.accepted).toEqual(accepted);
+  for (const [title, check, name, message] of cases) {
+    it(`${title} -> ${name}`, () => {
+      const errors = batchErrors({ checks: [check] });
+      const found = errors.find((e) => e.name === name);
+      expect(found, JSON.stringify(errors)).toBeDefined();
+      expect(found?.message).toMatch(message);
     });
   }
 
   it('reports every bad parameter of one check, not only the first', () => {
-    const issues = failure('checkTableRights', { table: 'sale', right: 'delete', recordId: 'x' });
-    expect(issues.map((i) => i.param).sort()).toEqual(['recordId', 'right', 'table']);
+    const errors = batchErrors({ checks: [{ check: 'checkTableRights', table: 'sale', right: 'delete', recordId: 'x' }] });
+    expect(errors.map((e) => e.name).sort()).toEqual(['/checks/0/recordId', '/checks/0/right', '/checks/0/table']);
   });
 
-  it('lists the accepted values', () => {
-    expect(ACCEPTED_VALUES.table).toEqual(['contact', 'company', 'person', 'customer', 'ticket']);
-    expect(ACCEPTED_VALUES.level).toEqual(['0', '1', '2', 'list', 'read', 'edit']);
-    expect(ACCEPTED_VALUES.origin).toEqual(['1', '2', 'soap', 'web']);
-    expect(ACCEPTED_VALUES.tableRight).toEqual(['select', 'update', 'insert']);
-    expect(ACCEPTED_VALUES.fieldRight).toEqual(['read', 'write']);
+  it('never echoes the refused value', () => {
+    const canary = 'CANARY-<script>';
+    expect(JSON.stringify(batchErrors({ checks: [{ check: 'checkFieldRights', table: 'contact', field: canary, right: canary }] }))).not.toContain('CANARY');
   });
 });
 
-describe('parseCheck: accepted forms, normalised', () => {
-  const cases: Array<[string, unknown, Record<string, unknown>, RightsCheck]> = [
-    ['isAdministrator', 'isAdministrator', {}, { check: 'isAdministrator' }],
-    ['check name in any case', 'ISADMINISTRATOR', {}, { check: 'isAdministrator' }],
-    ['table right without a record', 'checkTableRights', { table: 'contact', right: 'update' }, { check: 'checkTableRights', table: 'contact', right: 'update' }],
-    ['table right with a numeric record id', 'checkTableRights', { table: 'person', right: 'insert', recordId: 5 }, { check: 'checkTableRights', table: 'person', right: 'insert', recordId: 5 }],
-    ['record id as a string', 'checkTableRights', { table: 'person', right: 'select', recordId: '201' }, { check: 'checkTableRights', table: 'person', right: 'select', recordId: 201 }],
-    ['largest record id', 'checkTableRights', { table: 'ticket', right: 'select', recordId: 2147483647 }, { check: 'checkTableRights', table: 'ticket', right: 'select', recordId: 2147483647 }],
-    ['CRMScript Company = contact', 'checkTableRights', { table: 'Company', right: 'SELECT' }, { check: 'checkTableRights', table: 'contact', right: 'select' }],
-    ['CRMScript Customer = person', 'checkTableRights', { table: 'customer', right: 'select' }, { check: 'checkTableRights', table: 'person', right: 'select' }],
-    ['empty recordId means none', 'checkTableRights', { table: 'contact', right: 'select', recordId: '' }, { check: 'checkTableRights', table: 'contact', right: 'select' }],
-    ['field by key', 'checkFieldRights', { table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }],
-    ['field by property (capitalised)', 'checkFieldRights', { table: 'contact', field: 'OrgNr', right: 'read' }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'read' }],
-    ['field by column', 'checkFieldRights', { table: 'person', field: 'person_number', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read' }],
-    ['ticket field', 'checkFieldRights', { table: 'ticket', field: 'title', right: 'write', recordId: 301 }, { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }],
-    ['level by number', 'hasTicketAccess', { ticketId: 301, level: 2 }, { check: 'hasTicketAccess', ticketId: 301, level: 2 }],
-    ['level as a string', 'hasTicketAccess', { ticketId: '301', level: '0' }, { check: 'hasTicketAccess', ticketId: 301, level: 0 }],
-    ['level List', 'hasTicketAccess', { ticketId: 1, level: 'List' }, { check: 'hasTicketAccess', ticketId: 1, level: 0 }],
-    ['level Read', 'hasTicketAccess', { ticketId: 1, level: 'read' }, { check: 'hasTicketAccess', ticketId: 1, level: 1 }],
-    ['level Edit', 'hasTicketAccess', { ticketId: 1, level: 'EDIT' }, { check: 'hasTicketAccess', ticketId: 1, level: 2 }],
-    ['origin by number', 'isLoggedIn', { origin: 1 }, { check: 'isLoggedIn', origin: 1 }],
-    ['origin SOAP', 'isLoggedIn', { origin: 'SOAP' }, { check: 'isLoggedIn', origin: 1 }],
-    ['origin web', 'isLoggedIn', { origin: 'web' }, { check: 'isLoggedIn', origin: 2 }],
-  ];
-  for (const [title, check, values, expected] of cases) {
-    it(title, () => {
-      expect(success(check, values)).toEqual(expected);
-    });
-  }
-});
-
-describe('parseBatch', () => {
+describe('the batch envelope', () => {
   const bad: Array<[string, unknown, string]> = [
-    ['not an object', [1, 2], 'checks'],
-    ['null', null, 'checks'],
-    ['checks missing', {}, 'checks'],
-    ['checks empty', { checks: [] }, 'checks'],
-    ['checks not an array', { checks: { check: 'isAdministrator' } }, 'checks'],
-    [`more than ${MAX_BATCH_CHECKS} checks`, { checks: Array.from({ length: MAX_BATCH_CHECKS + 1 }, () => ({ check: 'isAdministrator' })) }, 'checks'],
-    ['an unknown envelope member', { checks: [{ check: 'isAdministrator' }], strategy: 'crmscript' }, 'strategy'],
-    ['an item that is not an object', { checks: ['isAdministrator'] }, 'checks.0'],
-    ['a misspelt parameter', { checks: [{ check: 'checkTableRights', table: 'contact', right: 'update', recordID: 5 }] }, 'checks.0.recordID'],
-    ['a parameter of another check', { checks: [{ check: 'isLoggedIn', origin: 1, level: 2 }] }, 'checks.0.level'],
-    ['a bad value in the third check', { checks: [{ check: 'isAdministrator' }, { check: 'isLoggedIn', origin: 2 }, { check: 'hasTicketAccess', ticketId: 1, level: 9 }] }, 'checks.2.level'],
+    ['not an object', [1, 2], ''],
+    ['checks missing', {}, '/checks'],
+    ['checks empty', { checks: [] }, '/checks'],
+    ['checks not an array', { checks: { check: 'isAdministrator' } }, '/checks'],
+    [`more than ${MAX_BATCH_CHECKS} checks`, { checks: Array.from({ length: MAX_BATCH_CHECKS + 1 }, () => ({ check: 'isAdministrator' })) }, '/checks'],
+    ['an unknown envelope member', { checks: [{ check: 'isAdministrator' }], strategy: 'crmscript' }, '/strategy'],
+    ['an item that is not an object', { checks: ['isAdministrator'] }, '/checks/0'],
+    ['a bad value in the third check', { checks: [{ check: 'isAdministrator' }, { check: 'isLoggedIn', origin: 2 }, { check: 'hasTicketAccess', ticketId: 1, level: 9 }] }, '/checks/2/level'],
   ];
-  for (const [title, body, path] of bad) {
-    it(`${title} -> issue at ${path}`, () => {
-      const parsed = parseBatch(body);
-      expect(parsed.ok).toBe(false);
-      if (!parsed.ok) expect(parsed.issues.map((i) => i.path)).toContain(path);
+  for (const [title, body, name] of bad) {
+    it(`${title} -> error at "${name}"`, () => {
+      expect(batchErrors(body).map((e) => e.name)).toContain(name);
     });
   }
 
   it(`accepts ${MAX_BATCH_CHECKS} checks, normalised, in order`, () => {
-    const checks = Array.from({ length: MAX_BATCH_CHECKS }, (_, i) => ({ check: 'checkTableRights', table: 'company', right: 'Update', recordId: String(i + 1) }));
-    const parsed = parseBatch({ checks });
-    expect(parsed.ok).toBe(true);
-    if (parsed.ok) {
-      expect(parsed.value).toHaveLength(MAX_BATCH_CHECKS);
-      expect(parsed.value[49]).toEqual({ check: 'checkTableRights', table: 'contact', right: 'update', recordId: 50 });
-    }
+    const checks = Array.from({ length: MAX_BATCH_CHECKS }, (_, i) => ({ check: 'checkTableRights', table: 'company', right: 'update', recordId: String(i + 1) }));
+    const parsed = z.parse(RightsBatchBody, { checks });
+    expect(parsed.checks).toHaveLength(MAX_BATCH_CHECKS);
+    expect(parsed.checks[49]).toEqual({ check: 'checkTableRights', table: 'contact', right: 'update', recordId: 50 });
   });
 });
 
-describe('validationError', () => {
-  it('is a 400 validation_failed with errors and accepted values per parameter', () => {
-    const parsed = parseBatch({ checks: [{ check: 'hasTicketAccess', ticketId: 'x', level: 7 }, { check: 'isLoggedIn', origin: 'fax' }] });
-    expect(parsed.ok).toBe(false);
-    if (parsed.ok) return;
-    const error = validationError(parsed.issues);
-    expect(error).toBeInstanceOf(BrokerError);
-    expect(error.status).toBe(400);
-    expect(error.code).toBe('validation_failed');
-    expect(error.extensions?.['accepted']).toEqual({ ticketId: ACCEPTED_VALUES.id, level: ACCEPTED_VALUES.level, origin: ACCEPTED_VALUES.origin });
-    expect(error.extensions?.['errors']).toEqual([
-      { path: 'checks.0.ticketId', message: expect.any(String), accepted: ACCEPTED_VALUES.id },
-      { path: 'checks.0.level', message: expect.any(String), accepted: ACCEPTED_VALUES.level },
-      { path: 'checks.1.origin', message: expect.any(String), accepted: ACCEPTED_VALUES.origin },
-    ]);
+describe('accepted forms, normalised into a RightsCheck', () => {
+  const cases: Array<[string, Record<string, unknown>, RightsCheck]> = [
+    ['isAdministrator', { check: 'isAdministrator' }, { check: 'isAdministrator' }],
+    ['table right without a record', { check: 'checkTableRights', table: 'contact', right: 'update' }, { check: 'checkTableRights', table: 'contact', right: 'update' }],
+    ['table right with a numeric record id', { check: 'checkTableRights', table: 'person', right: 'insert', recordId: 5 }, { check: 'checkTableRights', table: 'person', right: 'insert', recordId: 5 }],
+    ['record id as a string', { check: 'checkTableRights', table: 'person', right: 'select', recordId: '201' }, { check: 'checkTableRights', table: 'person', right: 'select', recordId: 201 }],
+    ['largest record id', { check: 'checkTableRights', table: 'ticket', right: 'select', recordId: 2147483647 }, { check: 'checkTableRights', table: 'ticket', right: 'select', recordId: 2147483647 }],
+    ['CRMScript Company = contact', { check: 'checkTableRights', table: 'company', right: 'select' }, { check: 'checkTableRights', table: 'contact', right: 'select' }],
+    ['CRMScript Customer = person', { check: 'checkTableRights', table: 'customer', right: 'select' }, { check: 'checkTableRights', table: 'person', right: 'select' }],
+    ['field by key', { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'write', recordId: 101 }],
+    ['field by property (capitalised)', { check: 'checkFieldRights', table: 'contact', field: 'OrgNr', right: 'read' }, { check: 'checkFieldRights', table: 'contact', field: 'orgNr', right: 'read' }],
+    ['field by column', { check: 'checkFieldRights', table: 'person', field: 'person_number', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read' }],
+    ['field of an alias table', { check: 'checkFieldRights', table: 'customer', field: 'firstname', right: 'read' }, { check: 'checkFieldRights', table: 'person', field: 'firstname', right: 'read' }],
+    ['ticket field', { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }, { check: 'checkFieldRights', table: 'ticket', field: 'title', right: 'write', recordId: 301 }],
+    ['level by number', { check: 'hasTicketAccess', ticketId: 301, level: 2 }, { check: 'hasTicketAccess', ticketId: 301, level: 2 }],
+    ['level as a string', { check: 'hasTicketAccess', ticketId: '301', level: '0' }, { check: 'hasTicketAccess', ticketId: 301, level: 0 }],
+    ['level list', { check: 'hasTicketAccess', ticketId: 1, level: 'list' }, { check: 'hasTicketAccess', ticketId: 1, level: 0 }],
+    ['level edit', { check: 'hasTicketAccess', ticketId: 1, level: 'edit' }, { check: 'hasTicketAccess', ticketId: 1, level: 2 }],
+    ['origin by number', { check: 'isLoggedIn', origin: 1 }, { check: 'isLoggedIn', origin: 1 }],
+    ['origin soap', { check: 'isLoggedIn', origin: 'soap' }, { check: 'isLoggedIn', origin: 1 }],
+    ['origin web', { check: 'isLoggedIn', origin: 'web' }, { check: 'isLoggedIn', origin: 2 }],
+  ];
+  for (const [title, check, expected] of cases) {
+    it(title, () => {
+      expect(one(check)).toEqual(expected);
+    });
+  }
+});
+
+describe('the single routes', () => {
+  it('path and query values are text, normalised the same way', () => {
+    expect(z.parse(RightsRequests.ticket.query, { level: 'read' })).toEqual({ level: 1 });
+    expect(z.parse(RightsRequests.loggedIn.query, { origin: '2' })).toEqual({ origin: 2 });
+    expect(z.parse(RightsRequests.table.path, { ctx: 'Cust1', associateId: '5', table: 'customer' })).toEqual({ ctx: 'Cust1', associateId: '5', table: 'person' });
+    expect(z.parse(RightsRequests.ticket.path, { ctx: 'Cust1', associateId: '5', ticketId: '42' })).toMatchObject({ ticketId: 42 });
+    expect(z.safeParse(RightsRequests.table.query, { right: 'select', recordId: '0' }).success).toBe(false);
+    expect(z.safeParse(RightsRequests.table.query, { right: 'select', recordid: '5' }).success).toBe(false);
   });
 
-  it('never echoes the rejected value', () => {
-    const canary = 'CANARY-<script>';
-    const parsed = parseBatch({ checks: [{ check: 'checkFieldRights', table: 'contact', field: canary, right: canary }] });
-    if (parsed.ok) throw new Error('expected issues');
-    expect(JSON.stringify({ message: validationError(parsed.issues).message, ext: validationError(parsed.issues).extensions })).not.toContain('CANARY');
-  });
-
-  it('shows at most 20 issues', () => {
-    const checks = Array.from({ length: 30 }, () => ({ check: 'isLoggedIn', origin: 9 }));
-    const parsed = parseBatch({ checks });
-    if (parsed.ok) throw new Error('expected issues');
-    expect((validationError(parsed.issues).extensions?.['errors'] as unknown[]).length).toBe(20);
-  });
-
-  it('orThrow returns the value or throws the problem', () => {
-    expect(orThrow({ ok: true, value: 1 })).toBe(1);
-    expect(() => orThrow(parseCheck('nope', {}))).toThrow(BrokerError);
+  it('a field of another table is 404 not_found naming the fields the table has', () => {
+    expect(fieldCheck('person', 'PersonNumber', 'read', 3)).toEqual({ check: 'checkFieldRights', table: 'person', field: 'personNumber', right: 'read', recordId: 3 });
+    expect(() => fieldCheck('contact', 'firstname', 'read', undefined)).toThrow(expect.objectContaining({ code: 'not_found', message: expect.stringContaining('contactId, name') }));
   });
 });
 
 describe('helpers', () => {
-  it('parseId accepts positive 32-bit integers only', () => {
-    expect([parseId(1), parseId('42'), parseId(2147483647)]).toEqual([1, 42, 2147483647]);
-    for (const bad of [0, -1, 1.5, '01', ' 1', '1e3', 2147483648, '', null, undefined, true, Number.NaN]) expect(parseId(bad)).toBeUndefined();
-  });
   it('findField matches key and column without regard to case; a key wins over another field’s column', () => {
     expect(findField('person', 'PERSON_NUMBER')?.key).toBe('personNumber');
     expect(findField('contact', 'orgnr')).toEqual({ key: 'orgNr', dbName: 'orgNr' });
@@ -204,9 +156,7 @@ describe('helpers', () => {
     // PersonEntity has an Emails collection and a BirthDate kept in year_of_birth/month_of_birth/day_of_birth;
     // the person table has neither an email nor a birthdate column.
     for (const name of ['email', 'Email', 'birthDate', 'birthdate', 'Emails']) expect(findField('person', name)).toBeUndefined();
-    const parsed = parseCheck('checkFieldRights', { table: 'person', field: 'email', right: 'read', recordId: '1' });
-    expect(parsed.ok).toBe(false);
-    if (!parsed.ok) expect(parsed.issues[0]).toMatchObject({ path: 'field', accepted: fieldNamesOf('person') });
+    expect(() => fieldCheck('person', 'email', 'read', 1)).toThrow(/no field email/);
     expect(fieldNamesOf('person')).toEqual(['personId', 'firstname', 'middleName', 'lastname', 'mrmrs', 'title', 'personNumber', 'createdDate', 'updatedDate']);
     expect(fieldNamesOf('ticket')).toEqual(['ticketId', 'title', 'baseStatus', 'status', 'priority', 'createdAt', 'lastChanged']);
   });

@@ -1,0 +1,278 @@
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../../shared/audit/entry.js';
+import { BrokerError } from '../../../shared/errors/errors.js';
+import { endpointHandler, listEndpoints, type Endpoint } from '../../../shared/http/endpoint.js';
+import { openApiDocument } from '../../../shared/http/openapi.js';
+import type { Caller } from '../../../shared/identity/caller.js';
+import { OPERATION_ROLES, OPERATIONS } from '../../../shared/identity/operations.js';
+import { createLogger } from '../../../shared/log/logger.js';
+import { createRuntime, setRuntime, type Runtime, type RuntimeOverrides } from '../../../shared/runtime/runtime.js';
+import { isTenantId } from '../../../shared/superoffice/identifiers.js';
+import { testConfig } from '../../support/config.js';
+import { fuzzSeed } from '../../unit/consent/fuzz.js';
+
+/**
+ * Done-when of issue 11 §2: for every endpoint, the server accepts exactly the inputs its published
+ * OpenAPI description accepts. For each operation in the generated document, fast-check builds
+ * requests from its parameter and body schemas — mostly valid values, mutated with wrong types,
+ * missing and extra members and parameters, repeated parameters, out-of-range numbers, bad
+ * identifiers, long and unicode strings, empty values — decides with Ajv against the published
+ * schemas whether each is valid, sends it to the real endpoint in-process (authorized caller, a
+ * policy granting the request's tenant, backends stubbed), and asserts the server refuses it as
+ * invalid input (400 `validation_failed`, or `function_key_in_query`) exactly when the schema does.
+ *
+ * The rules the document states besides its schemas: unlisted query parameters are refused unless
+ * the operation says `x-unlisted-query-parameters: ignored`; a query parameter given twice is refused;
+ * a `code` query parameter is refused on every operation that does not list it.
+ */
+
+const RUNS = 300;
+
+setRuntime(createRuntime(testConfig()));
+await import('../../../functions/index.js');
+setRuntime(undefined);
+const endpoints = listEndpoints();
+const document = openApiDocument(endpoints) as { paths: Record<string, Record<string, Operation>> };
+
+type Schema = Record<string, unknown>;
+interface Parameter {
+  readonly name: string;
+  readonly in: string;
+  readonly required: boolean;
+  readonly schema: Schema;
+}
+interface Operation {
+  readonly operationId: string;
+  readonly parameters: readonly (Parameter | { $ref: string })[];
+  readonly requestBody?: { content: { 'application/json': { schema: Schema } } };
+  readonly 'x-unlisted-query-parameters': 'refused' | 'ignored';
+}
+
+const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
+const validators = new Map<Schema, ValidateFunction>();
+const valid = (schema: Schema, value: unknown): boolean => {
+  let validate = validators.get(schema);
+  if (validate === undefined) {
+    validate = ajv.compile(schema);
+    validators.set(schema, validate);
+  }
+  return validate(value);
+};
+
+// --- Generation from the published schemas --------------------------------------------------------
+
+const junkString = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'grapheme', maxLength: 8 }),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+  fc.constantFrom('', ' ', '0', '-1', '01', '1.5', '1e3', '2147483648', 'null', 'Cust-1', 'cust12345', '../x', '<script>', '%2F%2F', '\u0000', 'é'),
+  fc.string({ minLength: 65, maxLength: 5000 }).map((s) => s.padEnd(65, 'A')),
+);
+const junk: fc.Arbitrary<unknown> = fc.oneof(junkString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}), fc.constant(2 ** 31), fc.constant(-0.5));
+
+/** A regex fast-check can generate from: lookaheads dropped (the oracle still decides with the full pattern). */
+function generatable(pattern: string): fc.Arbitrary<string> | undefined {
+  try {
+    return fc.stringMatching(new RegExp(pattern.replace(/\(\?[!=][^()]*\)/g, '')), { size: 'small' });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Values for a schema: mostly ones it is likely to accept, sometimes junk (less often deeper down, so
+ * that whole bodies are still valid often enough). `text`: it is a path or query value.
+ */
+function arbitraryFor(schema: Schema, text: boolean, depth = 0): fc.Arbitrary<unknown> {
+  const likely: fc.Arbitrary<unknown>[] = [];
+  for (const key of ['anyOf', 'oneOf'] as const) {
+    for (const branch of (schema[key] as Schema[] | undefined) ?? []) likely.push(arbitraryFor(branch, text, depth + 1));
+  }
+  if (Array.isArray(schema['enum'])) likely.push(fc.constantFrom(...(schema['enum'] as unknown[])));
+  if ('const' in schema) likely.push(fc.constant(schema['const']));
+  if (Array.isArray(schema['examples'])) likely.push(fc.constantFrom(...(schema['examples'] as unknown[])));
+  // A closed set of values is generated from the set (the noise below covers everything else).
+  const type = Array.isArray(schema['enum']) || 'const' in schema ? undefined : schema['type'];
+  if (typeof schema['pattern'] === 'string') {
+    const matching = generatable(schema['pattern']);
+    if (matching !== undefined) likely.push(matching);
+  } else if (type === 'string') {
+    const max = typeof schema['maxLength'] === 'number' ? schema['maxLength'] : 20;
+    likely.push(fc.string({ maxLength: Math.min(max + 2, 200) }));
+  }
+  if (type === 'integer' || type === 'number') {
+    const min = typeof schema['minimum'] === 'number' ? schema['minimum'] : typeof schema['exclusiveMinimum'] === 'number' ? schema['exclusiveMinimum'] : -1000;
+    const max = typeof schema['maximum'] === 'number' ? schema['maximum'] : 1_000_000;
+    likely.push(fc.oneof(fc.integer({ min: Math.max(min - 2, -(2 ** 53)), max: Math.min(min + 50, 2 ** 53) }), fc.integer({ min: Math.max(max - 50, -(2 ** 53)), max: Math.min(max + 2, 2 ** 53) }), fc.constantFrom(min, max, min - 1, max + 1, 1.5)));
+  }
+  if (type === 'boolean') likely.push(fc.boolean());
+  if (type === 'object') likely.push(objectFor(schema, depth + 1));
+  if (type === 'array') {
+    const items = (schema['items'] as Schema | undefined) ?? {};
+    const minItems = typeof schema['minItems'] === 'number' ? schema['minItems'] : 0;
+    const maxItems = typeof schema['maxItems'] === 'number' ? schema['maxItems'] : 5;
+    const item = arbitraryFor(items, false, depth + 1);
+    likely.push(fc.oneof(
+      { weight: 6, arbitrary: fc.array(item, { minLength: minItems, maxLength: Math.max(minItems, Math.min(maxItems, 3)) }) },
+      { weight: 1, arbitrary: fc.array(item, { maxLength: Math.max(0, minItems - 1) }) },
+      { weight: 1, arbitrary: fc.array(item, { minLength: maxItems, maxLength: maxItems + 1 }) },
+    ));
+  }
+  const noise = text ? junkString : junk;
+  if (likely.length === 0) return noise;
+  return fc.oneof({ weight: depth === 0 ? 12 : 40, arbitrary: fc.oneof(...likely) }, { weight: 1, arbitrary: noise });
+}
+
+/** `arbitrary` one time in eight, otherwise `undefined`. */
+const sometimes = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ weight: 7, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
+
+/** `arbitrary` one time in three, otherwise `undefined`. */
+const often = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
+
+/** An object for a schema: each required member usually present, optional ones sometimes, sometimes an extra one. */
+function objectFor(schema: Schema, depth: number): fc.Arbitrary<Record<string, unknown>> {
+  const properties = (schema['properties'] as Record<string, Schema> | undefined) ?? {};
+  const required = new Set((schema['required'] as string[] | undefined) ?? []);
+  const members = Object.fromEntries(
+    Object.entries(properties).map(([name, property]) => [name, fc.option(arbitraryFor(property, false, depth), { freq: required.has(name) ? 12 : 2, nil: undefined })]),
+  );
+  const extra = sometimes(fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(properties), 'extra', 'recordID', 'Check'), fc.string({ maxLength: 8 })), junk));
+  return fc.tuple(fc.record(members), extra).map(([record, more]) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) if (v !== undefined) out[k] = v;
+    if (more !== undefined && !Object.hasOwn(out, more[0])) out[more[0]] = more[1];
+    return out;
+  });
+}
+
+interface Sample {
+  readonly path: Record<string, string>;
+  readonly query: readonly (readonly [string, string])[];
+  readonly body?: unknown;
+}
+
+function samplesFor(operation: Operation): fc.Arbitrary<Sample> {
+  const parameters = operation.parameters.filter((p): p is Parameter => 'name' in p);
+  const path = fc.record(Object.fromEntries(parameters.filter((p) => p.in === 'path').map((p) => [p.name, arbitraryFor(p.schema, true).map((v) => String(v).replaceAll('/', '_') || '_')])));
+  const listed = parameters.filter((p) => p.in === 'query');
+  const query = fc
+    .tuple(
+      fc.tuple(...listed.map((p) => fc.option(arbitraryFor(p.schema, true).map(String), { freq: p.required ? 12 : 2, nil: undefined }))),
+      often(fc.tuple(fc.oneof(fc.constantFrom('recordid', 'limit', 'ctx', 'code', 'utm_source', 'state', 'x'), fc.string({ minLength: 1, maxLength: 6 })), junkString)),
+      often(fc.nat()),
+    )
+    .map(([values, extra, repeat]) => {
+      const pairs: [string, string][] = [];
+      listed.forEach((p, i) => {
+        const value = values[i];
+        if (value !== undefined) pairs.push([p.name, value]);
+      });
+      if (extra !== undefined) pairs.push([extra[0], extra[1]]);
+      const again = repeat === undefined ? undefined : pairs[repeat % Math.max(1, pairs.length)];
+      if (again !== undefined) pairs.push([again[0], again[1]]);
+      return pairs;
+    });
+  const bodySchema = operation.requestBody?.content['application/json'].schema;
+  return fc.record({ path, query, ...(bodySchema !== undefined ? { body: arbitraryFor(bodySchema, false) } : {}) });
+}
+
+/** What the published document says about a request, as the server will see it (query as the URL parses it, body as JSON parses it). */
+function documentAccepts(operation: Operation, sample: Sample, query: URLSearchParams, body: unknown): boolean {
+  const parameters = operation.parameters.filter((p): p is Parameter => 'name' in p);
+  for (const p of parameters.filter((q) => q.in === 'path')) if (!valid(p.schema, sample.path[p.name])) return false;
+  const names = [...new Set(query.keys())];
+  for (const name of names) {
+    if (query.getAll(name).length > 1) return false;
+    const p = parameters.find((q) => q.in === 'query' && q.name === name);
+    if (p === undefined && (operation['x-unlisted-query-parameters'] === 'refused' || name === 'code')) return false;
+    if (p !== undefined && !valid(p.schema, query.get(name))) return false;
+  }
+  for (const p of parameters.filter((q) => q.in === 'query' && q.required)) if (!query.has(p.name)) return false;
+  const bodySchema = operation.requestBody?.content['application/json'].schema;
+  return bodySchema === undefined || valid(bodySchema, body);
+}
+
+// --- The server, in-process, with an authorized caller and stubbed backends -------------------------
+
+const TID = '11111111-1111-4111-8111-111111111111';
+const CALLER: Caller = { tid: TID, oid: 'aaaaaaaa-0000-4000-8000-000000000001', azp: 'x', idtyp: 'app', roles: Object.values(OPERATION_ROLES), tokenVersion: '2.0' };
+const logger = createLogger({ level: 'error', sink: () => undefined });
+
+const STUBS: RuntimeOverrides = {
+  logger,
+  guard: { authenticate: async () => ({ caller: CALLER, roleUsed: 'Tokens.Request' }) },
+  tokens: { getUserToken: async () => { throw new BrokerError('not_connected'); } } as unknown as Runtime['tokens'],
+  rights: {
+    strategyOf: () => 'webapi',
+    evaluate: async ({ checks }: { checks: readonly unknown[] }) => ({ strategy: 'webapi', answers: checks.map(() => ({ allowed: true, source: 'webapi_rights_mask' })), upstreamStatus: 200, flags: [] }),
+  } as unknown as Runtime['rights'],
+  lifecycle: { list: async () => [], revoke: async () => undefined } as unknown as Runtime['lifecycle'],
+  consent: {
+    createLink: async () => ({ url: 'http://127.0.0.1:7071/api/consent/start?ticket=t1.x', expiresAt: new Date().toISOString() }),
+    start: async () => ({ kind: 'failure', status: 400, reason: 'ticket_invalid', page: 'link_invalid' }),
+    callback: async () => ({ kind: 'failure', status: 400, reason: 'cookie_missing', page: 'session_invalid' }),
+  } as unknown as Runtime['consent'],
+  health: { check: async () => { throw new BrokerError('upstream_unavailable'); } } as unknown as Runtime['health'],
+  auditTable: {} as Runtime['auditTable'],
+};
+
+/** A runtime whose policy grants the caller every operation for the tenant the request names (so the policy never masks validation). */
+function runtimeFor(endpoint: Endpoint, sample: Sample, audits: AuditEntry[]): Runtime {
+  const [part, name] = (endpoint.subject?.ctx ?? 'path.none').split('.') as ['path' | 'query' | 'body', string];
+  const source = part === 'path' ? sample.path : part === 'query' ? Object.fromEntries([...sample.query].reverse()) : sample.body;
+  const ctx = typeof source === 'object' && source !== null ? (source as Record<string, unknown>)[name] : undefined;
+  const policy = { version: 1, callers: [{ name: 'generated', tid: TID, oid: CALLER.oid, operations: OPERATIONS, superOffice: isTenantId(ctx) ? [{ env: 'sod', ctx, users: '*' }] : [] }] };
+  return createRuntime(testConfig({ BROKER_POLICY: JSON.stringify(policy) }), {
+    ...STUBS,
+    audit: { record: async (entry) => { audits.push(entry); }, fingerprint: async () => 'fp1_test' },
+  });
+}
+
+describe('issue 11: every endpoint accepts exactly the inputs its published schema accepts', () => {
+  it('covers every endpoint in the document', () => {
+    const operations = Object.values(document.paths).flatMap((item) => Object.values(item).map((o) => o.operationId));
+    expect(operations.sort()).toEqual(endpoints.map((e) => e.name).sort());
+    expect(endpoints.length).toBe(17);
+  });
+
+  for (const endpoint of endpoints) {
+    const operation = document.paths[`/api/${endpoint.route}`]![endpoint.method.toLowerCase()]!;
+    it(`${endpoint.method} /api/${endpoint.route} (${endpoint.name}): ${RUNS} generated requests, same decision as the document`, async () => {
+      let current: Runtime | undefined;
+      const handler = endpointHandler(endpoint, () => current!);
+      const seen = { valid: 0, invalid: 0 };
+      await fc.assert(
+        fc.asyncProperty(samplesFor(operation), async (sample) => {
+          const audits: AuditEntry[] = [];
+          current = runtimeFor(endpoint, sample, audits);
+          const url = new URL(`http://127.0.0.1:7071/api/${endpoint.route}`);
+          for (const [name, value] of sample.query) url.searchParams.append(name, value);
+          const bodyText = sample.body === undefined ? undefined : JSON.stringify(sample.body);
+          const request = new HttpRequest({
+            method: endpoint.method,
+            url: url.href,
+            params: sample.path,
+            ...(bodyText !== undefined ? { body: { string: bodyText }, headers: { 'content-type': 'application/json' } } : {}),
+          });
+          const response = (await handler(request, new InvocationContext({ functionName: endpoint.name }))) as HttpResponseInit;
+          const expected = documentAccepts(operation, sample, url.searchParams, bodyText === undefined ? undefined : JSON.parse(bodyText));
+          const reason = audits[0]?.reason;
+          const refused = reason === 'validation_failed' || reason === 'function_key_in_query';
+          if (refused) expect(response.status).toBe(400);
+          if (expected) seen.valid++;
+          else seen.invalid++;
+          if (refused === expected) {
+            throw new Error(`the document ${expected ? 'accepts' : 'refuses'} it, the server ${refused ? 'refused' : 'accepted'} it (status ${response.status ?? 200}, reason ${String(reason)}): ${typeof response.body === 'string' ? response.body.slice(0, 300) : ''}`);
+          }
+        }),
+        { numRuns: RUNS, seed: fuzzSeed(`openapi inputs ${endpoint.name}`) },
+      );
+      // Both sides of the decision were exercised.
+      expect(seen.valid, 'valid samples').toBeGreaterThanOrEqual(20);
+      expect(seen.invalid, 'invalid samples').toBeGreaterThanOrEqual(20);
+    }, 120_000);
+  }
+});

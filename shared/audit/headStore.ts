@@ -1,4 +1,4 @@
-import type { ContainerClient } from '@azure/storage-blob';
+import { BlobRequestError, type AppendBlobContainer } from '../runtime/appendBlobs.js';
 import { GENESIS_HASH, lineHash, type DigestLineInput } from './headDigest.js';
 
 /**
@@ -46,11 +46,6 @@ export function dayOf(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
 function linesOf(text: string): string[] {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
@@ -61,39 +56,28 @@ function linesOf(text: string): string[] {
 export class BlobDigestStore implements DigestStore {
   private ready: Promise<void> | undefined;
 
-  constructor(private readonly container: ContainerClient) {}
+  constructor(private readonly container: AppendBlobContainer) {}
 
   private ensureContainer(signal?: AbortSignal): Promise<void> {
-    this.ready ??= this.container.createIfNotExists(signal ? { abortSignal: signal } : {}).then(
-      () => undefined,
-      (error: unknown) => {
-        this.ready = undefined;
-        throw error;
-      },
-    );
+    this.ready ??= this.container.createIfNotExists(signal).catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
     return this.ready;
   }
 
   private async blobNames(table: string, signal?: AbortSignal): Promise<string[]> {
-    const names: string[] = [];
-    try {
-      for await (const blob of this.container.listBlobsFlat({ prefix: `${table}/`, ...(signal ? { abortSignal: signal } : {}) })) names.push(blob.name);
-    } catch (error) {
-      if (statusOf(error) === 404) return [];
-      throw error;
-    }
-    return names.sort();
+    return (await this.container.list(`${table}/`, signal)).sort();
   }
 
   async tail(table: string, signal?: AbortSignal): Promise<DigestTail> {
     const names = await this.blobNames(table, signal);
     // The newest blob with a line in it (a blob created by a signer that then failed may be empty).
     for (const name of names.reverse()) {
-      const blob = this.container.getAppendBlobClient(name);
-      const length = (await blob.getProperties(signal ? { abortSignal: signal } : {})).contentLength ?? 0;
+      const length = (await this.container.length(name, signal)) ?? 0;
       if (length === 0) continue;
       const from = Math.max(0, length - TAIL_READ_BYTES);
-      const text = (await blob.downloadToBuffer(from, length - from, signal ? { abortSignal: signal } : {})).toString('utf8');
+      const text = (await this.container.read(name, from, length - from, signal)).toString('utf8');
       const lines = linesOf(text);
       // The first line of a partial read may be cut; the last one is whole (lines end with a newline).
       const last = lines.at(-1);
@@ -106,22 +90,21 @@ export class BlobDigestStore implements DigestStore {
   async append(table: string, day: string, lines: readonly string[], tail: DigestTail, signal?: AbortSignal): Promise<void> {
     await this.ensureContainer(signal);
     const name = digestBlobName(table, day);
-    const blob = this.container.getAppendBlobClient(name);
     let position: number;
     if (tail.blob === name) {
       position = tail.length;
     } else {
       if (tail.blob !== undefined && tail.blob > name) throw new DigestConflictError('the newest digest blob is later than today');
       // A new day: the blob must not exist yet, or be empty (a signer that created it and failed).
-      await blob.createIfNotExists(signal ? { abortSignal: signal } : {});
+      await this.container.createAppendBlobIfNotExists(name, signal);
       position = 0;
     }
     for (const line of lines) {
       const body = Buffer.from(line, 'utf8');
       try {
-        await blob.appendBlock(body, body.length, { conditions: { appendPosition: position }, ...(signal ? { abortSignal: signal } : {}) });
+        await this.container.appendBlock(name, body, position, signal);
       } catch (error) {
-        if (statusOf(error) === 412) throw new DigestConflictError('another signer appended first');
+        if (error instanceof BlobRequestError && error.statusCode === 412) throw new DigestConflictError('another signer appended first');
         throw error;
       }
       position += body.length;
@@ -131,7 +114,7 @@ export class BlobDigestStore implements DigestStore {
   async readAll(table: string, signal?: AbortSignal): Promise<DigestLineInput[]> {
     const out: DigestLineInput[] = [];
     for (const name of await this.blobNames(table, signal)) {
-      const text = (await this.container.getAppendBlobClient(name).downloadToBuffer(0, undefined, signal ? { abortSignal: signal } : {})).toString('utf8');
+      const text = (await this.container.read(name, 0, undefined, signal)).toString('utf8');
       linesOf(text).forEach((text, i) => out.push({ blob: name, line: i + 1, text }));
     }
     return out;

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../../dev/azurite.js';
 import { startKeyVaultServer, type KeyVaultServer } from '../../../dev/keyvault/server.js';
@@ -139,20 +138,21 @@ describe('signed audit heads (requirement 61, issue 15 point 4)', () => {
     expect(r.out).toContain(`truncated lane=${laneId} seq=3`);
   });
 
-  it('a digest altered in storage (possible on Azurite, which has no immutability) fails its signature', async () => {
+  it('a forged digest appended to the store (Azurite has no immutability) fails its signature and breaks the digest chain', async () => {
     const table = 'auditforged';
     await write(recorder('instance-4', table), 1, 2, 'f');
     await signer(table).run();
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(AUDIT_HEADS_CONTAINER);
-    const blobs: string[] = [];
-    for await (const b of container.listBlobsFlat({ prefix: `${table}/` })) blobs.push(b.name);
-    const blob = container.getAppendBlobClient(blobs[0]!);
-    const text = (await blob.downloadToBuffer()).toString('utf8').replace('"seq":2', '"seq":1');
-    await blob.delete();
-    await blob.create();
-    await blob.appendBlock(text, Buffer.byteLength(text));
+    const container = storageFor(azurite.connectionString).container(AUDIT_HEADS_CONTAINER);
+    const [blob] = await container.list(`${table}/`);
+    const genuine = (await container.read(blob!)).toString('utf8');
+    // A later day's blob holding the genuine digest with a lower head: the signature no longer matches.
+    const forged = genuine.replace('"seq":2', '"seq":1');
+    expect(forged).not.toBe(genuine);
+    await container.createAppendBlobIfNotExists(`${table}/2999-01-01.jsonl`);
+    await container.appendBlock(`${table}/2999-01-01.jsonl`, Buffer.from(forged), 0);
     const r = await verify(['--table', table]);
     expect(r.code).toBe(1);
+    expect(r.out).toContain('digest_chain_broken');
     expect(r.out).toContain('digest_signature_invalid');
   });
 

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 
 /**
  * Runs Azurite (the official storage emulator, from npm) as a child process on OS-chosen loopback
- * ports and reads the ports from its output (azure.md §4). In-memory for tests; a folder for `npm start`.
+ * ports and reads the ports from its output (docs/azure.md §4). In-memory for tests; a folder for `npm start`.
  */
 
 export const AZURITE_ACCOUNT = 'devstoreaccount1';

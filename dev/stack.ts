@@ -8,6 +8,7 @@ import { listFunctions } from '../shared/runtime/registry.js';
 import { createRuntime, setRuntime, type Runtime } from '../shared/runtime/runtime.js';
 import { SecretNotFoundError } from '../shared/secrets/errors.js';
 import { createKeyVaultSecretStore } from '../shared/secrets/keyVaultStore.js';
+import { ACTIONS_HMAC_KEY_NAME } from '../shared/actions/hmacKey.js';
 import { SECRET_NAMES } from '../shared/secrets/names.js';
 import { Secret } from '../shared/secrets/secret.js';
 import { toRsaPrivateKeyPem } from '../shared/superoffice/rsaXmlKey.js';
@@ -20,7 +21,7 @@ import { demoApp, type AppRegistration } from './superoffice/seed.js';
 import { generateSystemUserKeyPair } from './superoffice/systemUser.js';
 
 /**
- * The local stack behind `npm start` (architecture.md §7): Azurite, the dev Key Vault, the
+ * The local stack behind `npm start` (docs/architecture.md §7): Azurite, the dev Key Vault, the
  * SuperOffice simulator and the caller-token issuer, each on loopback, wired into the broker's
  * settings; the local vault seeded with the app's secrets; the runtime set; the dev host started.
  * Any service whose settings are already in the environment (a real vault, storage account,
@@ -223,6 +224,7 @@ export const seedLocalVault: VaultSeeder = async (vaultUrl, wanted) => {
   const rsaPrivateKeyPem = await ensure(SECRET_NAMES.rsaPrivateKey, wanted.rsaPrivateKeyPem, () => generateSystemUserKeyPair().privateKeyPem);
   await ensure(SECRET_NAMES.auditHmacKey, undefined, randomKey);
   await ensure(SECRET_NAMES.auditHeadsKey, undefined, randomKey);
+  await ensure(ACTIONS_HMAC_KEY_NAME, undefined, randomKey);
   await ensure(SECRET_NAMES.stateCookieKey, undefined, randomKey);
   return { clientSecret, rsaPrivateKeyPem };
 };

@@ -11,7 +11,7 @@ import { clearStackPointer, writeStackPointer } from './stackPointer.js';
 import { startSuperOfficeSimulator } from './superoffice/simulator.js';
 
 /**
- * `npm start`: the whole local stack in one command (architecture.md §7). Persistent local data lives
+ * `npm start`: the whole local stack in one command (docs/architecture.md §7). Persistent local data lives
  * in `.local/` (git-ignored; `BROKER_LOCAL_DIR` moves it), the dev host listens on 7071 (`PORT`),
  * `.local/stack.json` tells other dev commands where everything is (a per-user pointer, dev/stackPointer.ts,
  * lets them find it wherever `BROKER_LOCAL_DIR` put it), and SIGINT or SIGTERM stops it all.

@@ -24,7 +24,7 @@ export const consentDoneHandler = registerEndpoint({
   },
   responses: { 200: pageResponses({ 200: 'The success page.' })[200]! },
   errors: [],
-  // A repeated or malformed notice names nobody: the generic success page, as for a forged one.
-  invalidInputPage: (scope) => htmlResponse(200, successPage(scope.requestId)),
+  // A repeated or malformed notice names nobody: the generic success text, as for a forged one (400: the query was refused).
+  invalidInputPage: (scope) => htmlResponse(400, successPage(scope.requestId)),
   handler: async ({ scope }) => consentDoneResponse(scope),
 });

@@ -10,7 +10,7 @@ import { AssociateId, mustBe, TenantId } from '../shared/superoffice/identifiers
  * or `\`, and percent-encoding only of characters that cannot turn into `/`, `\`, `%` or a control
  * character when decoded. Stricter than `isSafeReturnTo`, which the consent service still applies.
  */
-export const RETURN_TO_PATTERN = /^(?!.*\/\/)\/(?:[!#$&-\/0-9:-[\]-~]|%(?:2[0-46-9A-Ea-e]|[346][0-9A-Fa-f]|5[0-9ABD-Fabd-f]|7[0-9A-Ea-e]))*$/;
+export const RETURN_TO_PATTERN = /^(?!.*\/\/)\/(?:[!#$&-/0-9:-[\]-~]|%(?:2[0-46-9A-Ea-e]|[346][0-9A-Fa-f]|5[0-9ABD-Fabd-f]|7[0-9A-Ea-e]))*$/;
 
 const ReturnTo = z.string().check(
   z.maxLength(MAX_RETURN_TO_LENGTH, { error: mustBe(`at most ${MAX_RETURN_TO_LENGTH} characters`) }),

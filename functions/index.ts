@@ -18,4 +18,7 @@ import './housekeeping.js';
 import './auditHeads.js';
 import './rights.js';
 import './rightsChecks.js';
+import './superoffice.js';
+import './actions.js';
+import './webhooks.js';
 import './openapi.js';

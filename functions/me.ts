@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { registerEndpoint } from '../shared/http/endpoint.js';
-import { Environment } from '../shared/http/schemas.js';
+import { described, Environment } from '../shared/http/schemas.js';
 import { describeCallerAccess } from '../shared/identity/callerAccess.js';
 import type { AccessDenial } from '../shared/identity/denial.js';
 import { BROKER_ROLES, OPERATIONS } from '../shared/identity/operations.js';
@@ -36,6 +36,7 @@ const CallerAccessReport = z.strictObject({
     env: Environment,
     ctx: z.string(),
     users: z.union([z.literal('*'), z.array(AssociateId)]),
+    webApi: described(z.array(z.string()), 'The Web API rules of this grant (proxy and actions), as written in the policy.'),
     systemUser: z.boolean(),
     operations: z.array(z.enum(OPERATIONS)),
   })),

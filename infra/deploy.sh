@@ -350,7 +350,7 @@ if ((dry_run == 0)); then
 fi
 kv_set superoffice-rsa-private-key
 
-for name in audit-hmac-key audit-heads-key state-cookie-key; do
+for name in audit-hmac-key audit-heads-key state-cookie-key actions-hmac-key; do
   if kv_exists "$name"; then
     printf '%s exists; kept (rotate it as described in docs/ops.md)\n' "$name" >&3
   else
@@ -376,7 +376,7 @@ SuperOffice redirect:  $redirect_uri
 
 1. Entra app registration of the broker API ($api_client_id):
    - App ID URI api://$api_client_id (az ad app update --id $api_client_id --identifier-uris api://$api_client_id).
-   - App roles (allowed member type: Applications): Tokens.Request, Proxy.Call, Rights.Check, Actions.Run,
+   - App roles (allowed member type: Applications): Tokens.Request, Proxy.Call, CustomerSessions.Manage, Rights.Check, Actions.Run,
      Connections.Admin, Audit.Read.
    - Token configuration: add the optional access-token claim idtyp (the broker accepts app-only tokens only).
 2. Assign those app roles to each caller identity (managed identity or service principal) that needs them:

@@ -34,7 +34,7 @@ import { createKeyVaultSecretStore } from '../shared/secrets/keyVaultStore.js';
 import { isLoopbackHostname } from '../shared/superoffice/apiHosts.js';
 import { verifyAuditTable, type CallerReport } from '../shared/audit/verifyTable.js';
 import type { StorageConfig } from '../shared/config/config.js';
-import { StorageClients } from '../shared/runtime/storage.js';
+import { StorageClients } from '../shared/storage/storage.js';
 
 const USAGE = 'usage: audit-verify [--caller <caller id>] [--table <records table>] [--heads <head-hint table>] [--unsigned]';
 const PROBLEMS_SHOWN_PER_CALLER = 20;

@@ -1,5 +1,5 @@
 // Builds the deployment bundle: one CommonJS file the Functions host loads via package.json `main`.
-// `@azure/functions-core` is supplied by the Node worker at run time, so it stays external (azure.md §7).
+// `@azure/functions-core` is supplied by the Node worker at run time, so it stays external (docs/azure.md §7).
 // `node scripts/build.mjs --analyze` also prints the bundle's size per package (from esbuild's metafile).
 import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';

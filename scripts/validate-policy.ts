@@ -24,6 +24,7 @@ export function checkPolicyText(text: string): PolicyCheck {
   try {
     document = JSON.parse(text);
   } catch {
+    // The parse error is the answer: reported to the operator as "not valid JSON".
     return { ok: false, message: 'not valid JSON' };
   }
   let callers: number;

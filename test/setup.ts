@@ -40,7 +40,7 @@ for (const stream of [process.stdout, process.stderr]) {
   stream.write = ((...args: unknown[]) => {
     scan(args[0]);
     return write(...args);
-  }) as typeof stream.write;
+  });
 }
 const log = console.log.bind(console);
 console.log = (...args: unknown[]) => {

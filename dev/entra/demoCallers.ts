@@ -38,7 +38,7 @@ export const DEMO_CALLERS: { readonly [N in DemoCallerName]: DemoCaller } = Obje
     tid: DEV_TENANT_ID,
     oid: '0f3b8e2a-6c1d-4a7e-b295-3d8f1c6e0a41',
     azp: '5c2e9a7b-1f4d-4c3a-8e6b-7a0d2f9c1b53',
-    roles: [R.tokens, R.rights],
+    roles: [R.tokens, R.rights, R.proxy, R.customerSessions],
   },
   worker: {
     name: 'worker',

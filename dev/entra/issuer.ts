@@ -17,7 +17,7 @@ import {
 } from './demoCallers.js';
 
 /**
- * A loopback stand-in for Microsoft Entra ID as seen by a resource API (architecture.md §7): per-tenant
+ * A loopback stand-in for Microsoft Entra ID as seen by a resource API (docs/architecture.md §7): per-tenant
  * v1 and v2 openid-configuration documents, per-tenant JWKS (RSA keys with `kid` and Entra's per-key
  * `issuer` property), key rotation, a JWKS outage or hang, fetch counters, and a minter of Entra-shaped
  * app-only access tokens for the demo callers (or any claims a test wants, including broken ones).
@@ -288,7 +288,7 @@ export async function startCallerIssuer(options: CallerIssuerOptions = {}): Prom
 
   async function mint(caller: DemoCallerName | DemoCaller | CallerSpec, mintOptions: MintOptions = {}): Promise<string> {
     const spec: CallerSpec = typeof caller === 'string' ? DEMO_CALLERS[caller] : caller;
-    if (spec === undefined) throw new Error(`Unknown demo caller "${String(caller)}"; known: ${DEMO_CALLER_NAMES.join(', ')}`);
+    if (spec === undefined) throw new Error(`Unknown demo caller "${typeof caller === 'string' ? caller : '?'}"; known: ${DEMO_CALLER_NAMES.join(', ')}`);
     const tid = (spec.tid ?? tenantId).toLowerCase();
     const version = mintOptions.version ?? '2.0';
     const iat = Math.floor(clock() / 1000);

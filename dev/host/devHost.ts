@@ -18,7 +18,7 @@ import { decodePathSegment } from './routeTemplate.js';
 import { TimerRunner } from './timerTrigger.js';
 
 /**
- * The local stand-in for the Azure Functions host (architecture.md §7): serves the registered
+ * The local stand-in for the Azure Functions host (docs/architecture.md §7): serves the registered
  * functions on loopback with the host's semantics for HTTP routes, storage queues and timers, plus
  * the admin endpoint that runs a non-HTTP function on demand. Dev only; never deployed.
  */

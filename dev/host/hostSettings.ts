@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The parts of `host.json` the dev host honours (azure.md §4): the HTTP route prefix and the
+ * The parts of `host.json` the dev host honours (docs/azure.md §4): the HTTP route prefix and the
  * storage-queue trigger settings. Values are validated once; a bad one throws `HostJsonError`
  * naming the setting.
  */
@@ -37,7 +37,7 @@ export class HostJsonError extends Error {
 /** The project's host.json, independent of the working directory. */
 export const DEFAULT_HOST_JSON_PATH = fileURLToPath(new URL('../../host.json', import.meta.url));
 
-/** Defaults of the queue extension when running locally (azure.md §4: 2 s polling locally). */
+/** Defaults of the queue extension when running locally (docs/azure.md §4: 2 s polling locally). */
 export const DEFAULT_QUEUE_SETTINGS: QueueSettings = Object.freeze({
   maxPollingIntervalMs: 2000,
   visibilityTimeoutMs: 0,

@@ -5,7 +5,7 @@ import type { QueueSettings } from './hostSettings.js';
 import { createInvocationContext, describeError, fromTriggerString, type DevHostLog } from './invocation.js';
 
 /**
- * Storage-queue triggers with the host's semantics (azure.md §4): batches of `batchSize`, a new
+ * Storage-queue triggers with the host's semantics (docs/azure.md §4): batches of `batchSize`, a new
  * batch when `newBatchThreshold` or fewer are in flight, base64 (or plain) message text, JSON
  * payloads parsed as the Node worker does, delete on success, `visibilityTimeout` before a retry,
  * `<queue>-poison` after `maxDequeueCount` attempts, and random exponential back-off polling.

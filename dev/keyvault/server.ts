@@ -19,9 +19,9 @@ import {
 
 /**
  * A Key Vault-compatible HTTP server for the secrets REST API, as the real `@azure/keyvault-secrets`
- * `SecretClient` uses it (azure.md §3): the 401 challenge, versions, properties, soft delete with
+ * `SecretClient` uses it (docs/azure.md §3): the 401 challenge, versions, properties, soft delete with
  * recover and purge, paging, the service's 400/403/404/409 answers, and scriptable faults (429 with
- * Retry-After, 5xx, connection resets, latency) for resilience tests (security.md §6, requirement 72).
+ * Retry-After, 5xx, connection resets, latency) for resilience tests (docs/security.md §6, requirement 72).
  * Loopback only; memory by default, or a JSON file written atomically with mode 0600.
  */
 
@@ -564,7 +564,7 @@ export async function startKeyVaultServer(options: KeyVaultServerOptions = {}): 
     try {
       target = route(method, url.pathname);
       if (!authenticated) {
-        // The SDK's first request carries no token and an empty body; it expects this challenge (azure.md §3).
+        // The SDK's first request carries no token and an empty body; it expects this challenge (docs/azure.md §3).
         counters.challenge += 1;
         request.resume();
         sendError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', undefined, {

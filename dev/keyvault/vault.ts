@@ -6,12 +6,12 @@ import { z } from 'zod';
 /**
  * The state and rules of the dev Key Vault (secrets only), with no HTTP in it: versions, case-insensitive
  * names, limits, soft delete with recover and purge, and the 403/404/409 cases of the real service
- * (azure.md §3). `server.ts` puts the REST API in front of it.
+ * (docs/azure.md §3). `server.ts` puts the REST API in front of it.
  */
 
 /** Key Vault's name rule: 1-127 characters of `0-9 a-z A-Z -`. */
 export const SECRET_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
-/** The real limit is 25 KB = 25,600 bytes of value (azure.md §3). */
+/** The real limit is 25 KB = 25,600 bytes of value (docs/azure.md §3). */
 export const MAX_VALUE_BYTES = 25_600;
 export const MAX_CONTENT_TYPE_LENGTH = 255;
 export const MAX_TAGS = 15;
@@ -130,7 +130,7 @@ function badParameter(message: string): VaultError {
   return new VaultError(400, 'BadParameter', message);
 }
 
-/** Validates the parts of a set or update that the service limits (azure.md §3). */
+/** Validates the parts of a set or update that the service limits (docs/azure.md §3). */
 function checkProperties(input: UpdateSecretInput): void {
   if (input.contentType !== undefined && input.contentType.length > MAX_CONTENT_TYPE_LENGTH) {
     throw badParameter(`Property contentType must be at most ${MAX_CONTENT_TYPE_LENGTH} characters.`);

@@ -1,6 +1,6 @@
 /**
  * Call counters per endpoint name and a bounded record of recent token-endpoint requests, so tests can assert
- * how often the broker called SuperOffice and where it put its parameters (security.md requirement 32).
+ * how often the broker called SuperOffice and where it put its parameters (requirement 32).
  */
 
 /** Endpoint names used by counters and faults. */
@@ -67,7 +67,7 @@ export class SimulatorCounters {
 
   /** All non-zero counters. */
   snapshot(): Partial<Record<CounterName, number>> {
-    return Object.fromEntries(this.counts) as Partial<Record<CounterName, number>>;
+    return Object.fromEntries(this.counts);
   }
 
   recordTokenRequest(record: TokenRequestRecord): void {

@@ -140,3 +140,31 @@ export function runRightsCheck(
 export function formatRightsCheckOutput(output: RightsCheckOutput): string {
   return output.ok ? `{"ok":true,"result":${String(output.result)}}` : `{"ok":false,"error":${JSON.stringify(output.error)}}`;
 }
+
+/**
+ * OUR customer-session script (`shared/rights/customer-session.crmscript`): `op=login|logout`,
+ * `customerId=<person id>`. A customer is a person (CRMScript's Customer class); the acting user must be
+ * able to select it (the system user always can). `login` creates a session key (`Customer.login()`
+ * then `getValue("loginSessionKey")`); `logout` ends it.
+ */
+export function runCustomerSession(
+  params: Readonly<Record<string, string>>,
+  caller: ScriptCaller,
+  tenant: TenantRuntime,
+  newKey: () => string,
+): { readonly ok: true; readonly sessionKey?: string } | { readonly ok: false; readonly error: string } {
+  const op = params['op'];
+  if (op !== 'login' && op !== 'logout') return err('op must be login or logout');
+  const customerId = positiveInt(params['customerId']);
+  if (customerId === undefined) return err('customerId must be a positive integer');
+  const person = tenant.persons.get(customerId);
+  if (!person) return err('customer not found');
+  if (!hasBits(recordTableRight(caller.subject, 'person', person).bits, TABLE_RIGHT_BITS.Select)) return err('customer not accessible');
+  if (op === 'logout') {
+    tenant.customerSessions.delete(customerId);
+    return { ok: true };
+  }
+  const key = newKey();
+  tenant.customerSessions.set(customerId, key);
+  return { ok: true, sessionKey: key };
+}

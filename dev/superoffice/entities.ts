@@ -1,6 +1,6 @@
 /**
  * Serialises ContactEntity / PersonEntity / TicketEntity and SoPrincipalCarrier the way the REST API does,
- * with `TableRight` and `FieldProperties` computed for the calling principal (superoffice.md §5).
+ * with `TableRight` and `FieldProperties` computed for the calling principal (docs/superoffice.md §5).
  * Field values the caller may not read are blanked (`null`), as the sentry would hide them.
  * Records flagged `rightsUnknown` carry `TableRight: null` (each `FieldRight: null`) or `TableRight: {}` with
  * `FieldProperties: {}`, to exercise "unknown" handling.
@@ -198,7 +198,7 @@ function sortedOrdinal(values: Iterable<string>): string[] {
   return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** SoPrincipalCarrier for a normal user (superoffice.md §5.1; FunctionRights sorted ordinally). */
+/** SoPrincipalCarrier for a normal user (docs/superoffice.md §5.1; FunctionRights sorted ordinally). */
 export function userPrincipal(tenant: TenantRuntime, user: UserSeed, subject: RightsSubject): Json {
   const role = subject.kind === 'user' ? subject.role : undefined;
   return {

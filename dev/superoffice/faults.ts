@@ -1,5 +1,5 @@
 /**
- * Scriptable faults per endpoint (security.md §6): an HTTP status with optional Retry-After, a hang (never
+ * Scriptable faults per endpoint (docs/security.md §6): an HTTP status with optional Retry-After, a hang (never
  * answer), a delay (answer normally after N ms), a malformed (non-JSON) body, an oversized body and a socket
  * reset mid-body. Each fault fires `times` times (default: until cleared).
  */

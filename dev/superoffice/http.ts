@@ -94,7 +94,7 @@ export function sendText(res: ServerResponse, status: number, text: string, head
   res.end(body);
 }
 
-/** Security headers for every HTML page (security.md requirement 34 style; no third-party resources). */
+/** Security headers for every HTML page (requirement 34 style; no third-party resources). */
 export function htmlHeaders(cspNonce: string, formActions: readonly string[] = ["'self'"]): Record<string, string> {
   return {
     'Content-Type': 'text/html; charset=utf-8',

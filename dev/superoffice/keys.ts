@@ -94,7 +94,7 @@ export class SigningKeys {
 
   /**
    * Signs a JWT with the active key and the header mode's key hint. The payload is serialised as given (so
-   * `iat` may be a string, as in SuperOffice's id_tokens — superoffice.md §2).
+   * `iat` may be a string, as in SuperOffice's id_tokens — docs/superoffice.md §2).
    */
   async sign(payload: Record<string, unknown>): Promise<string> {
     const hint = this.headerMode === 'kid' ? { kid: this.active.kid } : this.headerMode === 'x5t' ? { x5t: this.active.x5t } : {};

@@ -1,6 +1,6 @@
 /**
  * SuperID's OpenID Connect front channel: discovery, JWKS and the authorization endpoint with its HTML
- * tenant picker and login/consent page (superoffice.md §1.1–§1.2).
+ * tenant picker and login/consent page (docs/superoffice.md §1.1–§1.2).
  *
  * Authorization request rules (RFC 6749 §4.1.2.1 order):
  * - unknown `client_id` or a `redirect_uri` that is not byte-identical to a registered one → HTML error page,
@@ -36,14 +36,14 @@ export const AUTHORIZE_PATH = '/login/common/oauth/authorize';
 export const TOKEN_PATH = '/login/common/oauth/tokens';
 /**
  * SuperOffice documents that a revocation endpoint exists ("used to revoke access tokens (reference tokens
- * only) and refresh token", docs/en/api/authentication/online/api.md in github.com/SuperOfficeDocs/superoffice-docs)
+ * only) and refresh token", https://github.com/SuperOfficeDocs/superoffice-docs/blob/main/docs/en/api/authentication/online/api.md)
  * but not its URL: clients read `revocation_endpoint` from discovery. This path is the simulator's own.
  */
 export const REVOCATION_PATH = '/login/common/oauth/revoke';
 export const JWKS_PATH = '/login/.well-known/jwks';
 export const DISCOVERY_PATH = '/login/.well-known/openid-configuration';
 
-/** The discovery document; values from SuperOffice's published metadata (superoffice.md §1.1), plus the revocation endpoint. */
+/** The discovery document; values from SuperOffice's published metadata (docs/superoffice.md §1.1), plus the revocation endpoint. */
 export function discoveryDocument(url: string): Record<string, unknown> {
   return {
     issuer: url,

@@ -8,11 +8,11 @@
  *   `other` = everything else), as lists of TableRight flags.
  * - `fieldRestrictions` narrow single fields ('read' = no write, 'none' = hidden).
  * - A record may carry per-user `overrides` (e.g. a protected record) and `rightsUnknown`, which makes the
- *   Web API serialise `TableRight`/`FieldRight` as `null` or `{}` (superoffice.md §5.2 "unknown").
+ *   Web API serialise `TableRight`/`FieldRight` as `null` or `{}` (docs/superoffice.md §5.2 "unknown").
  * - Ticket access is per category: 0 List, 1 Read, 2 Edit; a category missing from the map = no access.
  */
 
-/** Tenant states with their numbers (superoffice.md §4). */
+/** Tenant states with their numbers (docs/superoffice.md §4). */
 export const TENANT_STATES = {
   Unknown: 0,
   Provisioning: 1,
@@ -163,8 +163,8 @@ export interface TicketSeed {
 export interface CrmScriptSeed {
   readonly uniqueId: string;
   readonly name: string;
-  /** Which built-in behaviour the simulator runs; only our rights-check script exists. */
-  readonly kind: 'rightsCheck';
+  /** Which built-in behaviour the simulator runs: our rights-check or customer-session script. */
+  readonly kind: 'rightsCheck' | 'customerSession';
 }
 
 export interface TenantSeed {
@@ -175,7 +175,7 @@ export interface TenantSeed {
   /** The tenant's own company (ContactId of the associates' persons). */
   readonly ownContactId: number;
   readonly countryId: number;
-  /** Required for the system user (superoffice.md §7). */
+  /** Required for the system user (docs/superoffice.md §7). */
   readonly developmentToolsLicense: boolean;
   readonly systemUser: { readonly associateId: number; readonly userName: string; readonly fullName: string };
   readonly groups: readonly { readonly groupId: number; readonly name: string }[];
@@ -439,7 +439,10 @@ export const TENANT_CUST12345: TenantSeed = {
       rightsUnknown: 'null',
     },
   ],
-  crmScripts: [{ uniqueId: 'tokenbroker-rights-check-v1', name: 'Token broker rights check', kind: 'rightsCheck' }],
+  crmScripts: [
+    { uniqueId: 'tokenbroker-rights-check-v1', name: 'Token broker rights check', kind: 'rightsCheck' },
+    { uniqueId: 'tokenbroker-customer-session-v1', name: 'Token broker customer sessions', kind: 'customerSession' },
+  ],
 };
 
 /** Tenant Cust54321: a second, smaller tenant (cross-tenant tests; no CRMScript installed). */

@@ -1,6 +1,6 @@
 /**
  * SuperOffice CRM Online simulator: one loopback HTTP server that plays SuperID (OIDC + system user), the
- * tenant status service and the tenant Web API, following `shared/design/superoffice.md`.
+ * tenant status service and the tenant Web API, following `docs/superoffice.md`.
  *
  * Two host names reach the same server: `url` (http://127.0.0.1:PORT — issuer and auth host, like
  * `sod.superoffice.com`) and `apiHostUrl` (http://localhost:PORT — the load-balanced numbered API host, like

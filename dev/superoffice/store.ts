@@ -33,6 +33,8 @@ export interface TenantRuntime {
   readonly contacts: Map<number, Mutable<ContactSeed>>;
   readonly persons: Map<number, Mutable<PersonSeed>>;
   readonly tickets: Map<number, TicketSeed>;
+  /** Customer-centre login sessions by customer (person) id: CRMScript `Customer.login()` (customer-session script). */
+  readonly customerSessions: Map<number, string>;
 }
 
 export type PkceMethod = 'S256' | 'plain';
@@ -96,7 +98,7 @@ export interface TicketRecord {
   expiresAt: number;
 }
 
-/** Lifetimes (superoffice.md §1.2, §1.5, §3.7). */
+/** Lifetimes (docs/superoffice.md §1.2, §1.5, §3.7). */
 export const AUTHORIZATION_CODE_TTL_MS = 10 * 60_000;
 export const PENDING_REQUEST_TTL_MS = 10 * 60_000;
 export const ACCESS_TOKEN_TTL_S = 3600;
@@ -120,6 +122,7 @@ function buildTenant(seed: TenantSeed): TenantRuntime {
     contacts: new Map(seed.contacts.map((c) => [c.contactId, { ...c }])),
     persons: new Map(seed.persons.map((p) => [p.personId, { ...p }])),
     tickets: new Map(seed.tickets.map((t) => [t.ticketId, t])),
+    customerSessions: new Map(),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The system-user exchange `POST /Login/api/PartnerSystemUser/Authenticate` (superoffice.md §3).
+ * The system-user exchange `POST /Login/api/PartnerSystemUser/Authenticate` (docs/superoffice.md §3).
  *
  * The signed token is `token.yyyyMMddHHmm.base64(RSA-SHA256 PKCS#1 v1.5 over utf8("token.yyyyMMddHHmm"))`
  * with the UTC time. Checks, in order: request shape, ReturnTokenType, ApplicationToken (= an app's

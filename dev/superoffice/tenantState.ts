@@ -1,5 +1,5 @@
 /**
- * Tenant status `GET /api/state/{ctx}` (no authentication; superoffice.md §4). `Endpoint` and `Api` point at
+ * Tenant status `GET /api/state/{ctx}` (no authentication; docs/superoffice.md §4). `Endpoint` and `Api` point at
  * the simulator's "numbered" API host name (`apiHostUrl`, playing `sod2.superoffice.com`), `ValidUntil` says
  * when to ask again. Unknown tenants answer 404.
  */

@@ -1,5 +1,5 @@
 /**
- * The token endpoint `POST /login/common/oauth/tokens` (superoffice.md §1.3–§1.5, §2).
+ * The token endpoint `POST /login/common/oauth/tokens` (docs/superoffice.md §1.3–§1.5, §2).
  *
  * - Client authentication: `client_id`+`client_secret` in the form body, in the query string (SuperOffice's
  *   docs show that; accepted, and recorded so tests can flag it) or HTTP Basic. Using two methods at once,
@@ -62,7 +62,7 @@ export function newAccessToken(ctxId: string): string {
   return `8A:${ctxId}.${randomBytes(48).toString('base64')}`;
 }
 
-/** Mints the id_token for a user of a tenant (claims as in superoffice.md §2). */
+/** Mints the id_token for a user of a tenant (claims as in docs/superoffice.md §2). */
 export async function mintIdToken(
   ctx: SimContext,
   app: AppRegistration,

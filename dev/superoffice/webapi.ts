@@ -1,5 +1,5 @@
 /**
- * The tenant Web API under `/{ctx}/api/…` (served on both host names; superoffice.md §4–§6).
+ * The tenant Web API under `/{ctx}/api/…` (served on both host names; docs/superoffice.md §4–§6).
  *
  * Order of checks: unknown tenant → 404; tenant not running → 503 with Retry-After; then authentication:
  * - `Authorization: Bearer 8A:…` — an access token of this tenant, unexpired, whose consent still exists;
@@ -44,10 +44,10 @@ import {
   userPrincipal,
 } from './entities.js';
 import { FIELD_CATALOG, fieldRightBits, recordTableRight, type RightsSubject } from './rights.js';
-import { formatRightsCheckOutput, runRightsCheck } from './crmscript.js';
+import { formatRightsCheckOutput, runCustomerSession, runRightsCheck } from './crmscript.js';
 import { defaultWebhook, parseWebhookDefinition, webhookView, type WebhookService } from './webhooks.js';
 import { isRunningState, type AppRegistration, type DataRightsTable, type UserSeed } from './seed.js';
-import { TICKET_TTL_MS, type TenantRuntime } from './store.js';
+import { TICKET_TTL_MS, randomId, type TenantRuntime } from './store.js';
 import { safeEqual } from './tokens.js';
 
 /** Seconds in Retry-After while a tenant is not running. */
@@ -346,8 +346,12 @@ async function executeScript(r: SimRequest, p: ApiPrincipal): Promise<void> {
   }
   const script = p.tenant.seed.crmScripts.find((s) => s.uniqueId === uniqueId);
   if (!script) return apiError(r, 404, 'NotFound', 'No CRMScript with that unique id is installed in this tenant');
-  const output = runRightsCheck(params, { subject: p.subject, user: p.user }, p.tenant);
-  sendJson(r.res, 200, formatRightsCheckOutput(output));
+  const caller = { subject: p.subject, user: p.user };
+  if (script.kind === 'customerSession') {
+    // The printed line is returned as a JSON string, like every script's output.
+    return sendJson(r.res, 200, JSON.stringify(runCustomerSession(params, caller, p.tenant, () => randomId(24))));
+  }
+  sendJson(r.res, 200, formatRightsCheckOutput(runRightsCheck(params, caller, p.tenant)));
 }
 
 async function webhookApi(deps: WebApiDeps, r: SimRequest, p: ApiPrincipal, rest: readonly string[]): Promise<void> {

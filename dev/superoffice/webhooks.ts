@@ -1,5 +1,5 @@
 /**
- * Webhooks (superoffice.md §6): definitions per tenant, the registration test POST, signed deliveries and the
+ * Webhooks (docs/superoffice.md §6): definitions per tenant, the registration test POST, signed deliveries and the
  * retry/error semantics.
  *
  * - Registration (and every save) first sends a test POST (`Event`/`Entity` = "test", header
@@ -40,7 +40,7 @@ const EXTRA_EVENTS = [
 ];
 const KNOWN_EVENTS = new Set([...CRUD_ENTITIES.flatMap((e) => [`${e}.created`, `${e}.changed`, `${e}.deleted`]), ...EXTRA_EVENTS]);
 
-/** True for event names SuperOffice documents (event-details.md), including `webhook<ID>.started|stopped|errors`. */
+/** True for event names SuperOffice documents (docs/superoffice.md §6), including `webhook<ID>.started|stopped|errors`. */
 export function isKnownEvent(name: string): boolean {
   return KNOWN_EVENTS.has(name) || /^webhook\d+\.(started|stopped|errors)$/.test(name);
 }
@@ -154,7 +154,7 @@ export function parseWebhookDefinition(value: unknown): WebhookDefinition | stri
     State: state,
     Type: 'webhook',
     Headers: headers as Record<string, string> | null,
-    Properties: properties as Record<string, unknown> | null,
+    Properties: properties,
     ErrorsEmail: errorsEmail,
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Canonical serialisation and hashing of audit records (security.md requirement 60).
+ * Canonical serialisation and hashing of audit records (requirement 60).
  *
  * Canonical JSON: objects with their keys sorted by UTF-16 code unit (the default JS sort), no
  * whitespace, properties whose value is `undefined` omitted, arrays in order, strings and finite

@@ -1,11 +1,12 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { BrokerError } from '../errors/errors.js';
 import { Secret } from '../secrets/secret.js';
+import { MIN_HMAC_KEY_BYTES, hmacSecretKey } from '../secrets/hmacSecretKey.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /**
- * Token fingerprints for the audit trail (security.md requirement 59, after Vault's audit HMAC):
+ * Token fingerprints for the audit trail (requirement 59, after Vault's audit HMAC):
  * `fp1_` + base64url(HMAC-SHA256(auditKey, token)). The key is the Key Vault secret
  * `audit-hmac-key`, read through the `SecretStore` and held as a `KeyObject` for a bounded time.
  * Knowing a token, anyone with the key recomputes its fingerprint and finds its records; the
@@ -17,7 +18,7 @@ export const FINGERPRINT_PREFIX = 'fp1_';
 /** How long the key stays in memory before it is read again (requirement 42's bound for cached secrets). */
 export const DEFAULT_KEY_TTL_MS = 15 * 60_000;
 /** A shorter key is refused: HMAC keys below 128 bits give no margin. */
-export const MIN_KEY_BYTES = 16;
+export const MIN_KEY_BYTES = MIN_HMAC_KEY_BYTES;
 /** Fingerprints whose key version the fingerprinter remembers for the record that lists them. */
 export const DEFAULT_VERSION_MEMORY = 10_000;
 
@@ -45,42 +46,14 @@ export function createTokenFingerprinter(options: TokenFingerprinterOptions): To
   const keyName = options.keyName ?? AUDIT_HMAC_KEY_NAME;
   const ttl = options.keyTtlMs ?? DEFAULT_KEY_TTL_MS;
   const clock = options.clock ?? Date.now;
-  interface VersionedKey {
-    readonly key: KeyObject;
-    readonly version: string;
-  }
-  let cached: { key: VersionedKey; readAt: number } | undefined;
-  let pending: Promise<VersionedKey> | undefined;
   const versions = new LRUCache<string, string>({ max: Math.max(1, options.versionMemory ?? DEFAULT_VERSION_MEMORY) });
-
-  const load = async (): Promise<VersionedKey> => {
-    const stored = await options.secrets.get(keyName);
-    const bytes = Buffer.from(stored.value.reveal(), 'utf8');
-    try {
-      if (bytes.length < MIN_KEY_BYTES) throw new Error(`${keyName} is shorter than ${MIN_KEY_BYTES} bytes`);
-      return { key: createSecretKey(bytes), version: stored.version };
-    } finally {
-      bytes.fill(0);
-    }
-  };
-
-  const currentKey = async (): Promise<VersionedKey> => {
-    if (cached !== undefined && clock() - cached.readAt < ttl) return cached.key;
-    pending ??= load()
-      .then((key) => {
-        cached = { key, readAt: clock() };
-        return key;
-      })
-      .catch((error: unknown) => {
-        // Stale-if-error: a key read before keeps working while Key Vault is unreachable.
-        if (cached !== undefined) return cached.key;
-        throw new BrokerError('audit_unavailable', 'The audit key cannot be read', { cause: error });
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
-  };
+  const currentKey = hmacSecretKey({
+    secrets: options.secrets,
+    keyName,
+    ttlMs: ttl,
+    clock,
+    failure: (error) => new BrokerError('audit_unavailable', 'The audit key cannot be read', { cause: error }),
+  });
 
   return {
     async fingerprint(token) {

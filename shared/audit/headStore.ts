@@ -1,4 +1,4 @@
-import { BlobRequestError, type AppendBlobContainer } from '../runtime/appendBlobs.js';
+import { BlobRequestError, type AppendBlobContainer } from '../storage/appendBlobs.js';
 import { GENESIS_HASH, lineHash, type DigestLineInput } from './headDigest.js';
 
 /**

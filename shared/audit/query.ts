@@ -5,7 +5,7 @@ import { MAX_RECORD_ROW_KEY, recordFields } from './canonical.js';
 import { lanePartition, parseLaneId, registryFilter, windowKeyOf } from './lanes.js';
 
 /**
- * Reading the audit trail (architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
+ * Reading the audit trail (docs/architecture.md §6 "queryable per caller"; docs/audit.md "Reading"):
  * the filters of an `AuditQuery` (validated by `querySchema.ts`), translated into Table Storage filters with
  * escaped values, and paged with an opaque continuation token bound to the filters it was issued for.
  *
@@ -95,6 +95,7 @@ function decodeContinuation(token: string, filter: string, mode: Continuation['m
     const value: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
     parsed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
+    // A malformed continuation token is rejected just below (parsed undefined → invalid input).
     parsed = undefined;
   }
   if (parsed === undefined || parsed['v'] !== 2 || parsed['m'] !== mode || parsed['q'] !== filterDigest(filter)) throw invalidContinuation();
@@ -117,7 +118,7 @@ function compareKeys(a: RecordKey, b: RecordKey): number {
 }
 
 function keyOf(entity: Readonly<Record<string, unknown>>): RecordKey {
-  return { t: String(entity['time'] ?? ''), p: String(entity['partitionKey'] ?? ''), s: typeof entity['seq'] === 'number' ? entity['seq'] : 0 };
+  return { t: typeof entity['time'] === 'string' ? entity['time'] : '', p: typeof entity['partitionKey'] === 'string' ? entity['partitionKey'] : '', s: typeof entity['seq'] === 'number' ? entity['seq'] : 0 };
 }
 
 /** Windows (hours with lanes) one request reads before it answers with what it has and a continuation. */
@@ -174,8 +175,9 @@ async function callerPage(table: TableClient, query: AuditQuery, caller: string,
 
   // The registry lists the caller's lanes in hour order, from the floor's hour on.
   const rows = table
-    .listEntities<{ lane?: unknown }>({ queryOptions: { filter: registryFilter(caller, floor === '' ? undefined : windowKeyOf(Date.parse(floor))), select: ['lane'] }, abortSignal: signal })
-    [Symbol.asyncIterator]();
+    .listEntities<{ lane?: unknown }>({ queryOptions: { filter: registryFilter(caller, floor === '' ? undefined : windowKeyOf(Date.parse(floor))), select: ['lane'] }, abortSignal: signal })[
+      Symbol.asyncIterator
+    ]();
   let lookahead: { readonly lane: string; readonly windowStart: number } | undefined | null = null; // null: not read yet
   const nextLane = async (): Promise<{ readonly lane: string; readonly windowStart: number } | undefined> => {
     if (lookahead !== null) {

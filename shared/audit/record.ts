@@ -3,7 +3,7 @@ import { callerId } from '../identity/caller.js';
 import type { AuditEntry } from './entry.js';
 
 /**
- * The stored audit record (security.md requirement 57) and its pure builder. Every string that can
+ * The stored audit record (requirement 57) and its pure builder. Every string that can
  * carry a caller-supplied value is neutralised (requirement 62): control, format and line-separator
  * characters become visible `\uXXXX` escapes, backslashes are doubled (so the escaping is
  * unambiguous), and the length is capped. No secret reaches a record (requirement 59): tokens appear
@@ -98,6 +98,7 @@ const UNSAFE_CHARACTER = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]$/u;
  */
 export function neutralise(value: unknown, maxLength: number = FIELD_LIMITS.text): string {
   if (value === undefined || value === null) return '';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any caller value is accepted; an object renders as its String() and is neutralised like any text
   const text = typeof value === 'string' ? value : String(value);
   // Pieces are atomic: an escape or a surrogate pair is never split by the cap.
   const pieces: string[] = [];

@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
-import { BROKER_VERSION } from '../runtime/version.js';
-import type { StorageClients } from '../runtime/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
+import type { StorageClients } from '../storage/storage.js';
 import type { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { AuditEntry, AuditRecorder } from './entry.js';
@@ -12,8 +12,8 @@ import type { AuditSink } from './sink.js';
 import { createTableAuditSink, type TableAuditSinkOptions } from './tableSink.js';
 
 /**
- * The broker's audit recorder (architecture.md §6): builds one record per entry and writes it to
- * every sink before the wrapper answers. Like Vault's audit broker (security.md §3, requirement 58)
+ * The broker's audit recorder (docs/architecture.md §6): builds one record per entry and writes it to
+ * every sink before the wrapper answers. Like Vault's audit broker (docs/security.md §3, requirement 58)
  * it succeeds when at least one sink made the record durable and throws `audit_unavailable` when
  * none did, so fail-closed routes release nothing.
  */
@@ -74,7 +74,7 @@ export function createAuditRecorder(options: AuditRecorderOptions): BrokerAuditR
       const offered = entry.tokenFingerprints;
       const tokenFingerprints = offered === undefined
         ? undefined
-        : await Promise.all(offered.map((f) => (FINGERPRINT_PATTERN.test(f) ? f : fingerprinter.fingerprint(f))));
+        : await Promise.all(offered.map(async (f) => (FINGERPRINT_PATTERN.test(f) ? f : fingerprinter.fingerprint(f))));
       const { body } = buildAuditRecord(
         tokenFingerprints === undefined ? entry : { ...entry, tokenFingerprints },
         {

@@ -2,8 +2,8 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
 import { sleep } from '../resilience/sleep.js';
-import type { StorageClients } from '../runtime/storage.js';
-import { BROKER_VERSION } from '../runtime/version.js';
+import type { StorageClients } from '../storage/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
 import { GENESIS_HASH, MAX_RECORD_ROW_KEY, recordHash, rowKeyOf } from './canonical.js';
 import {
   LANE_WINDOW_MS, laneIdOf, laneIndexPartition, lanePartition, newWriterId, isWriterId, registryFilter, registryRowKey, windowKeyOf, windowStartOf, type LaneRegistration,
@@ -12,7 +12,7 @@ import type { AuditRecord, AuditRecordBody } from './record.js';
 import { AuditSinkError, type AuditSink } from './sink.js';
 
 /**
- * The authoritative audit sink (docs/audit.md; architecture.md §4 and §6): Table Storage table
+ * The authoritative audit sink (docs/audit.md; docs/architecture.md §4 and §6): Table Storage table
  * `audit`, one hash chain per *lane* (requirement 60). A sink is one writer: it appends each caller's
  * records to its own lane for the current hour, PartitionKey `<caller id>~<hour>-<writer id>`, RowKey
  * the zero-padded `seq`. No other writer ever appends to that partition, so instances never race for
@@ -180,6 +180,7 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
       const attempt = Promise.all([records.createTable({ abortSignal: signal }), heads.createTable({ abortSignal: signal })]).then(() => undefined);
       ready = attempt;
       attempt.catch(() => {
+        // Only clears the memo so the next call retries; the caller awaiting `ready` sees the failure.
         if (ready === attempt) ready = undefined;
       });
     }

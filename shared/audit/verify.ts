@@ -329,7 +329,7 @@ export function createCallerVerifier(caller: string, options: CallerVerifierOpti
       const registry = new Map<string, Registration>();
       for (const row of rows) {
         const parsed = parseRegistration(caller, row);
-        const lane = typeof row['lane'] === 'string' ? row['lane'] : String(row['rowKey'] ?? '');
+        const lane = typeof row['lane'] === 'string' ? row['lane'] : (typeof row['rowKey'] === 'string' ? row['rowKey'] : '');
         if (typeof parsed === 'string') laneProblem(lane, 'registry_invalid', undefined, parsed);
         else if (registry.has(parsed.lane)) laneProblem(lane, 'registry_invalid', undefined, 'the lane is registered twice');
         else registry.set(parsed.lane, parsed);

@@ -46,7 +46,7 @@ async function readHints(options: VerifyAuditTableOptions): Promise<Map<string, 
       if (typeof hint.seq === 'number' && typeof hint.hash === 'string' && typeof hint.partitionKey === 'string') {
         const { caller } = parseLanePartition(hint.partitionKey);
         let byPartition = hints.get(caller);
-        if (byPartition === undefined) hints.set(caller, (byPartition = new Map()));
+        if (byPartition === undefined) hints.set(caller, (byPartition = new Map<string, ChainAnchor>()));
         byPartition.set(hint.partitionKey, { seq: hint.seq, hash: hint.hash });
       }
     }

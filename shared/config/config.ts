@@ -37,6 +37,8 @@ export const SETTINGS = [
   { name: 'ENTRA_AUTHORITY_HOST', source: 'optional', description: 'override of https://login.microsoftonline.com for key discovery, loopback http only (dev issuer)' },
   { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
   { name: 'RIGHTS_STRATEGIES', source: 'optional', description: 'JSON: rights-check strategy per tenant, {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"…"}}}' },
+  { name: 'ACTION_RESULT_RETENTION_HOURS', source: 'optional', description: 'hours a finished action result is kept before the pruning timer deletes it (1-2160, default 168)' },
+  { name: 'EVENT_SUBSCRIBERS', source: 'optional', description: 'JSON: event subscribers (queue and Entra identity) and per-tenant rules naming which events go to which subscriber (docs/ops.md)' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
   { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
@@ -102,6 +104,10 @@ export interface Config {
   readonly rights: RightsConfig;
   /** The raw policy document; `shared/identity` validates its shape at start. */
   readonly policy: unknown;
+  /** How long finished action results are kept (ms). */
+  readonly actionResultRetentionMs: number;
+  /** The raw event subscribers document (`{}` when unset); `shared/events/subscribers.ts` validates it. */
+  readonly eventSubscribers: unknown;
   readonly requestDeadlineMs: number;
   /** How long an instance serves an active connection record from memory (0: never); bounds the cross-instance revocation lag. */
   readonly connectionStatusCacheMs: number;
@@ -255,6 +261,7 @@ function loadSuperOffice(env: Env): Config['superOffice'] {
       try {
         url = new URL(`https://${host}`);
       } catch {
+        // Not a host name: url stays undefined and the check below reports the setting as invalid.
         url = undefined;
       }
       const allowed = url !== undefined && (isAllowedApiUrl(url, [`${environment}.superoffice.com`]) || isLoopbackHostname(bare));
@@ -305,6 +312,16 @@ function loadPolicy(env: Env): unknown {
     return JSON.parse(raw) as unknown;
   } catch {
     throw new ConfigError('BROKER_POLICY', 'a valid JSON document');
+  }
+}
+
+function loadEventSubscribers(env: Env): unknown {
+  const raw = read(env, 'EVENT_SUBSCRIBERS');
+  if (raw === undefined) return Object.freeze({});
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new ConfigError('EVENT_SUBSCRIBERS', 'a valid JSON document');
   }
 }
 
@@ -381,6 +398,8 @@ export function loadConfig(env: Env = process.env): Config {
     entra: loadEntra(env),
     rights: loadRights(env),
     policy: loadPolicy(env),
+    actionResultRetentionMs: intInRange(env, 'ACTION_RESULT_RETENTION_HOURS', 1, 2160, 168) * 3600_000,
+    eventSubscribers: loadEventSubscribers(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
     connectionStatusCacheMs: intInRange(env, 'CONNECTION_STATUS_CACHE_MS', 0, 30000, 5000),
     logLevel: loadLogLevel(env),

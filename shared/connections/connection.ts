@@ -1,6 +1,6 @@
 /**
  * A user connection: one SuperOffice user of one tenant whose refresh token the broker holds
- * (architecture.md §4). The record lives in Table Storage; the refresh token lives in Key Vault
+ * (docs/architecture.md §4). The record lives in Table Storage; the refresh token lives in Key Vault
  * under `connectionSecretName(env, ctx, associateId)`.
  */
 

@@ -1,10 +1,10 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { BrokerError } from '../errors/errors.js';
-import { tableOnFirstUse } from '../runtime/storage.js';
+import { tableOnFirstUse } from '../storage/storage.js';
 import type { Connection, ConnectionKey, ConnectionStatus, ConnectionStore } from './connection.js';
 
 /**
- * Connection records in the `connections` table (architecture.md §4): PartitionKey = `{env}|{ctx}`
+ * Connection records in the `connections` table (docs/architecture.md §4): PartitionKey = `{env}|{ctx}`
  * (lower case), RowKey = associate id. Holds status and metadata only; the refresh token is in Key Vault.
  */
 
@@ -32,7 +32,7 @@ export function connectionPartition(env: string, ctx: string): string {
 }
 
 function toConnection(row: TableEntityResult<Record<string, unknown>>): Connection | undefined {
-  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof row[k] === 'string' ? (row[k]) : undefined);
   const status = str('status');
   const env = str('env');
   const ctx = str('ctx');

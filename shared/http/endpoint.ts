@@ -9,7 +9,7 @@ import { describeIssue, inputError, inputErrors, validationFailed, type InputErr
 import { httpRoute, type Access, type RequestScope } from './wrapper.js';
 
 /**
- * One declaration per HTTP endpoint (architecture.md §3 `http/`): method, route, access, the zod
+ * One declaration per HTTP endpoint (docs/architecture.md §3 `http/`): method, route, access, the zod
  * schemas of its path, query, headers, body and responses, where the policy subject is read from,
  * and the handler. From it, the wrapper validates every input before the handler runs, runs the
  * policy for the subject, hands the handler typed values and (when the runtime asks, as tests do)
@@ -37,6 +37,11 @@ export interface RequestSchemas {
   readonly headers?: PartSchema;
   /** A JSON body (`application/json`). */
   readonly body?: z.ZodMiniType;
+  /**
+   * Instead of a JSON body: the body as bytes, of any media type, at most `maxBodyBytes` (the proxy
+   * passes it through unread). The handler receives a `Buffer` (empty when none was sent).
+   */
+  readonly rawBody?: { readonly description: string };
 }
 
 export interface ResponseHeader {
@@ -67,12 +72,29 @@ export interface SubjectFields<R extends RequestSchemas> {
   readonly associateId?: FieldRef<R>;
 }
 
+/**
+ * A subject the policy needs more than fields for (the proxy: tenant, user or system user, and the Web
+ * API call), read from the raw request before the rest of the input is validated. `fields` documents
+ * where it comes from (OpenAPI `x-policy-subject`). `read` returns `undefined` when the values it reads
+ * are invalid (validation then reports them), or throws a 400 of its own.
+ */
+export interface ComputedSubject {
+  readonly fields: Readonly<Record<string, string>>;
+  read(request: { readonly params: Readonly<Record<string, string>>; readonly url: string; readonly method: string; readonly env: string }): SubjectRequest | undefined;
+  /**
+   * Another way the caller may be authorized for this subject (the proxy: an event grant); runs before
+   * the policy check. `true`: authorized, the policy is not asked; `false`: the policy decides; throws a
+   * 403 of its own when the other way is tried and refused.
+   */
+  authorize?(input: { readonly subject: SubjectRequest; readonly caller: Caller; readonly scope: RequestScope }): Promise<boolean>;
+}
+
 /** What a handler receives: the validated inputs, the caller, and the request scope. */
 export interface EndpointInput<R extends RequestSchemas, A extends Access> {
   readonly path: Parsed<R['path']>;
   readonly query: Parsed<R['query']>;
   readonly headers: Parsed<R['headers']>;
-  readonly body: Parsed<R['body']>;
+  readonly body: R['rawBody'] extends object ? Buffer : Parsed<R['body']>;
   /** The authenticated caller; `null` on anonymous endpoints. */
   readonly caller: A extends { readonly kind: 'caller' } ? Caller : null;
   readonly scope: RequestScope;
@@ -99,10 +121,15 @@ export interface EndpointDeclaration<R extends RequestSchemas, A extends Access>
   readonly request: R;
   /** The answers the handler gives, by status. */
   readonly responses: Readonly<Record<number, ResponseDeclaration>>;
+  /**
+   * Answers passed through from upstream with their own status, headers and body (the proxy): any
+   * status besides the declared ones is allowed, documented as the OpenAPI `default` response.
+   */
+  readonly passThrough?: { readonly description: string };
   /** Problem codes the handler can answer, besides those the wrapper adds (auth, validation, audit, deadline). */
   readonly errors: readonly ErrorCode[];
   /** The policy subject; the wrapper checks it for the access operation before the handler runs. */
-  readonly subject?: A extends { readonly kind: 'caller'; readonly operation: infer O } ? (null extends O ? never : SubjectFields<R>) : never;
+  readonly subject?: A extends { readonly kind: 'caller'; readonly operation: infer O } ? (null extends O ? never : SubjectFields<R> | ComputedSubject) : never;
   /**
    * The browser pages answer refused input with their own HTML page instead of a problem; the
    * OpenAPI document then lists that page under 400.
@@ -113,11 +140,11 @@ export interface EndpointDeclaration<R extends RequestSchemas, A extends Access>
 
 /** A declaration with its types erased, as the registry, the OpenAPI generator and tests enumerate it. */
 export type Endpoint = Omit<EndpointDeclaration<RequestSchemas, Access>, 'subject' | 'handler'> & {
-  readonly subject?: { readonly ctx: string; readonly associateId?: string };
+  readonly subject?: { readonly ctx: string; readonly associateId?: string } | ComputedSubject;
   handler(input: EndpointInput<RequestSchemas, Access>): Promise<HttpResponseInit>;
 };
 
-const ROUTE_PARAMETER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
+const ROUTE_PARAMETER = /\{\*{0,2}([A-Za-z][A-Za-z0-9_]*)\}/g;
 
 /** The parameter names of a route template, in order. */
 export function routeParameters(route: string): string[] {
@@ -128,6 +155,9 @@ export function routeParameters(route: string): string[] {
 export function defineEndpoint<R extends RequestSchemas, A extends Access>(declaration: EndpointDeclaration<R, A>): Endpoint {
   const declared = Object.keys(declaration.request.path?.shape ?? {}).sort();
   const templated = routeParameters(declaration.route).sort();
+  if (declaration.request.body !== undefined && declaration.request.rawBody !== undefined) {
+    throw new Error(`Endpoint ${declaration.name}: a JSON body and a raw body exclude each other`);
+  }
   if (declared.join() !== templated.join()) {
     throw new Error(`Endpoint ${declaration.name}: route parameters {${templated.join(', ')}} differ from the path schema (${declared.join(', ')})`);
   }
@@ -136,11 +166,12 @@ export function defineEndpoint<R extends RequestSchemas, A extends Access>(decla
     if (declaration.access.kind !== 'caller' || declaration.access.operation === null) {
       throw new Error(`Endpoint ${declaration.name}: a subject needs an access operation`);
     }
-    for (const ref of [subject.ctx, subject.associateId]) {
+    const refs = 'read' in subject ? [] : [subject.ctx, subject.associateId];
+    for (const ref of refs) {
       if (ref !== undefined && fieldSchema(declaration.request, ref) === undefined) throw new Error(`Endpoint ${declaration.name}: no input field ${ref}`);
     }
   }
-  return declaration as unknown as Endpoint;
+  return declaration;
 }
 
 type Part = 'path' | 'query' | 'headers' | 'body';
@@ -180,12 +211,16 @@ async function rawInputs(endpoint: Endpoint, scope: RequestScope): Promise<{ rea
     const value = scope.request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  const body = endpoint.request.body === undefined ? undefined : await scope.readJson();
+  const body = endpoint.request.rawBody !== undefined ? await scope.readBytes() : endpoint.request.body === undefined ? undefined : await scope.readJson();
   return { raw: { path: { ...scope.request.params }, query: query.values, headers, body }, queryErrors: query.errors };
 }
 
 /** The subject, when every field it is read from is valid (and given once); `undefined` otherwise (validation then reports it). */
-function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: readonly InputError[], env: string): SubjectRequest | undefined {
+function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: readonly InputError[], env: string, scope: RequestScope): SubjectRequest | undefined {
+  const declared = endpoint.subject;
+  if (declared !== undefined && 'read' in declared) {
+    return declared.read({ params: scope.request.params, url: scope.request.url, method: scope.request.method, env });
+  }
   const read = (ref: string | undefined): { ok: boolean; value?: unknown } => {
     if (ref === undefined) return { ok: true };
     const field = fieldSchema(endpoint.request, ref);
@@ -195,8 +230,8 @@ function subjectOf(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: 
     const result = z.safeParse(field.schema, value);
     return result.success ? { ok: true, value: result.data } : { ok: false };
   };
-  const ctx = read(endpoint.subject?.ctx);
-  const associateId = read(endpoint.subject?.associateId);
+  const ctx = read(declared?.ctx);
+  const associateId = read(declared?.associateId);
   if (!ctx.ok || !associateId.ok || typeof ctx.value !== 'string') return undefined;
   return { env, ctx: ctx.value, ...(typeof associateId.value === 'string' ? { associateId: associateId.value } : {}) };
 }
@@ -206,6 +241,10 @@ function validate(endpoint: Endpoint, raw: Record<Part, unknown>, queryErrors: r
   const errors: InputError[] = [...queryErrors];
   const out: Record<Part, unknown> = { path: undefined, query: undefined, headers: undefined, body: undefined };
   for (const part of ['path', 'query', 'headers', 'body'] as const) {
+    if (part === 'body' && endpoint.request.rawBody !== undefined) {
+      out.body = raw.body;
+      continue;
+    }
     const schema = endpoint.request[part] ?? (part === 'query' ? NO_PARAMETERS : undefined);
     if (schema === undefined) continue;
     const result = z.safeParse(schema, raw[part], { error: describeIssue });
@@ -223,6 +262,7 @@ export function errorCodesOf(endpoint: Endpoint): ErrorCode[] {
   if (endpoint.access.kind === 'caller') codes.add('unauthenticated').add('forbidden');
   if (endpoint.failClosedAudit) codes.add('audit_unavailable');
   if (endpoint.request.body !== undefined) codes.add('invalid_json').add('unsupported_media_type').add('payload_too_large');
+  if (endpoint.request.rawBody !== undefined) codes.add('payload_too_large');
   return (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((code) => codes.has(code));
 }
 
@@ -233,7 +273,7 @@ export function errorCodesOf(endpoint: Endpoint): ErrorCode[] {
 export function responseMismatches(endpoint: Endpoint, response: HttpResponseInit): string[] {
   const status = response.status ?? 200;
   const declared = endpoint.responses[status];
-  if (declared === undefined) return [`status ${status} is not declared`];
+  if (declared === undefined) return endpoint.passThrough !== undefined ? [] : [`status ${status} is not declared`];
   if (declared.body === undefined) return response.body === undefined && response.jsonBody === undefined ? [] : [`status ${status} declares no body`];
   if ((declared.contentType ?? 'application/json') !== 'application/json') return [];
   let body: unknown = response.jsonBody;
@@ -258,10 +298,14 @@ export function endpointHandler(endpoint: Endpoint, getRuntimeOf: () => Runtime 
       let input: Record<Part, unknown>;
       try {
         const { raw, queryErrors } = await rawInputs(endpoint, scope);
-        const subject = subjectOf(endpoint, raw, queryErrors, scope.runtime.config.superOffice.environment);
+        const subject = subjectOf(endpoint, raw, queryErrors, scope.runtime.config.superOffice.environment, scope);
         if (subject !== undefined && scope.caller !== null && endpoint.access.kind === 'caller' && endpoint.access.operation !== null) {
-          scope.annotate({ subject });
-          assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);
+          scope.annotate({ subject: { env: subject.env, ctx: subject.ctx, ...(subject.associateId !== undefined ? { associateId: subject.associateId } : {}) } });
+          const declared = endpoint.subject;
+          const otherwise = declared !== undefined && 'authorize' in declared && declared.authorize !== undefined
+            ? await declared.authorize({ subject, caller: scope.caller, scope })
+            : false;
+          if (!otherwise) assertSubject(scope.runtime.policy, scope.caller, endpoint.access.operation, subject);
         }
         input = validate(endpoint, raw, queryErrors);
       } catch (thrown) {

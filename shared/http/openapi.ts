@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { ERROR_STATUS, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../errors/errors.js';
 import { BROKER_ROLES, OPERATION_ROLES } from '../identity/operations.js';
-import { BROKER_VERSION } from '../runtime/version.js';
+import { BROKER_VERSION } from '../config/version.js';
 import { errorCodesOf, type Endpoint, type PartSchema, type ResponseHeader } from './endpoint.js';
 import { Problem } from './schemas.js';
 
@@ -43,6 +43,11 @@ const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
   504: 'The request deadline passed (`deadline_exceeded`) or SuperOffice did not answer in time (`upstream_timeout`).',
 };
 
+/** The document's path for a route template; OpenAPI has no catch-all, so `{*path}` is the parameter `{path}` (its schema allows slashes). */
+export function openApiPath(route: string): string {
+  return `/api/${route.replace(/\{\*{1,2}/g, '{')}`;
+}
+
 function responseHeaders(status: number, declared: Readonly<Record<string, ResponseHeader>> = {}): JsonObject {
   return {
     'X-Request-Id': ref('headers', 'RequestId'),
@@ -83,7 +88,13 @@ function responses(endpoint: Endpoint): JsonObject {
     if (existing !== undefined) existing.content = { ...existing.content, [PROBLEM_CONTENT_TYPE]: problem };
     else out[String(status)] = { description: PROBLEM_DESCRIPTIONS[status] ?? 'An error.', headers: responseHeaders(status), content: { [PROBLEM_CONTENT_TYPE]: problem } };
   }
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
+  const sorted: Record<string, unknown> = Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
+  if (endpoint.passThrough !== undefined) {
+    // SuperOffice may answer any status, with its own body: every status also allows the upstream's answer.
+    for (const entry of Object.values(out)) entry.content = { ...entry.content, '*/*': { schema: {} } };
+    sorted['default'] = { description: endpoint.passThrough.description, headers: responseHeaders(0), content: { '*/*': { schema: {} } } };
+  }
+  return sorted;
 }
 
 function operation(endpoint: Endpoint): JsonObject {
@@ -97,7 +108,7 @@ function operation(endpoint: Endpoint): JsonObject {
     ...(access.kind === 'anonymous' ? { security: [] } : {}),
     'x-required-role': access.kind === 'anonymous' ? null : access.operation === null ? [...BROKER_ROLES] : OPERATION_ROLES[access.operation],
     'x-policy-operation': access.kind === 'anonymous' ? null : access.operation,
-    ...(endpoint.subject !== undefined ? { 'x-policy-subject': endpoint.subject } : {}),
+    ...(endpoint.subject !== undefined ? { 'x-policy-subject': 'read' in endpoint.subject ? endpoint.subject.fields : endpoint.subject } : {}),
     'x-audit': endpoint.failClosedAudit ? 'fail-closed' : 'best-effort',
     'x-unlisted-query-parameters': query,
     parameters: [
@@ -107,6 +118,7 @@ function operation(endpoint: Endpoint): JsonObject {
       ...parameters(request.headers, 'header'),
     ],
     ...(request.body !== undefined ? { requestBody: { required: true, content: { [JSON_TYPE]: { schema: jsonSchema(request.body, 'input') } } } } : {}),
+    ...(request.rawBody !== undefined ? { requestBody: { required: false, description: request.rawBody.description, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } } : {}),
     responses: responses(endpoint),
   };
 }
@@ -139,7 +151,7 @@ const REQUEST_ID_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' }
 export function openApiDocument(endpoints: readonly Endpoint[], options: OpenApiDocumentOptions = {}): JsonObject {
   const paths: Record<string, Record<string, JsonObject>> = {};
   for (const endpoint of endpoints) {
-    const path = `/api/${endpoint.route}`;
+    const path = openApiPath(endpoint.route);
     paths[path] = { ...paths[path], [endpoint.method.toLowerCase()]: operation(endpoint) };
   }
   return {

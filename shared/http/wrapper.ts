@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /**
- * The one HTTP wrapper (architecture.md §3 `http/`): request id, function-key refusal, caller
+ * The one HTTP wrapper (docs/architecture.md §3 `http/`): request id, function-key refusal, caller
  * authentication, deadline, body limits, security headers, error mapping to problem+json, and one
  * audit record per request written before the response leaves (fail-closed where required).
  */
@@ -48,9 +48,11 @@ export interface RequestScope {
   readonly runtime: Runtime;
   readonly log: Logger;
   /** Adds facts to this request's audit record (subject, target, upstream status, fingerprints, flags). */
-  annotate(facts: AuditAnnotations): void;
+  annotate(this: void, facts: AuditAnnotations): void;
   /** Reads the body as JSON (415 unless `application/json`, 413 over the limit, 400 `invalid_json`); endpoint.ts validates it. */
   readJson(): Promise<unknown>;
+  /** Reads the body as bytes, any media type (413 over the limit); empty when none was sent. */
+  readBytes(): Promise<Buffer>;
 }
 
 export interface AuditAnnotations {
@@ -64,7 +66,7 @@ export interface AuditAnnotations {
 
 export type RouteHandler = (scope: RequestScope) => Promise<HttpResponseInit>;
 
-/** Headers on every response (security.md §4, requirements 34 and 71). */
+/** Headers on every response (docs/security.md §4, requirements 34 and 71). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
   Pragma: 'no-cache',
@@ -105,19 +107,19 @@ function withHeaders(response: HttpResponseInit, extra: Readonly<Record<string, 
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) headers.set(k, v);
   for (const [k, v] of Object.entries(extra)) headers.set(k, v);
   if (response.headers !== undefined) {
-    for (const [k, v] of new Headers(response.headers as HeadersInit)) headers.set(k, v);
+    for (const [k, v] of new Headers(response.headers)) headers.set(k, v);
   }
   headers.set('x-request-id', requestId);
   const cookies = response.cookies;
   return { ...response, headers: Object.fromEntries(headers), ...(cookies ? { cookies } : {}) };
 }
 
-async function readBody(request: HttpRequest, maxBytes: number): Promise<string> {
+async function readBody(request: HttpRequest, maxBytes: number): Promise<Buffer> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new BrokerError('payload_too_large');
-  const text = await request.text();
-  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new BrokerError('payload_too_large');
-  return text;
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.byteLength > maxBytes) throw new BrokerError('payload_too_large');
+  return bytes;
 }
 
 function outcomeOf(status: number): AuditOutcome {
@@ -170,13 +172,14 @@ export function httpRoute(options: RouteOptions, handler: RouteHandler, getRunti
         if (!/^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i.test(type)) {
           throw new BrokerError('unsupported_media_type', 'Send the body as application/json');
         }
-        const text = await readBody(request, maxBody);
+        const text = (await readBody(request, maxBody)).toString('utf8');
         try {
           return JSON.parse(text) as unknown;
         } catch {
           throw new BrokerError('invalid_json');
         }
       },
+      readBytes: () => readBody(request, maxBody),
     };
 
     let response: HttpResponseInit;

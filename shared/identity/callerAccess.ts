@@ -33,7 +33,12 @@ export interface CallerAccessReport {
   /** Names of the policy entries that match this caller (empty: not in the policy, everything denied). */
   readonly policyEntries: readonly string[];
   readonly operations: readonly OperationAccess[];
-  readonly superOffice: readonly (SuperOfficeGrant & { readonly systemUser: boolean; readonly operations: readonly Operation[] })[];
+  readonly superOffice: readonly (Omit<SuperOfficeGrant, 'webApi'> & {
+    /** The grant's Web API rules as written in the policy. */
+    readonly webApi: readonly string[];
+    readonly systemUser: boolean;
+    readonly operations: readonly Operation[];
+  })[];
 }
 
 /** Describes a caller's effective access under `policy`. */
@@ -64,6 +69,7 @@ export function describeCallerAccess(policy: Policy, caller: Caller): CallerAcce
         env: grant.env,
         ctx: grant.ctx,
         users: grant.users === '*' ? ('*' as const) : [...grant.users],
+        webApi: grant.webApi.map((rule) => rule.source),
         systemUser: entry.systemUser,
         operations: [...entry.operations],
       })),

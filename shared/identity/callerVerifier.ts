@@ -15,7 +15,7 @@ import type { Caller } from './caller.js';
 import { CallerDeniedError, type TokenRejection } from './denial.js';
 
 /**
- * Verifies Entra ID access tokens presented by callers (security.md §2 and requirements 2–6, 9–12,
+ * Verifies Entra ID access tokens presented by callers (docs/security.md §2 and requirements 2–6, 9–12,
  * 17 for the Entra side). jose does the signature and claim checks; this module chooses the key set:
  *
  * - the tenant comes from the unverified `tid` only to pick the key set, and must be a GUID on the
@@ -28,7 +28,7 @@ import { CallerDeniedError, type TokenRejection } from './denial.js';
  *   between fetches (an unknown `kid` triggers at most one refetch per cooldown) and last-known-good keys
  *   that keep validating for a grace period while the keys endpoint is down. jose's remote key set is not
  *   used because it fails every verification once its cache is older than `cacheMaxAge` and a reload
- *   fails (security.md §2, jose 6).
+ *   fails (docs/security.md §2, jose 6).
  *
  * Every failure is `unauthenticated` with one fixed message; the reason goes to the log and the audit
  * record only.
@@ -90,7 +90,7 @@ const GUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const GUID_ANY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SAFE_KID = /^[A-Za-z0-9._~+/=-]{1,128}$/;
 
-/** Entra's issuer for a tenant and token version (security.md §2). */
+/** Entra's issuer for a tenant and token version (docs/security.md §2). */
 export function entraIssuer(tid: string, version: TokenVersion): string {
   return version === '2.0' ? `https://${ENTRA_LOGIN_HOST}/${tid}/v2.0` : `https://sts.windows.net/${tid}/`;
 }
@@ -140,6 +140,7 @@ export function isAllowedKeysUrl(authorityHost: string, raw: string): boolean {
     url = new URL(raw);
     authority = new URL(authorityHost);
   } catch {
+    // Not a URL: not a trusted issuer, which is the answer.
     return false;
   }
   if (url.username !== '' || url.password !== '' || url.hash !== '') return false;
@@ -193,12 +194,12 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
       headers: { accept: 'application/json' },
     });
     if (response.status !== 200) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.body?.cancel().catch(() => undefined); // discarding the body; the error below is what counts
       throw new Error(`status ${response.status}`);
     }
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > d.maxDocumentBytes) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.body?.cancel().catch(() => undefined); // discarding the body; the error below is what counts
       throw new Error('document too large');
     }
     const text = await response.text();
@@ -266,7 +267,7 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
       source.lastFailure = undefined;
       log.info('caller.jwks_refreshed', { callerTid: source.tid, version: source.version, count: source.keySet.keys.size });
     };
-    // One pending fetch shared by every caller, cleared when it settles (style.md, jose's remote set).
+    // One pending fetch shared by every caller, cleared when it settles (docs/style.md, jose's remote set).
     source.inflight = run()
       .catch((error: unknown) => {
         source.lastFailure = error instanceof Rejection ? error.reason : 'keys_unavailable';
@@ -284,9 +285,9 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
     if (current !== undefined && now - current.fetchedAt < maxAgeInMs && current.keys.has(kid)) return current;
     // Stale, missing, or an unknown kid: refresh, but at most once per cooldown (requirement 10).
     if (source.inflight !== undefined) {
-      await source.inflight.catch(() => undefined);
+      await source.inflight.catch(() => undefined); // its failure is in source.lastFailure, answered below
     } else if (source.lastAttemptAt === undefined || now - source.lastAttemptAt >= cooldownInMs) {
-      await refresh(source).catch(() => undefined);
+      await refresh(source).catch(() => undefined); // its failure is in source.lastFailure, answered below
     }
     const keySet = source.keySet;
     if (keySet === undefined) throw new Rejection(source.lastFailure ?? 'keys_unavailable');

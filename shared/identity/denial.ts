@@ -38,6 +38,7 @@ export type AccessDenial =
   | 'environment_not_granted'
   | 'tenant_not_granted'
   | 'user_not_granted'
+  | 'web_api_not_granted'
   | 'tenant_scope_not_granted'
   | 'system_user_not_granted'
   | 'subject_invalid';

@@ -8,7 +8,7 @@ import { APP_ONLY_OPERATIONS, BROKER_ROLES, OPERATION_ROLES, type Operation } fr
 import { decideOperation, parsePolicy, type Policy } from './policy.js';
 
 /**
- * The request guard (security.md requirements 1, 7, 8, 13, 14): the caller's identity comes from an
+ * The request guard (requirements 1, 7, 8, 13, 14): the caller's identity comes from an
  * Entra bearer token only, then the app role for the operation, app-only token checks, and the policy.
  *
  * - `Authorization: Bearer <jwt>` is the only credential. Missing or another scheme → 401 with the plain
@@ -81,6 +81,7 @@ function easyAuthObjectId(request: HttpRequest): string | undefined {
       if (typeof typ === 'string' && EASY_AUTH_OID_CLAIMS.has(typ) && typeof val === 'string') return val.toLowerCase();
     }
   } catch {
+    // Undecodable Easy Auth principal header: no object id, so authentication proceeds without it.
     return undefined;
   }
   return undefined;
@@ -103,7 +104,7 @@ export function createRequestGuard(options: RequestGuardOptions): CallerGuard {
 
       if (config.easyAuthEnabled) {
         // Behind Easy Auth the platform strips inbound principal headers, so a principal that names
-        // someone else than the token means the two disagree: refuse (security.md §1, RFC 9700 §4.13).
+        // someone else than the token means the two disagree: refuse (docs/security.md §1, RFC 9700 §4.13).
         const principalOid = easyAuthObjectId(request);
         if (principalOid !== undefined && principalOid !== caller.oid) {
           log.warn('caller.token_rejected', { reason: 'easy_auth_mismatch', callerTid: caller.tid, callerOid: caller.oid });

@@ -1,14 +1,15 @@
 /**
- * The operations a caller can be granted in the policy (architecture.md §5). Every HTTP function
+ * The operations a caller can be granted in the policy (docs/architecture.md §5). Every HTTP function
  * names one; `anonymous` ones need no caller token but are still audited.
  */
-export const OPERATIONS = ['tokens', 'proxy', 'rights', 'actions', 'connections.admin', 'audit.read'] as const;
+export const OPERATIONS = ['tokens', 'proxy', 'customerSessions', 'rights', 'actions', 'connections.admin', 'audit.read'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 /** The app role a caller token must carry for each operation (requirement 8). */
 export const OPERATION_ROLES: { readonly [O in Operation]: string } = {
   tokens: 'Tokens.Request',
   proxy: 'Proxy.Call',
+  customerSessions: 'CustomerSessions.Manage',
   rights: 'Rights.Check',
   actions: 'Actions.Run',
   'connections.admin': 'Connections.Admin',
@@ -22,6 +23,7 @@ export const OPERATION_ROLES: { readonly [O in Operation]: string } = {
 export const APP_ONLY_OPERATIONS: { readonly [O in Operation]: boolean } = {
   tokens: true,
   proxy: true,
+  customerSessions: true,
   rights: true,
   actions: true,
   'connections.admin': true,

@@ -1,12 +1,13 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigError, type SuperOfficeEnvironment } from '../config/config.js';
 import type { Caller } from './caller.js';
 import { CallerDeniedError, type AccessDenial } from './denial.js';
 import { OPERATIONS, type Operation } from './operations.js';
 import { isAssociateId, isTenantId } from '../superoffice/identifiers.js';
+import { parseWebApiRule, ruleAllows, type WebApiRule } from '../proxy/webApiRules.js';
 
 /**
- * The authorization policy (architecture.md §5; security.md requirements 8, 15, 16): which caller may
+ * The authorization policy (docs/architecture.md §5; requirements 8, 15, 16): which caller may
  * use which operations, for which SuperOffice tenants and users, and whether it may use the system
  * user. Default deny: anything not granted here is refused.
  *
@@ -49,6 +50,8 @@ export interface SuperOfficeGrant {
   readonly env: SuperOfficeEnvironment;
   readonly ctx: string;
   readonly users: '*' | readonly string[];
+  /** The Web API calls the proxy and actions may make for this tenant (`GET v1/Contact/*`); none when empty. */
+  readonly webApi: readonly WebApiRule[];
 }
 
 export interface PolicyCaller {
@@ -77,97 +80,114 @@ export interface SubjectRequest {
   readonly ctx: string;
   readonly associateId?: string;
   readonly systemUser?: boolean;
+  /** A Web API call made for the caller (proxy, actions): it must match one of the grant's `webApi` rules. */
+  readonly webApi?: { readonly method: string; readonly segments: readonly string[] };
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_CALLERS = 1000;
 const MAX_GRANTS = 500;
 const MAX_USERS = 10_000;
+const MAX_WEB_API_RULES = 200;
 
 /** Zod error text: what is expected, or that it is missing. Becomes "… must be <text>". */
 function expected(what: string): (issue: { readonly input?: unknown }) => string {
   return (issue) => (issue.input === undefined ? `set (${what})` : what);
 }
 
-const guidSchema = z
-  .string({ error: expected('a GUID') })
-  .regex(GUID, { error: 'a GUID' })
-  .transform((value) => value.toLowerCase());
+const guidSchema = z.pipe(
+  z.string({ error: expected('a GUID') }).check(z.regex(GUID, { error: 'a GUID' })),
+  z.transform((value: string) => value.toLowerCase()),
+);
+
+const webApiRuleSchema = z.pipe(
+  z.string({ error: 'a rule such as "GET v1/Contact/*"' }),
+  z.transform((source: string, ctx) => {
+    const rule = parseWebApiRule(source);
+    if (typeof rule === 'string') {
+      ctx.issues.push({ code: 'custom', message: `a Web API rule that ${rule}`, input: source });
+      return z.NEVER;
+    }
+    return rule;
+  }),
+);
 
 const grantSchema = z.strictObject({
   env: z.enum(['sod', 'qaonline', 'online'], { error: expected('one of sod, qaonline, online') }),
-  ctx: z.string({ error: expected('a SuperOffice tenant id such as Cust12345') }).refine(isTenantId, {
+  ctx: z.string({ error: expected('a SuperOffice tenant id such as Cust12345') }).check(z.refine(isTenantId, {
     error: 'a SuperOffice tenant id such as Cust12345',
-  }),
+  })),
   users: z.union(
     [
       z.literal('*'),
-      z
-        .array(z.string().refine(isAssociateId, { error: 'an associate id as a string of digits, e.g. "5"' }), {
-          error: expected('"*" or an array of associate ids as strings'),
-        })
-        .min(1, { error: 'a non-empty array (or "*")' })
-        .max(MAX_USERS, { error: `an array of at most ${MAX_USERS} associate ids` }),
+      z.array(z.string().check(z.refine(isAssociateId, { error: 'an associate id as a string of digits, e.g. "5"' })), {
+        error: expected('"*" or an array of associate ids as strings'),
+      }).check(
+        z.minLength(1, { error: 'a non-empty array (or "*")' }),
+        z.maxLength(MAX_USERS, { error: `an array of at most ${MAX_USERS} associate ids` }),
+      ),
     ],
     { error: expected('"*" or an array of associate ids as strings, e.g. ["5", "7"]') },
   ),
-}, { error: 'an object {"env", "ctx", "users"}' });
+  webApi: z._default(
+    z.array(webApiRuleSchema, { error: 'an array of Web API rules such as ["GET v1/Contact/*", "PATCH v1/Person/*"]' })
+      .check(z.maxLength(MAX_WEB_API_RULES, { error: `an array of at most ${MAX_WEB_API_RULES} rules` })),
+    [],
+  ),
+}, { error: 'an object {"env", "ctx", "users", "webApi"?}' });
 
 const callerSchema = z.strictObject({
-  name: z.string({ error: expected('a name') }).regex(/^[A-Za-z0-9._-]{1,64}$/, {
+  name: z.string({ error: expected('a name') }).check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, {
     error: 'a name of 1-64 letters, digits, ".", "_" or "-"',
-  }),
-  description: z.string({ error: 'a string' }).max(500, { error: 'at most 500 characters' }).optional(),
+  })),
+  description: z.optional(z.string({ error: 'a string' }).check(z.maxLength(500, { error: 'at most 500 characters' }))),
   tid: guidSchema,
-  oid: guidSchema.optional(),
-  appId: guidSchema.optional(),
-  operations: z
-    .array(z.enum(OPERATIONS, { error: `one of ${OPERATIONS.join(', ')}` }), { error: expected('an array of operations') })
-    .max(OPERATIONS.length * 2, { error: 'a short array of operations' }),
-  superOffice: z
-    .array(grantSchema, { error: 'an array of { env, ctx, users } grants' })
-    .max(MAX_GRANTS, { error: `an array of at most ${MAX_GRANTS} grants` })
-    .default([]),
-  systemUser: z.boolean({ error: 'true or false' }).default(false),
+  oid: z.optional(guidSchema),
+  appId: z.optional(guidSchema),
+  operations: z.array(z.enum(OPERATIONS, { error: `one of ${OPERATIONS.join(', ')}` }), { error: expected('an array of operations') })
+    .check(z.maxLength(OPERATIONS.length * 2, { error: 'a short array of operations' })),
+  superOffice: z._default(
+    z.array(grantSchema, { error: 'an array of { env, ctx, users } grants' }).check(z.maxLength(MAX_GRANTS, { error: `an array of at most ${MAX_GRANTS} grants` })),
+    [],
+  ),
+  systemUser: z._default(z.boolean({ error: 'true or false' }), false),
 }, { error: 'an object {"name", "tid", "oid" and/or "appId", "operations", "superOffice", "systemUser"}' });
 
 const policySchema = z
   .strictObject({
-    $comment: z.union([z.string(), z.array(z.string())], { error: 'a string or an array of strings' }).optional(),
+    $comment: z.optional(z.union([z.string(), z.array(z.string())], { error: 'a string or an array of strings' })),
     version: z.literal(1, { error: expected('1') }),
-    callers: z
-      .array(callerSchema, { error: expected('an array of caller entries') })
-      .max(MAX_CALLERS, { error: `an array of at most ${MAX_CALLERS} entries` }),
+    callers: z.array(callerSchema, { error: expected('an array of caller entries') })
+      .check(z.maxLength(MAX_CALLERS, { error: `an array of at most ${MAX_CALLERS} entries` })),
   }, { error: 'a JSON object {"version": 1, "callers": [...]}' })
-  .superRefine((policy, ctx) => {
+  .check(z.superRefine((policy, ctx) => {
     const names = new Set<string>();
     const identities = new Set<string>();
     policy.callers.forEach((entry, index) => {
       const at = (...rest: (string | number)[]) => ['callers', index, ...rest];
-      if (entry.oid === undefined && entry.appId === undefined) {
-        ctx.addIssue({ code: 'custom', path: at('oid'), message: 'set (an object id GUID), or appId must be set' });
-      }
-      if (names.has(entry.name)) ctx.addIssue({ code: 'custom', path: at('name'), message: `unique ("${entry.name}" is used twice)` });
+      const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: policy });
+      if (entry.oid === undefined && entry.appId === undefined) issue(at('oid'), 'set (an object id GUID), or appId must be set');
+      if (names.has(entry.name)) issue(at('name'), `unique ("${entry.name}" is used twice)`);
       names.add(entry.name);
       const identity = `${entry.tid}|${entry.oid ?? '-'}|${entry.appId ?? '-'}`;
-      if (identities.has(identity)) ctx.addIssue({ code: 'custom', path: at(), message: 'an identity (tid + oid/appId) not listed twice' });
+      if (identities.has(identity)) issue(at(), 'an identity (tid + oid/appId) not listed twice');
       identities.add(identity);
       const ops = new Set<string>();
       entry.operations.forEach((op, i) => {
-        if (ops.has(op)) ctx.addIssue({ code: 'custom', path: at('operations', i), message: `listed once ("${op}" is repeated)` });
+        if (ops.has(op)) issue(at('operations', i), `listed once ("${op}" is repeated)`);
         ops.add(op);
       });
       const tenants = new Set<string>();
       entry.superOffice.forEach((grant, i) => {
         const key = `${grant.env}|${grant.ctx}`;
-        if (tenants.has(key)) ctx.addIssue({ code: 'custom', path: at('superOffice', i), message: `listed once (${grant.env}/${grant.ctx} is repeated)` });
+        if (tenants.has(key)) issue(at('superOffice', i), `listed once (${grant.env}/${grant.ctx} is repeated)`);
         tenants.add(key);
         if (grant.users !== '*' && new Set(grant.users).size !== grant.users.length) {
-          ctx.addIssue({ code: 'custom', path: at('superOffice', i, 'users'), message: 'an array without repeated associate ids' });
+          issue(at('superOffice', i, 'users'), 'an array without repeated associate ids');
         }
       });
     });
-  });
+  }));
 
 /** `callers[0].superOffice[1].users` from a zod path. */
 function jsonPath(path: readonly PropertyKey[]): string {
@@ -204,7 +224,7 @@ export function parsePolicy(raw: unknown): Policy {
       operations: Object.freeze([...entry.operations]),
       superOffice: Object.freeze(
         entry.superOffice.map((grant) =>
-          Object.freeze({ env: grant.env, ctx: grant.ctx, users: grant.users === '*' ? '*' : Object.freeze([...grant.users]) }),
+          Object.freeze({ env: grant.env, ctx: grant.ctx, users: grant.users === '*' ? '*' : Object.freeze([...grant.users]), webApi: Object.freeze([...grant.webApi]) }),
         ),
       ),
       systemUser: entry.systemUser,
@@ -242,6 +262,7 @@ const DENIAL_RANK: Readonly<Partial<Record<AccessDenial, number>>> = {
   user_not_granted: 4,
   tenant_scope_not_granted: 4,
   system_user_not_granted: 4,
+  web_api_not_granted: 5,
 };
 
 function decideEntry(entry: PolicyCaller, operation: Operation, subject: SubjectRequest): Decision {
@@ -250,6 +271,14 @@ function decideEntry(entry: PolicyCaller, operation: Operation, subject: Subject
   if (inEnv.length === 0) return deny('environment_not_granted');
   const grant = inEnv.find((g) => g.ctx === subject.ctx);
   if (grant === undefined) return deny('tenant_not_granted');
+  const who = decideIdentity(entry, grant, subject);
+  if (!who.allowed || subject.webApi === undefined) return who;
+  const { method, segments } = subject.webApi;
+  return grant.webApi.some((rule) => ruleAllows(rule, method, segments)) ? ALLOW : deny('web_api_not_granted');
+}
+
+/** Whom the request acts for: the system user, the whole tenant, or one user. */
+function decideIdentity(entry: PolicyCaller, grant: SuperOfficeGrant, subject: SubjectRequest): Decision {
   if (subject.systemUser === true) return entry.systemUser ? ALLOW : deny('system_user_not_granted');
   if (subject.associateId === undefined) return grant.users === '*' ? ALLOW : deny('tenant_scope_not_granted');
   const associateId = subject.associateId;

@@ -1,7 +1,7 @@
 import type { LogLevel } from '../config/config.js';
 
 /**
- * Structured JSON logging with allow-list redaction (style.md §Azure SDK guidelines; security.md
+ * Structured JSON logging with allow-list redaction (docs/style.md §Azure SDK guidelines; docs/security.md
  * requirements 62, 64, 66): only field names on the allow-list are written as they are; any other
  * field, at any depth, is written as `[REDACTED]`. One record is one JSON line, so CR/LF in values
  * cannot forge a second line. A failing sink never fails the caller.

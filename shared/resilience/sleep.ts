@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { BrokerError } from '../errors/errors.js';
 
 /**
- * The one abortable wait (style.md §6: every wait ends with the caller's deadline), on
+ * The one abortable wait (docs/style.md §6: every wait ends with the caller's deadline), on
  * `node:timers/promises`.
  */
 

@@ -88,7 +88,7 @@ function withoutEntity(read: Exclude<EntityRead, { kind: 'entity' }>, table: Rig
   }
 }
 
-/** `checkTableRights(right)` from the entity's `TableRight.Mask` (superoffice.md §5.2). */
+/** `checkTableRights(right)` from the entity's `TableRight.Mask` (docs/superoffice.md §5.2). */
 export function answerTableRight(read: EntityRead, table: RightsTable, right: TableRightName): RightsAnswer {
   if (read.kind !== 'entity') return withoutEntity(read, table, right === 'insert' ? unknown('insert_not_derivable', MASK) : known(false, MASK));
   const has = maskHas(parseTableRight(read.body['TableRight']), TABLE_RIGHT_FLAG_OF[right]);
@@ -165,6 +165,7 @@ export function parseScriptOutput(value: unknown): ScriptOutput | undefined {
     try {
       document = JSON.parse(value.trim()) as unknown;
     } catch {
+      // Not JSON: undefined tells the caller the script answered nothing usable (reported upstream).
       return undefined;
     }
   }

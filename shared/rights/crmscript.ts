@@ -4,7 +4,7 @@ import { findField } from './vocabulary.js';
 
 /**
  * The request side of the rights-check CRMScript (`shared/rights/rights-check.crmscript`, run with
- * `POST v1/Agents/CRMScript/ExecuteScriptByUniqueId` as the user; superoffice.md §5.4) and the choice
+ * `POST v1/Agents/CRMScript/ExecuteScriptByUniqueId` as the user; docs/superoffice.md §5.4) and the choice
  * of strategy per tenant. Pure.
  */
 

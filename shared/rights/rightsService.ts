@@ -23,7 +23,7 @@ import { TABLE_ENTITIES, type RightsTable } from './vocabulary.js';
 
 /**
  * Answers rights questions about one SuperOffice user, *as that user* (their access token from the
- * token service; never the system user, superoffice.md §3.9), with the tenant's strategy (issue 6):
+ * token service; never the system user, docs/superoffice.md §3.9), with the tenant's strategy (issue 6):
  * - `webapi`: `isAdministrator` from the connection (the id_token's `is_administrator` at consent or
  *   last refresh); table, field and ticket-access answers from the entity's `TableRight` and
  *   `FieldProperties` (`GET v1/{Entity}/{id}`, or `GET v1/{Entity}/default` without a record);
@@ -211,7 +211,7 @@ class RightsSession {
     return this.userToken();
   }
 
-  /** `is_administrator` from the id_token at consent or at the last refresh (superoffice.md §5.1). */
+  /** `is_administrator` from the id_token at consent or at the last refresh (docs/superoffice.md §5.1). */
   async administratorAtLastSignIn(): Promise<boolean> {
     const { ctx, associateId, signal } = this.request;
     const connection = await this.options.connections.get({ env: this.options.environment, ctx, associateId }, signal ? { signal } : {});

@@ -1,5 +1,5 @@
 /**
- * The words of a rights question (CRMScript semantics, superoffice.md §5.3): the checks, the tables
+ * The words of a rights question (CRMScript semantics, docs/superoffice.md §5.3): the checks, the tables
  * and their fields, the table and field rights, ticket access levels and login origins, with the
  * names callers may use for each. Pure constants and look-ups.
  */

@@ -77,6 +77,7 @@ export class HealthService {
       await response.body?.cancel();
       return { configured: true, reachable: true, host, status: response.status };
     } catch {
+      // The failure is the finding: reported as reachable: false for this dependency.
       return { configured: true, reachable: false, host };
     }
   }

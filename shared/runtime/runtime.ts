@@ -1,4 +1,4 @@
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import type { TableClient } from '@azure/data-tables';
 import type { HttpRequest } from '@azure/functions';
 import { createAuditRecorder, type BrokerAuditRecorder } from '../audit/recorder.js';
@@ -9,6 +9,18 @@ import { withStatusCache } from '../connections/statusCache.js';
 import { ConnectionLifecycle } from '../connections/lifecycle.js';
 import { ConsentService } from '../connections/consent/consentService.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../connections/consent/redemptions.js';
+import { CustomerSessionService } from '../proxy/customerSessions.js';
+import { ProxyService } from '../proxy/proxyService.js';
+import { ActionService, ACTIONS_QUEUE } from '../actions/actionService.js';
+import { ACTION_RESULTS_TABLE, TableActionStore } from '../actions/actionStore.js';
+import { secretStoreKeyring, type HmacKeyring } from '../actions/hmacKey.js';
+import { EVENT_GRANTS_TABLE, TableEventGrantStore, type EventGrantStore } from '../events/grants.js';
+import { EventPublisher } from '../events/publisher.js';
+import { NotifyingConnectionStore } from '../events/connectionEvents.js';
+import { createQueueSender, type QueueSend } from '../events/queueSender.js';
+import { parseSubscriberConfig } from '../events/subscribers.js';
+import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
+import { WebhookService } from '../webhooks/webhookService.js';
 import { RightsService } from '../rights/rightsService.js';
 import { createKeyVaultSecretStore } from '../secrets/keyVaultStore.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -25,8 +37,8 @@ import type { Caller } from '../identity/caller.js';
 import type { Operation } from '../identity/operations.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { HealthService } from './health.js';
-import { StorageClients } from './storage.js';
-import { BROKER_VERSION } from './version.js';
+import { StorageClients } from '../storage/storage.js';
+import { BROKER_VERSION } from '../config/version.js';
 
 /**
  * The composition root: builds clients and services once per instance, lazily, from the frozen
@@ -67,6 +79,21 @@ export interface Runtime {
   readonly lifecycle: ConnectionLifecycle;
   readonly consent: ConsentService;
   readonly rights: RightsService;
+  /** Web API calls as a user or the system user (proxy endpoint, actions). */
+  readonly proxy: ProxyService;
+  readonly customerSessions: CustomerSessionService;
+  /** Sends a message to one of the broker's storage queues (REST, no queue SDK in the bundle). */
+  readonly queueSend: QueueSend;
+  /** Signs action envelopes and derives event grant ids (`actions-hmac-key`). */
+  readonly actionsKeyring: HmacKeyring;
+  /** Reliable actions: accept, execute from the queue, results (docs/acting.md §4). */
+  readonly actions: ActionService;
+  /** Event grants for event-bound impersonation (docs/acting.md §5). */
+  readonly eventGrants: EventGrantStore;
+  /** Events out to subscriber queues (docs/acting.md §6). */
+  readonly events: EventPublisher;
+  /** SuperOffice webhooks: receive, register, list, delete. */
+  readonly webhooks: WebhookService;
   /**
    * Check each endpoint's responses against its declaration (a mismatch becomes a 500 and an error
    * log line). Off in production; tests turn it on.
@@ -91,8 +118,10 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('logger', () => createLogger({ level: config.logLevel }));
     },
     get credential() {
-      return lazy('credential', () => new DefaultAzureCredential(
-        config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
+      // In Azure the broker runs only as its managed identity (user-assigned when a client id is set);
+      // locally the stack uses connection strings and the loopback vault credential instead.
+      return lazy('credential', () => new ManagedIdentityCredential(
+        config.managedIdentityClientId ? { clientId: config.managedIdentityClientId } : {},
       ));
     },
     get storage() {
@@ -134,7 +163,11 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
-      return lazy('connections', () => withStatusCache(new TableConnectionStore(runtime.storage.table('connections')), { ttlMs: config.connectionStatusCacheMs }));
+      // Every status change also goes out as a connection event (docs/acting.md §6).
+      return lazy('connections', () => withStatusCache(
+        new NotifyingConnectionStore(new TableConnectionStore(runtime.storage.table('connections')), () => runtime.events, runtime.logger.child({ service: 'events' })),
+        { ttlMs: config.connectionStatusCacheMs },
+      ));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));
@@ -195,6 +228,20 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
         superOffice: runtime.superOffice,
       }));
     },
+    get proxy() {
+      return lazy('proxy', () => new ProxyService({
+        environment: config.superOffice.environment,
+        tokens: runtime.tokens,
+        systemUser: runtime.systemUser,
+        tenants: runtime.tenants,
+        connections: runtime.connections,
+        sender: runtime.superOffice,
+        logger: runtime.logger.child({ service: 'proxy' }),
+      }));
+    },
+    get customerSessions() {
+      return lazy('customerSessions', () => new CustomerSessionService(runtime.proxy));
+    },
     get systemUser() {
       return lazy('systemUser', () => new SystemUserService({
         environment: config.superOffice.environment,
@@ -207,6 +254,59 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get validateResponses() {
       return lazy('validateResponses', () => false);
+    },
+    get queueSend() {
+      return lazy('queueSend', () => createQueueSender(config.storage, () => runtime.credential));
+    },
+    get actionsKeyring() {
+      return lazy('actionsKeyring', () => secretStoreKeyring({ secrets: runtime.secrets }));
+    },
+    get eventGrants() {
+      return lazy('eventGrants', () => new TableEventGrantStore(runtime.storage.table(EVENT_GRANTS_TABLE)));
+    },
+    get events() {
+      return lazy('events', () => {
+        const subscribers = parseSubscriberConfig(config.eventSubscribers);
+        return new EventPublisher({
+          environment: config.superOffice.environment,
+          config: subscribers,
+          send: (name, text) => runtime.queueSend(name, text),
+          grants: runtime.eventGrants,
+          keyring: runtime.actionsKeyring,
+          logger: runtime.logger.child({ service: 'events' }),
+        });
+      });
+    },
+    get actions() {
+      return lazy('actions', () => {
+        return new ActionService({
+          environment: config.superOffice.environment,
+          store: new TableActionStore(runtime.storage.table(ACTION_RESULTS_TABLE)),
+          // The broker's own queue; base64 because the queue trigger decodes base64 (host.json).
+          queue: { send: (text, options) => runtime.queueSend(ACTIONS_QUEUE, Buffer.from(text, 'utf8').toString('base64'), options) },
+          keyring: runtime.actionsKeyring,
+          policy: () => runtime.policy,
+          proxy: runtime.proxy,
+          grants: runtime.eventGrants,
+          audit: runtime.audit,
+          logger: runtime.logger.child({ service: 'actions' }),
+          retentionMs: config.actionResultRetentionMs,
+          attemptTimeoutMs: 60_000,
+          notifier: runtime.events,
+        });
+      });
+    },
+    get webhooks() {
+      return lazy('webhooks', () => new WebhookService({
+        environment: config.superOffice.environment,
+        secrets: runtime.secrets,
+        dedupe: new TableWebhookDedupeStore(runtime.storage.table(WEBHOOK_EVENTS_TABLE)),
+        publisher: runtime.events,
+        proxy: runtime.proxy,
+        // The broker's public origin is the one its registered redirect URI names.
+        publicOrigin: new URL(config.superOffice.redirectUri).origin,
+        logger: runtime.logger.child({ service: 'webhooks' }),
+      }));
     },
   };
   return runtime;

@@ -2,7 +2,7 @@ import { BrokerError } from '../errors/errors.js';
 
 /**
  * The errors every `SecretStore` throws. Messages are fixed or name the secret (names carry no PII,
- * architecture.md §4); none ever contains a secret value, a token or a URL. The lower-layer error is
+ * docs/architecture.md §4); none ever contains a secret value, a token or a URL. The lower-layer error is
  * kept as a non-enumerable `cause`, rebuilt from whitelisted fields (`KeyVaultCallError`).
  */
 

@@ -33,7 +33,7 @@ import { Secret } from './secret.js';
 import type { SecretCallOptions, SecretReadOptions, SecretStore, SecretWriteOptions, StoredSecret } from './store.js';
 
 /**
- * `SecretStore` on Azure Key Vault through the real `SecretClient` (azure.md §3, security.md §5):
+ * `SecretStore` on Azure Key Vault through the real `SecretClient` (docs/azure.md §3, docs/security.md §5):
  * - a bounded read cache with a TTL (requirement 42; `fresh: true` bypasses it);
  * - explicit SDK `retryOptions` plus a per-call hop budget combined with the caller's signal, so a 429
  *   with `Retry-After: 60` gives up within the budget (requirement 54);
@@ -59,7 +59,7 @@ export const KEY_VAULT_STORE_DEFAULTS = Object.freeze({
   conflictMaxDelayMs: 500,
 });
 
-/** Key Vault's value limit: 25 KB = 25,600 bytes (azure.md §3). */
+/** Key Vault's value limit: 25 KB = 25,600 bytes (docs/azure.md §3). */
 export const MAX_SECRET_VALUE_BYTES = 25_600;
 
 /** The request ids the HTTP wrapper accepts or generates (shared/http/wrapper.ts). */
@@ -115,12 +115,12 @@ export interface KeyVaultSecretStoreOptions {
   readonly clock?: () => number;
   /**
    * Names whose values are never kept in the read cache. Default: per-user refresh tokens
-   * (`so-rt-…`), which are read once per refresh and must not stay in memory (security.md §4).
+   * (`so-rt-…`), which are read once per refresh and must not stay in memory (docs/security.md §4).
    */
   readonly uncached?: (name: string) => boolean;
 }
 
-/** Refresh-token secrets are never cached (security.md §4: not in memory longer than one refresh). */
+/** Refresh-token secrets are never cached (docs/security.md §4: not in memory longer than one refresh). */
 export function isRefreshTokenSecretName(name: string): boolean {
   return name.toLowerCase().startsWith('so-rt-');
 }
@@ -188,7 +188,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });
@@ -214,7 +214,7 @@ interface TranslateContext {
   readonly observation: CallObservation;
 }
 
-/** The one place where SDK and transport errors become store errors (style.md §3). */
+/** The one place where SDK and transport errors become store errors (docs/style.md §3). */
 function translate(error: unknown, context: TranslateContext): BrokerError {
   if (error instanceof BrokerError) return error;
   const { operation, secretName, observation } = context;

@@ -16,6 +16,7 @@ export function isLoopbackVaultUrl(vaultUrl: string): boolean {
   try {
     url = new URL(vaultUrl);
   } catch {
+    // Not a URL: not a loopback vault, so the real credential is used.
     return false;
   }
   return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);

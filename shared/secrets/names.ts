@@ -3,12 +3,12 @@ import type { SuperOfficeEnvironment } from '../config/config.js';
 import { BrokerError } from '../errors/errors.js';
 
 /**
- * Key Vault secret names (architecture.md §4): fixed names for the app's own secrets, and hashed names
+ * Key Vault secret names (docs/architecture.md §4): fixed names for the app's own secrets, and hashed names
  * for per-user and per-tenant secrets so that no tenant or user id (PII) appears in the vault. All names
  * satisfy Key Vault's rule `[0-9a-zA-Z-]{1,127}`; Key Vault compares names case-insensitively.
  */
 
-/** Key Vault's secret name rule (azure.md §3). */
+/** Key Vault's secret name rule (docs/azure.md §3). */
 export const SECRET_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 
 /** The app's own secrets, stored by ops. */
@@ -19,6 +19,7 @@ export const SECRET_NAMES = Object.freeze({
   /** Signs the audit lane heads (requirement 61); never shared with those who only look up fingerprints. */
   auditHeadsKey: 'audit-heads-key',
   stateCookieKey: 'state-cookie-key',
+  actionsHmacKey: 'actions-hmac-key',
 } as const);
 
 export type FixedSecretName = (typeof SECRET_NAMES)[keyof typeof SECRET_NAMES];

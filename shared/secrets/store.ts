@@ -35,7 +35,7 @@ export interface StoredSecret {
 export interface SecretStore {
   /** The current enabled version; throws `SecretNotFoundError` if absent or disabled. */
   get(name: string, options?: SecretReadOptions): Promise<StoredSecret>;
-  /** Writes a new version and makes it current (never delete-then-recreate, architecture.md §4). */
+  /** Writes a new version and makes it current (never delete-then-recreate, docs/architecture.md §4). */
   set(name: string, value: Secret, options?: SecretWriteOptions): Promise<{ readonly version: string }>;
   /**
    * Disables every enabled version, so no version of the secret can be read (reads fail at once);

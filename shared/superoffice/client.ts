@@ -20,7 +20,7 @@ import {
 import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, parseJsonBody, sendUpstream, type UpstreamResponse } from './upstream.js';
+import { assertAllowedHost, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
@@ -33,6 +33,24 @@ export interface SuperOfficeClientOptions {
   readonly fetch?: typeof fetch;
   /** Per-hop timeout (requirement 49). */
   readonly timeoutMs?: number;
+}
+
+/** How a Web API call authenticates: a user's access token, or the system user's ticket plus the app's secret. */
+export type WebApiCredential =
+  | { readonly kind: 'bearer'; readonly accessToken: Secret }
+  | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret };
+
+/** One proxied Web API call, body bounded both ways (`SuperOfficeClient.send`). */
+export interface WebApiSender {
+  send(request: {
+    readonly url: URL;
+    readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+    readonly headers: Readonly<Record<string, string>>;
+    readonly credential: WebApiCredential;
+    readonly body?: Uint8Array<ArrayBuffer>;
+    readonly signal: AbortSignal;
+    readonly maxResponseBytes: number;
+  }): Promise<{ readonly status: number; readonly headers: Headers; readonly body: Buffer }>;
 }
 
 export interface CallOptions {
@@ -105,15 +123,7 @@ export class SuperOfficeClient {
     if (this.discovered !== undefined && this.discovered.until > Date.now()) return this.discovered.revocationEndpoint;
     this.discovering ??= (async () => {
       try {
-        const url = new URL(this.endpoints.discovery);
-        assertAllowedHost(url, this.authHosts, { exact: true });
-        const response = await sendUpstream({
-          method: 'GET',
-          url: url.href,
-          headers: { Accept: 'application/json' },
-          timeoutMs: this.timeoutMs,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }, this.fetchImpl);
+        const response = await this.getFromAuthHost(this.endpoints.discovery, options);
         if (response.status !== 200) {
           throw new BrokerError(isTransientStatus(response.status) ? 'upstream_unavailable' : 'upstream_bad_response', `SuperOffice's discovery document answered HTTP ${response.status}`, { retryAfterSec: response.retryAfterSec ?? 5 });
         }
@@ -144,16 +154,20 @@ export class SuperOfficeClient {
 
   /** Reads the tenant state (no credentials are sent). */
   async tenantState(ctx: string, options: CallOptions = {}): Promise<TenantStateOutcome> {
-    const url = new URL(this.endpoints.tenantState(ctx));
+    return classifyTenantState(await this.getFromAuthHost(this.endpoints.tenantState(ctx), options), ctx);
+  }
+
+  /** A GET without credentials on the exact auth host (discovery, tenant state). */
+  private getFromAuthHost(target: string, options: CallOptions): Promise<UpstreamResponse> {
+    const url = new URL(target);
     assertAllowedHost(url, this.authHosts, { exact: true });
-    const response = await sendUpstream({
+    return sendUpstream({
       method: 'GET',
       url: url.href,
       headers: { Accept: 'application/json' },
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
     }, this.fetchImpl);
-    return classifyTenantState(response, ctx);
   }
 
   /**
@@ -164,21 +178,14 @@ export class SuperOfficeClient {
   async webApi(
     webApiUrl: string,
     path: string,
-    credential: { readonly kind: 'bearer'; readonly accessToken: Secret } | { readonly kind: 'ticket'; readonly ticket: Secret; readonly clientSecret: Secret },
+    credential: WebApiCredential,
     options: CallOptions & { readonly method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; readonly body?: string; readonly allowedHosts?: readonly string[] } = {},
   ): Promise<UpstreamResponse> {
     const base = new URL(webApiUrl.endsWith('/') ? webApiUrl : `${webApiUrl}/`);
     const url = new URL(path.replace(/^\/+/, ''), base);
     if (!url.href.startsWith(base.href)) throw new TypeError('The Web API path escapes the tenant base');
-    const so = this.options.config.superOffice;
-    assertAllowedHost(url, options.allowedHosts ?? so.allowedApiHosts);
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (credential.kind === 'bearer') {
-      headers['Authorization'] = `Bearer ${credential.accessToken.reveal()}`;
-    } else {
-      headers['Authorization'] = `SOTicket ${credential.ticket.reveal()}`;
-      headers['SO-AppToken'] = credential.clientSecret.reveal();
-    }
+    this.assertWebApiHost(url, options.allowedHosts);
+    const headers: Record<string, string> = { Accept: 'application/json', ...credentialHeaders(credential) };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     return sendUpstream({
       method: options.method ?? 'GET',
@@ -189,4 +196,34 @@ export class SuperOfficeClient {
       ...(options.signal ? { signal: options.signal } : {}),
     }, this.fetchImpl);
   }
+
+  /**
+   * Sends one proxied Web API call (`WebApiSender`): the URL was built by the broker under the tenant's
+   * base and is still checked against the host allow-list; the response body is read up to
+   * `maxResponseBytes` (beyond: `upstream_bad_response`). The per-hop bound is the caller's deadline.
+   */
+  readonly send: WebApiSender['send'] = async (request) => {
+    this.assertWebApiHost(request.url);
+    const response = await sendUpstreamBytes({
+      method: request.method,
+      url: request.url.href,
+      headers: { ...request.headers, ...credentialHeaders(request.credential) },
+      ...(request.body !== undefined ? { body: request.body } : {}),
+      signal: request.signal,
+      timeoutMs: this.options.config.requestDeadlineMs,
+      maxBodyBytes: request.maxResponseBytes,
+    }, this.fetchImpl);
+    return { status: response.status, headers: response.headers, body: response.body };
+  };
+
+  private assertWebApiHost(url: URL, allowedHosts?: readonly string[]): void {
+    assertAllowedHost(url, allowedHosts ?? this.options.config.superOffice.allowedApiHosts);
+  }
+}
+
+/** `Authorization` (and `SO-AppToken` for a system-user ticket), docs/superoffice.md §3 and §4. */
+function credentialHeaders(credential: WebApiCredential): Record<string, string> {
+  return credential.kind === 'bearer'
+    ? { Authorization: `Bearer ${credential.accessToken.reveal()}` }
+    : { Authorization: `SOTicket ${credential.ticket.reveal()}`, 'SO-AppToken': credential.clientSecret.reveal() };
 }

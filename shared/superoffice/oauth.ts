@@ -3,7 +3,7 @@ import type { Secret } from '../secrets/secret.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
- * SuperOffice OAuth 2.0 / OIDC (superoffice.md §1): the authorize URL, the token request (form body
+ * SuperOffice OAuth 2.0 / OIDC (docs/superoffice.md §1): the authorize URL, the token request (form body
  * only, requirement 32) and the classification of token-endpoint answers. Sending lives in the
  * services; everything here is pure so it is tested on canned responses.
  */
@@ -120,6 +120,7 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // Not JSON: classified below from the status alone.
     body = undefined;
   }
   if (status === 200) {
@@ -163,7 +164,7 @@ export function classifyTokenResponse(response: UpstreamResponse, secretFactory:
  * and "is used to revoke access tokens (reference tokens only) and refresh token"
  * (https://github.com/SuperOfficeDocs/superoffice-docs/blob/main/docs/en/api/authentication/online/api.md,
  * "Revocation endpoint"), but neither that page nor the published metadata excerpt
- * (docs/en/api/authentication/online/includes/oidc-metadata.md) gives its URL or parameters. So the URL is
+ * (https://github.com/SuperOfficeDocs/superoffice-docs/blob/main/docs/en/api/authentication/online/includes/oidc-metadata.md) gives its URL or parameters. So the URL is
  * read from `revocation_endpoint` in the discovery document (docs/superoffice.md §1.1), and the request is
  * RFC 7009 §2.1: a form POST of `token` and `token_type_hint=refresh_token`, with the client
  * authenticated as at the token endpoint (`client_secret_post`, which SuperOffice's metadata lists).
@@ -196,6 +197,7 @@ export function classifyRevocationResponse(response: UpstreamResponse): Revocati
     const code = isRecord(body) ? body['error'] : undefined;
     error = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : undefined;
   } catch {
+    // Not JSON: the refusal carries no OAuth error code, only its status.
     error = undefined;
   }
   return { kind: 'refused', status: response.status, error };

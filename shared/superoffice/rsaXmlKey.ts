@@ -84,6 +84,7 @@ function assertConsistent(privateKey: KeyObject, publicJwk: JsonWebKey): void {
     const signature = createSign('sha256').update(message).sign(privateKey);
     ok = createVerify('sha256').update(message).verify(publicKey, signature);
   } catch {
+    // A key pair that cannot sign and verify is reported as not matching (ok = false).
     ok = false;
   }
   if (!ok) throw new RsaKeyFormatError('RSA XML key: the private parameters do not match the modulus and exponent');

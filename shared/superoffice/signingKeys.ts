@@ -47,6 +47,7 @@ async function verifies(token: FlattenedJWSInput, jwk: JWK): Promise<unknown> {
     await flattenedVerify(token, key, { algorithms: ['RS256'] });
     return key;
   } catch {
+    // Not this key (bad JWK or signature): the caller tries the next key or refuses the token.
     return undefined;
   }
 }

@@ -8,7 +8,7 @@ import { JwsFailure, checkLifetime, verifySuperOfficeJws } from './jws.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
- * The system user (superoffice.md §3): sign the tenant's system-user token with the app's RSA key,
+ * The system user (docs/superoffice.md §3): sign the tenant's system-user token with the app's RSA key,
  * exchange it at PartnerSystemUser/Authenticate, and validate the returned JWT (issuer
  * `SuperOffice AS`, audience `spn:{serial}`, RS256 from SuperOffice's JWKS). The ticket never leaves
  * the broker.
@@ -53,6 +53,7 @@ export function classifySystemUserResponse(response: UpstreamResponse): SystemUs
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // The parse failure becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', status: response.status, problem: 'body is not JSON' };
   }
   if (typeof body !== 'object' || body === null) return { kind: 'malformed', status: response.status, problem: 'body is not an object' };

@@ -2,7 +2,7 @@ import { isTransientStatus } from '../resilience/transient.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /**
- * The tenant status API (superoffice.md §4): `GET /api/state/{ctx}` without auth, telling whether the
+ * The tenant status API (docs/superoffice.md §4): `GET /api/state/{ctx}` without auth, telling whether the
  * tenant is running, which (load-balanced) host serves its API, and until when that answer holds.
  */
 
@@ -42,6 +42,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   try {
     body = JSON.parse(response.text) as unknown;
   } catch {
+    // The parse failure becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', problem: 'body is not JSON' };
   }
   if (typeof body !== 'object' || body === null) return { kind: 'malformed', problem: 'body is not an object' };
@@ -51,7 +52,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   const stateRaw = record['State'];
   const state: TenantStateName = typeof stateRaw === 'string' && (TENANT_STATES as readonly string[]).includes(stateRaw)
     ? (stateRaw as TenantStateName)
-    : typeof stateRaw === 'number' && TENANT_STATE_NUMBERS[stateRaw] !== undefined ? TENANT_STATE_NUMBERS[stateRaw]! : 'Other';
+    : typeof stateRaw === 'number' && TENANT_STATE_NUMBERS[stateRaw] !== undefined ? TENANT_STATE_NUMBERS[stateRaw] : 'Other';
   const isRunning = record['IsRunning'] === true;
   const apiRaw = record['Api'];
   if (typeof apiRaw !== 'string') return { kind: 'malformed', problem: 'Api missing' };
@@ -59,6 +60,7 @@ export function classifyTenantState(response: UpstreamResponse, ctx: string, now
   try {
     api = new URL(apiRaw);
   } catch {
+    // The bad URL becomes the typed "malformed" outcome the caller maps to an error.
     return { kind: 'malformed', problem: 'Api is not a URL' };
   }
   const validRaw = typeof record['ValidUntil'] === 'string' ? Date.parse(record['ValidUntil']) : Number.NaN;

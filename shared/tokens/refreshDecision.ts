@@ -1,5 +1,5 @@
 /**
- * Whether a cached access token can be served (style.md: `shouldRefresh` soon, `mustRefresh` now).
+ * Whether a cached access token can be served (docs/style.md: `shouldRefresh` soon, `mustRefresh` now).
  * Pure, so it is tested exhaustively.
  */
 

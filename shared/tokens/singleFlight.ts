@@ -1,5 +1,5 @@
 /**
- * One promise in flight per key, shared by every caller and cleared in `finally` (style.md, jose's
+ * One promise in flight per key, shared by every caller and cleared in `finally` (docs/style.md, jose's
  * JWKS fetch). Callers must re-check their cache after awaiting (requirement 45).
  */
 export class SingleFlight<T> {

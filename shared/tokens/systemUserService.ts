@@ -14,7 +14,7 @@ import { UpstreamTransportError } from '../superoffice/upstream.js';
 import { SingleFlight } from './singleFlight.js';
 
 /**
- * System-user tickets (superoffice.md §3), used only inside the broker (proxy, actions): never
+ * System-user tickets (docs/superoffice.md §3), used only inside the broker (proxy, actions): never
  * returned to a caller, because using one needs the client_secret as `SO-AppToken`. Tickets are
  * cached with their sliding lifetime (6 h from last use, minus a margin) and renewed on 401.
  */
@@ -65,6 +65,24 @@ export class SystemUserService {
       ticket.lastUsed = this.clock();
       return response;
     }
+  }
+
+  /**
+   * The ticket and client_secret for one call made elsewhere (the proxy, which streams its own bodies);
+   * `renew` forces a new ticket (after a 401). Call `markUsed` when SuperOffice accepted the ticket, so
+   * its sliding lifetime is tracked. Throws like `callWebApi`.
+   */
+  async credentials(ctx: string, options: { signal?: AbortSignal; renew: boolean }): Promise<{ ticket: Secret; clientSecret: Secret; markUsed(): void }> {
+    if (options.renew) this.tickets.delete(ctx.toLowerCase());
+    const ticket = await this.ticketFor(ctx, options.signal, options.renew);
+    const clientSecret = await this.options.credentials.clientSecret(options.signal ? { signal: options.signal } : {});
+    return {
+      ticket: ticket.ticket,
+      clientSecret,
+      markUsed: () => {
+        ticket.lastUsed = this.clock();
+      },
+    };
   }
 
   /** Drops a tenant's cached ticket (e.g. after the system-user token was revoked). */

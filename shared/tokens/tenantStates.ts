@@ -5,7 +5,7 @@ import { UpstreamTransportError } from '../superoffice/upstream.js';
 import { SingleFlight } from './singleFlight.js';
 
 /**
- * Tenant states from SuperOffice's status API (superoffice.md §4). A tenant that is not running is
+ * Tenant states from SuperOffice's status API (docs/superoffice.md §4). A tenant that is not running is
  * `tenant_unavailable` (503, Retry-After).
  *
  * A state is used until its `ValidUntil`, but never longer than `maxAgeMs` (60 s) after it was

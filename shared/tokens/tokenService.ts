@@ -44,7 +44,7 @@ export interface TokenServiceOptions {
   readonly logger: Logger;
   /**
    * Validates a refresh answer's id_token and returns its `is_administrator` claim, or undefined when
-   * it cannot be read (superoffice.md §5.1: the claim reflects the latest sign-in or refresh).
+   * it cannot be read (docs/superoffice.md §5.1: the claim reflects the latest sign-in or refresh).
    */
   readonly administratorFromIdToken?: (idToken: string, subject: { ctx: string; associateId: string }) => Promise<boolean | undefined>;
   readonly clock?: () => number;
@@ -190,7 +190,7 @@ export class TokenService {
     } catch (error) {
       const code = error instanceof BrokerError ? error.code : 'internal';
       // reauth_required already marked the connection; other failures are recorded without a status change.
-      if (code !== 'reauth_required') await this.options.connections.recordProbeFailure(subject, code).catch(() => undefined);
+      if (code !== 'reauth_required') await this.options.connections.recordProbeFailure(subject, code).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
       return code;
     }
   }
@@ -214,7 +214,8 @@ export class TokenService {
     let clientSecret: Secret;
     try {
       clientSecret = await this.options.credentials.clientSecret(call);
-    } catch {
+    } catch (error) {
+      this.options.logger.warn('tokens.revocation_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' });
       return 'failed';
     }
     let rereadSecret = false;
@@ -284,7 +285,7 @@ export class TokenService {
     const call = { ...(request.signal ? { signal: request.signal } : {}), ...(request.correlationId ? { correlationId: request.correlationId } : {}) };
     let refreshToken: Secret;
     try {
-      // Refresh tokens are read fresh and not kept in memory beyond this refresh (security.md §4).
+      // Refresh tokens are read fresh and not kept in memory beyond this refresh (docs/security.md §4).
       refreshToken = (await this.options.secrets.get(secretName, { ...call, fresh: true })).value;
     } catch (error) {
       if (error instanceof SecretNotFoundError) {
@@ -312,9 +313,9 @@ export class TokenService {
           this.negative.delete(key);
           const idToken = outcome.tokens.idToken;
           const isAdministrator = idToken !== undefined && this.options.administratorFromIdToken
-            ? await this.options.administratorFromIdToken(idToken, subject).catch(() => undefined)
+            ? await this.options.administratorFromIdToken(idToken, subject).catch(() => undefined) // unknown: the record keeps its last flag
             : undefined;
-          this.options.connections.recordSuccess(subject, 'refresh', isAdministrator).catch(() => undefined);
+          this.options.connections.recordSuccess(subject, 'refresh', isAdministrator).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
           return { token, upstreamStatus: outcome.response.status };
         }
         case 'oauth_error': {
@@ -330,7 +331,7 @@ export class TokenService {
           // Requirement 40: permanent; mark the connection and stop calling (41).
           this.negative.set(key, this.clock() + this.o.negativeTtlMs);
           this.cache.delete(key);
-          await this.options.connections.setStatus(subject, 'reauth_required', outcome.error).catch(() => undefined);
+          await this.options.connections.setStatus(subject, 'reauth_required', outcome.error).catch((error: unknown) => this.options.logger.warn('tokens.connection_update_failed', { errorCode: error instanceof BrokerError ? error.code : 'internal' }));
           throw this.reauthError();
         }
         case 'transient':

@@ -28,7 +28,7 @@ import { FakeSecretStore } from '../unit/audit/fakeSecrets.js';
 import { entry } from '../unit/audit/fixtures.js';
 import { quantile, result, type BenchResult } from './types.js';
 
-// A default import: the package is a CommonJS bundle whose named exports native ESM cannot see (azure.md §2).
+// A default import: the package is a CommonJS bundle whose named exports native ESM cannot see (docs/azure.md §2).
 const { HttpRequest, InvocationContext } = azureFunctions;
 
 const PHASE_MS = 3_000;

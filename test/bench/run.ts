@@ -47,7 +47,7 @@ async function main(): Promise<number> {
       const mod: unknown = await import(pathToFileURL(join(here, file)).href);
       if (!isBenchModule(mod)) throw new Error('does not export run()');
       const answer = await mod.run();
-      const report: BenchReport = Array.isArray(answer) ? { results: answer } : (answer as BenchReport);
+      const report: BenchReport = Array.isArray(answer) ? { results: answer } : (answer);
       sections.push(...(report.sections ?? []));
       for (const r of report.results) rows.push([r.name, format(r.value), r.unit, format(r.baseline), `${format(r.ratio)}x`, r.note ?? '']);
       process.stdout.write(`bench: ${file} done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -61,6 +61,6 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then((code) => {
+void main().then((code) => {
   process.exitCode = code;
 });

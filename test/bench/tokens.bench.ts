@@ -18,6 +18,7 @@ import azureFunctions, { type HttpResponseInit } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { startDevHost, type DevHost } from '../../dev/host/index.js';
 import { ACCESS_TOKEN_TTL_S } from '../../dev/superoffice/store.js';
+import { superofficeProxyHandlers } from '../../functions/superoffice.js';
 import { tokensHandler } from '../../functions/tokens.js';
 import { CachedConnectionStore } from '../../shared/connections/statusCache.js';
 import { callerId } from '../../shared/identity/caller.js';
@@ -51,13 +52,21 @@ interface Load {
 
 /** Runs autocannon for `seconds` against `path`, keeping every response time. */
 async function load(host: DevHost, stack: BenchStack, path: string, seconds: number): Promise<Load> {
+  return loadUrl(`${host.url}${path}`, seconds, {
+    method: 'POST',
+    headers: { authorization: stack.bearer, 'content-type': 'application/json' },
+    body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }),
+  });
+}
+
+/** Runs autocannon for `seconds` against `url` with one request shape, keeping every response time. */
+async function loadUrl(url: string, seconds: number, request: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<Load> {
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
   const instance = autocannon({
-    url: `${host.url}${path}`, connections: CONNECTIONS, duration: seconds, method: 'POST',
-    headers: { authorization: stack.bearer, 'content-type': 'application/json' },
-    body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }),
+    url, connections: CONNECTIONS, duration: seconds, method: request.method, headers: request.headers,
+    ...(request.body !== undefined ? { body: request.body } : {}),
   } as Parameters<typeof autocannon>[0]);
   (instance as unknown as NodeJS.EventEmitter).on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     latencies.push(ms);
@@ -106,7 +115,8 @@ export async function run(): Promise<BenchReport> {
       },
     };
     const tokensDef: HttpFunctionDefinition = { kind: 'http', name: 'tokens', route: 'tokens', methods: ['POST'], handler: tokensHandler };
-    const host = await startDevHost({ functions: [tokensDef, baseline], port: 0, log: () => undefined });
+    const proxyDef: HttpFunctionDefinition = { kind: 'http', name: 'superofficeGet', route: 'superoffice/{ctx}/{actAs}/{*path}', methods: ['GET'], handler: superofficeProxyHandlers['GET']! };
+    const host = await startDevHost({ functions: [tokensDef, baseline, proxyDef], port: 0, log: () => undefined });
     try {
       const warm = await fetch(`${host.url}/api/tokens`, { method: 'POST', headers: { authorization: stack.bearer, 'content-type': 'application/json' }, body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }) });
       if (warm.status !== 200) throw new Error(`warm-up token request answered ${warm.status}: ${await warm.text()}`);
@@ -136,7 +146,22 @@ export async function run(): Promise<BenchReport> {
       out.push(result('(a) cached token requests, p50', quantile(full.latencies, 0.5), quantile(base.latencies, 0.5), 'ms', 'baseline: JWT check + one audit insert'));
       const tail = (l: Load) => `p90 ${quantile(l.latencies, 0.9).toFixed(0)}, p99.9 ${quantile(l.latencies, 0.999).toFixed(0)}, max ${l.latencies.reduce((m, x) => Math.max(m, x), 0).toFixed(0)}`;
       out.push(result('(a) cached token requests, p99', quantile(full.latencies, 0.99), quantile(base.latencies, 0.99), 'ms', `full: ${tail(full)}; baseline: ${tail(base)} ms`));
-      out.push(result('(a) proxy overhead', Number.NaN, Number.NaN, 'ms', 'not measured: the broker has no proxy endpoint yet'));
+      // The proxy: a proxied GET (caller JWT, policy, audit, cached user token, the Web API call) against the
+      // same GET sent straight to the simulator with the user's cached token (the irreducible upstream call).
+      const token = await runtime.tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
+      const direct = { url: new URL('v1/Contact/101', token.webApiUrl).href, request: { method: 'GET' as const, headers: { authorization: `Bearer ${token.accessToken.reveal()}`, accept: 'application/json' } } };
+      const proxied = { url: `${host.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
+      await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
+      const directLoads: Load[] = [];
+      const proxiedLoads: Load[] = [];
+      for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
+        const target = which === 'direct' ? direct : proxied;
+        (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+      }
+      const d = merge(directLoads);
+      const p = merge(proxiedLoads);
+      out.push(result('(a) proxy overhead: proxied GET throughput', rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; non-2xx ${p.failures} (direct ${d.failures})`));
+      out.push(result('(a) proxy overhead: proxied GET p99', quantile(p.latencies, 0.99), quantile(d.latencies, 0.99), 'ms', `p50 ${quantile(p.latencies, 0.5).toFixed(1)} vs ${quantile(d.latencies, 0.5).toFixed(1)} ms`));
       const perRequest = (m: Map<string, { calls: number; totalMs: number }>, l: Load, dep: string) => (m.get(dep)?.calls ?? 0) / Math.max(1, l.requests);
       const meanMs = (m: Map<string, { calls: number; totalMs: number }>, dep: string) => { const e = m.get(dep); return e && e.calls > 0 ? e.totalMs / e.calls : 0; };
       const tableRows = DEPENDENCIES.filter((d) => ioFull.has(d) || ioBase.has(d));

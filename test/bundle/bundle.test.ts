@@ -77,10 +77,10 @@ describe('deployment bundle: size and a cold start (issue 14)', () => {
     const [invalid, granted, health] = result.invocations ?? [];
     expect(invalid?.status).toBe(400);
     expect(JSON.parse(invalid!.body)).toMatchObject({ code: 'validation_failed', errors: [{ location: 'body', name: '/associateId' }] });
-    expect(JSON.parse(invalid!.body).errors[0].message).toMatch(/associate id|Invalid/);
+    expect((JSON.parse(invalid!.body) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/associate id|Invalid/);
     expect(granted?.status, granted?.body).toBe(200);
     expect(JSON.parse(granted!.body)).toMatchObject({ tokenType: 'Bearer', ctx: BENCH_TENANT, associateId: '6' });
-    expect(String(JSON.parse(granted!.body).accessToken)).toMatch(/^8A:/);
+    expect(String((JSON.parse(granted!.body) as { accessToken: unknown }).accessToken)).toMatch(/^8A:/);
     expect(health?.status).toBe(200);
     expect(result.loadMs).toBeGreaterThan(0);
   }, 60_000);

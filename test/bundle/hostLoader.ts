@@ -31,7 +31,7 @@ export interface LoadResult {
 export function runHostLoader(env: Record<string, string | undefined>, invocations: readonly HostInvocation[] = [], timeoutMs = 30_000): Promise<{ result: LoadResult; stderr: string; status: number | null; wallMs: number }> {
   const started = performance.now();
   const args = [resolve(import.meta.dirname, 'host-loader.cjs'), REPO_ROOT, ...(invocations.length > 0 ? [JSON.stringify(invocations)] : [])];
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });

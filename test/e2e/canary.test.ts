@@ -1,5 +1,5 @@
 /**
- * Secret canary (issue 5 "done when"; security.md requirements 19, 38, 59, 67, 69): the main flows run
+ * Secret canary (issue 5 "done when"; requirements 19, 38, 59, 67, 69): the main flows run
  * with unique canary values for the client_secret and the keys, and the run's real refresh tokens,
  * authorization codes, PKCE verifiers (via the cookie), tickets and system-user tokens are collected.
  * None may appear — raw, base64, base64url, URL-encoded or JSON-escaped — in any HTTP response (the

@@ -13,7 +13,7 @@ import { connectionSecretName, systemUserSecretName } from '../../shared/secrets
 import { launchChromium } from '../support/browser.js';
 
 /**
- * The consent flow in a real browser (architecture.md §7): the local stack (Azurite, dev Key Vault,
+ * The consent flow in a real browser (docs/architecture.md §7): the local stack (Azurite, dev Key Vault,
  * SuperOffice simulator, caller issuer, dev host on an ephemeral port, whose real port is the
  * simulator app's registered redirect URI) and headless Chromium driven by playwright-core (found by
  * test/support/browser.ts: a system Chromium, else the one the dev dependency @sparticuz/chromium ships).
@@ -134,6 +134,15 @@ describe('consent in a real browser (headless Chromium)', () => {
 
     // Issue 5 item 7: a token request for that user succeeds, and the token works at the Web API as that user.
     expect(await requestUserTokenAndCallWebApi({ ctx: 'Cust12345', associateId: '6' })).toEqual({ tokenStatus: 200, webApiStatus: 200, associateId: 6 });
+
+    // Issue 12: the same call through the proxy, as the integration caller, answers as Nora, with no token in sight.
+    const caller = await stack.issuer!.mint('integration');
+    const proxied = await fetch(`${stack.host.apiUrl}/superoffice/Cust12345/6/v1/User/currentPrincipal`, { headers: { authorization: `Bearer ${caller}`, accept: 'application/json' } });
+    const text = await proxied.text();
+    expect(proxied.status, text.slice(0, 300)).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ AssociateId: 6, Associate: 'NORA' });
+    expect(text).not.toMatch(/8A:|7T:|access_token|refresh_token/i);
+    expect([...proxied.headers.keys()].filter((h) => h === 'set-cookie' || h === 'authorization')).toEqual([]);
   }, 120_000);
 
   it('an administrator\'s consent in the browser also stores the system-user token', async () => {

@@ -35,7 +35,7 @@ export const SAMPLE_PARAMETERS: Readonly<Record<string, unknown>> = {
   brokerPolicy: '{"version":1,"callers":[{"name":"integration","tid":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","oid":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","operations":["tokens"]}]}',
 };
 
-/** Built-in Azure role definitions this template may grant (azure.md §1). Name → role definition GUID. */
+/** Built-in Azure role definitions this template may grant (docs/azure.md §1). Name → role definition GUID. */
 export const ROLES = {
   'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
@@ -167,7 +167,7 @@ export const REQUIRED_OUTPUTS = [
 ] as const;
 
 export const EXPECTED_QUEUES = ['actions'] as const;
-export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions'] as const;
+export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions', 'actionresults', 'eventgrants', 'webhookevents'] as const;
 /** The container of signed audit heads (requirement 61), write-once. */
 export const AUDIT_HEADS_CONTAINER = 'audit-heads';
 

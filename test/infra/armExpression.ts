@@ -548,7 +548,7 @@ export function createEvaluator(
       case 'take': {
         const [value, count] = args();
         const n = asNumber(count ?? null, 'count of take()');
-        if (Array.isArray(value)) return value.slice(0, n);
+        if (Array.isArray(value)) return (value as readonly ArmValue[]).slice(0, n);
         return asString(value ?? null, 'argument of take()').slice(0, n);
       }
       case 'replace':
@@ -677,7 +677,7 @@ export function createEvaluator(
           return new RuntimeValue(printExpr(expr), target.resourceType, target.targetId, [...target.path, String(index)], target.fromListFunction);
         }
         if (Array.isArray(target)) {
-          const value = target[asNumber(index, 'array index')];
+          const value = (target as readonly ArmValue[])[asNumber(index, 'array index')];
           if (value === undefined) throw new ArmExpressionError(`index ${String(index)} out of range`);
           return value;
         }

@@ -220,6 +220,9 @@ describe('infra/deploy.sh --dry-run', () => {
       '+ az keyvault secret show --vault-name <keyVaultName> --name state-cookie-key --query id --output tsv',
       `+ node -e '<32 random bytes, base64>' > ${T}/state-cookie-key`,
       secretSet('state-cookie-key'),
+      '+ az keyvault secret show --vault-name <keyVaultName> --name actions-hmac-key --query id --output tsv',
+      `+ node -e '<32 random bytes, base64>' > ${T}/actions-hmac-key`,
+      secretSet('actions-hmac-key'),
       `+ zip -q -r ${T}/package.zip host.json package.json dist`,
       `+ az functionapp deployment source config-zip --resource-group rg-broker --name <functionAppName> --src ${T}/package.zip --output none`,
     ]);
@@ -320,7 +323,7 @@ describe('infra/deploy.sh with emulated tools', () => {
     expect(readFileSync(join(store, 'superoffice-client-secret'), 'utf8')).toBe(CANARY);
     const pem = readFileSync(join(store, 'superoffice-rsa-private-key'), 'utf8');
     expect(createPublicKey(pem).export({ format: 'jwk' })).toEqual(createPublicKey(privateKey).export({ format: 'jwk' }));
-    for (const name of ['audit-hmac-key', 'audit-heads-key', 'state-cookie-key']) {
+    for (const name of ['audit-hmac-key', 'audit-heads-key', 'state-cookie-key', 'actions-hmac-key']) {
       const value = readFileSync(join(store, name), 'utf8');
       expect(value).toMatch(/^[A-Za-z0-9+/]{43}=$/);
       expect(Buffer.from(value, 'base64')).toHaveLength(32);

@@ -464,7 +464,7 @@ describe('negative proof: the checks fail on broken copies', () => {
     });
     const violations = checkStorageLayout(copy);
     expectViolation(violations, 'storageLayout', /'actions-poison' is created by the Functions host/);
-    expectViolation(violations, 'storageLayout', /tables must be audit, auditheads, connections, consentredemptions; found audit, connections, consentredemptions/);
+    expectViolation(violations, 'storageLayout', /tables must be audit, auditheads, connections, consentredemptions, actionresults, eventgrants, webhookevents; found audit, connections, consentredemptions, actionresults, eventgrants, webhookevents/);
   });
 
   it('requirement 61: the signed audit heads container is write-once with protected appends', () => {

@@ -7,7 +7,7 @@ import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../dev/
 import { generateSystemUserKeyPair } from '../../dev/superoffice/systemUser.js';
 import { loadConfig, type Config } from '../../shared/config/config.js';
 import type { Caller } from '../../shared/identity/caller.js';
-import { OPERATION_ROLES, type Operation } from '../../shared/identity/operations.js';
+import { OPERATION_ROLES } from '../../shared/identity/operations.js';
 import { createLogger } from '../../shared/log/logger.js';
 import { SECRET_NAMES, connectionSecretName, systemUserSecretName } from '../../shared/secrets/names.js';
 import { Secret } from '../../shared/secrets/secret.js';
@@ -26,6 +26,8 @@ export const TEST_TENANT = '11111111-1111-4111-8111-111111111111';
 export const CALLERS = {
   integration: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000001', azp: 'aaaaaaaa-0000-4000-8000-0000000000a1' },
   outsider: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000002', azp: 'aaaaaaaa-0000-4000-8000-0000000000a2' },
+  /** A webhook subscriber: may proxy for user 5 only, so acting as anyone else needs an event grant. */
+  subscriber: { tid: TEST_TENANT, oid: 'aaaaaaaa-0000-4000-8000-000000000003', azp: 'aaaaaaaa-0000-4000-8000-0000000000a3' },
 } as const;
 
 export const TEST_POLICY = {
@@ -35,9 +37,17 @@ export const TEST_POLICY = {
       name: 'integration',
       tid: CALLERS.integration.tid,
       oid: CALLERS.integration.oid,
-      operations: ['tokens', 'rights', 'connections.admin', 'audit.read'],
-      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*' }],
+      operations: ['tokens', 'proxy', 'customerSessions', 'rights', 'connections.admin', 'audit.read'],
+      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: '*', webApi: ['GET v1/User/currentPrincipal', 'GET,PATCH v1/Contact/*', 'GET,PATCH v1/Person/*', 'GET v1/Ticket/*', 'POST v1/Agents/CRMScript/*', 'PUT,DELETE v1/Webhook/*', 'GET,POST v1/Webhook'] }],
       systemUser: true,
+    },
+    {
+      name: 'subscriber',
+      tid: CALLERS.subscriber.tid,
+      oid: CALLERS.subscriber.oid,
+      operations: ['proxy'],
+      superOffice: [{ env: 'sod', ctx: 'Cust12345', users: ['5'], webApi: ['GET v1/User/currentPrincipal'] }],
+      systemUser: false,
     },
     {
       name: 'outsider',
@@ -90,7 +100,7 @@ function testGuard(): RequestGuard {
         const { BrokerError } = await import('../../shared/errors/errors.js');
         throw new BrokerError('unauthenticated');
       }
-      const role = operation ? OPERATION_ROLES[operation as Operation] : 'Tokens.Request';
+      const role = operation ? OPERATION_ROLES[operation] : 'Tokens.Request';
       const caller: Caller = { ...ids, idtyp: 'app', roles: Object.values(OPERATION_ROLES), tokenVersion: '2.0' };
       return { caller, roleUsed: role };
     },
@@ -153,7 +163,7 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
         json = {};
       }
       const cookies = (response.cookies ?? []).map((c) => [`${c.name}=${c.value}`, c.maxAge !== undefined ? `Max-Age=${c.maxAge}` : '', c.path ? `Path=${c.path}` : '', c.secure ? 'Secure' : '', c.httpOnly ? 'HttpOnly' : '', c.sameSite ? `SameSite=${c.sameSite}` : ''].filter(Boolean).join('; '));
-      return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), text, json, cookies };
+      return { status: response.status ?? 200, headers: new Headers(response.headers), text, json, cookies };
     },
     async connect(associateId, connectOptions = {}) {
       const ctx = connectOptions.ctx ?? 'Cust12345';

@@ -20,7 +20,7 @@ export interface FakeStackRecord {
   readonly seeds: { url: string; wanted: VaultSeed }[];
 }
 
-async function tinyServer(): Promise<{ url: string; close(): Promise<void> }> {
+async function tinyServer(): Promise<{ url: string; close(this: void): Promise<void> }> {
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end('{}');

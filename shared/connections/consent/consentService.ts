@@ -32,7 +32,7 @@ import {
 } from './transactionCookie.js';
 
 /**
- * The consent flow (security.md §1 and §7 C; superoffice.md §1–§2): mint a single-use onboarding
+ * The consent flow (docs/security.md §1 and §7 C; docs/superoffice.md §1–§2): mint a single-use onboarding
  * link for an authorized caller, start the SuperOffice authorization-code + PKCE request bound to the
  * browser by an encrypted cookie, and finish it on the callback: exactly one code exchange, id_token
  * validation, and only then the refresh token (and an administrator's system-user token) into Key
@@ -372,7 +372,7 @@ export class ConsentService {
     const writeOptions = this.secretOptions(options);
     // Fingerprinted first: if the audit key cannot be read, nothing is stored (fail-closed audit).
     const tokenFingerprints = this.deps.fingerprint === undefined ? [] : [await this.deps.fingerprint(tokens.refreshToken)];
-    // superoffice.md §2: the refresh token is stored only after the id_token validated; a new version, never delete-then-recreate.
+    // docs/superoffice.md §2: the refresh token is stored only after the id_token validated; a new version, never delete-then-recreate.
     await this.deps.secrets.set(connectionSecretName(env, identity.ctx, identity.associateId), tokens.refreshToken, writeOptions);
     let systemUserStored = false;
     if (identity.isAdministrator && identity.systemToken !== undefined) {

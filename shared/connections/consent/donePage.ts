@@ -1,6 +1,6 @@
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { RequestScope } from '../../http/wrapper.js';
 import { htmlResponse } from './http.js';
 import { successPage } from './pages.js';
@@ -29,9 +29,9 @@ export interface ConnectedSubject {
 
 const noticeSchema = z.strictObject({
   v: z.literal(1),
-  ctx: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  aid: z.string().regex(/^[1-9][0-9]{0,14}$/),
-  exp: z.number().int().nonnegative(),
+  ctx: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+  aid: z.string().check(z.regex(/^[1-9][0-9]{0,14}$/)),
+  exp: z.int().check(z.gte(0)),
 });
 
 function noticeKey(keys: ConsentKeys): KeyObject {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The consent flow's HTML pages (security.md §4 headers, requirements 34 and 36): generic text and
+ * The consent flow's HTML pages (docs/security.md §4 headers, requirements 34 and 36): generic text and
  * the request id only (the success page also names the connected tenant and user, from the callback's
  * sealed notice in donePage.ts, never from plain request input), everything interpolated HTML-escaped,
  * no script, no third-party resource, one inline stylesheet allowed by its CSP hash, and no links

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /**
- * The per-transaction secrets of the authorization request (security.md requirements 21, 22; RFC 7636):
+ * The per-transaction secrets of the authorization request (requirements 21, 22; RFC 7636):
  * `state`, `nonce` and the PKCE verifier are 256 bits from the CSPRNG, base64url without padding (43
  * characters); the challenge is base64url(SHA-256(verifier)), always sent with `S256`.
  */

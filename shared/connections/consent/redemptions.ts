@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { RestError, type TableClient } from '@azure/data-tables';
 import { BrokerError } from '../../errors/errors.js';
-import { tableOnFirstUse } from '../../runtime/storage.js';
+import { tableOnFirstUse } from '../../storage/storage.js';
 
 /**
- * One-time use of onboarding tickets and `state` values across instances (security.md requirements
+ * One-time use of onboarding tickets and `state` values across instances (docs/security.md requirements
  * 25, 27): an insert-if-absent in Table Storage, where a second insert of the same key answers 409.
  * Keys are stored as SHA-256 digests, so the table never holds a value that was in a browser.
  */

@@ -1,5 +1,5 @@
 /**
- * The allow-list rule for the post-consent redirect target (security.md requirement 29; RFC 9700
+ * The allow-list rule for the post-consent redirect target (requirement 29; RFC 9700
  * §2.1 and §4.11: no open redirector). Only a relative path on the broker's own origin passes:
  * it starts with exactly one `/`, contains no `//` or `\`, no scheme, no raw whitespace, non-ASCII or
  * control characters, and no percent-encoding that decodes to `//`, `\` or a control character
@@ -17,7 +17,7 @@ function levelIsSafe(path: string): boolean {
   if (!path.startsWith('/')) return false;
   if (path.includes('//') || path.includes('\\')) return false;
   // Anything a browser strips or folds while parsing (tab, CR, LF, other controls) could hide a `//`.
-  if (/[\x00-\x1f\x7f]/.test(path)) return false;
+  if (Array.from(path).some((ch) => ch < ' ' || ch === '\x7f')) return false; // C0 controls and DEL
   return true;
 }
 
@@ -31,6 +31,7 @@ export function isSafeReturnTo(value: unknown): value is string {
     try {
       decoded = decodeURIComponent(current);
     } catch {
+      // Malformed percent-encoding: the path is refused, which is the decision asked for.
       return false;
     }
     if (decoded === current) break;
@@ -43,6 +44,7 @@ export function isSafeReturnTo(value: unknown): value is string {
   try {
     resolved = new URL(value, `${PROBE_ORIGIN}/`);
   } catch {
+    // Not a URL: the path is refused, which is the decision asked for.
     return false;
   }
   return resolved.origin === PROBE_ORIGIN && resolved.username === '' && resolved.password === '';

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomByte
 
 /**
  * Authenticated encryption for the consent flow's two browser-carried artefacts, the onboarding
- * ticket and the transaction cookie (security.md requirements 23, 27): AES-256-GCM with a random
+ * ticket and the transaction cookie (requirements 23, 27): AES-256-GCM with a random
  * 96-bit IV, the artefact's purpose as additional data, and strict base64url so that every change
  * to the text (even the unused low bits of the last character) is rejected.
  */
@@ -62,6 +62,7 @@ export function open(key: KeyObject, purpose: string, sealed: string, maxBytes =
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(body), decipher.final()]);
   } catch {
+    // Tampered, truncated or foreign ciphertext: undefined is the documented "not ours" answer.
     return undefined;
   }
 }
@@ -78,6 +79,7 @@ export function openJson(key: KeyObject, purpose: string, sealed: string): unkno
   try {
     return JSON.parse(plain.toString('utf8')) as unknown;
   } catch {
+    // Authenticated but not JSON: treated like any other unreadable artefact (undefined).
     return undefined;
   }
 }

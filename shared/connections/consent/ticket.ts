@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 import { randomToken } from './pkce.js';
 
 /**
- * The single-use onboarding ticket (security.md requirement 27): minted by `POST /api/consent-links`
+ * The single-use onboarding ticket (requirement 27): minted by `POST /api/consent-links`
  * for an authenticated caller, carried in the consent link, redeemed once by `/api/consent/start`.
  * Text form: `t1.` + AES-256-GCM-sealed JSON (`sealed.ts`, purpose `consent-ticket/v1`) holding a
  * 256-bit random id, the SuperOffice environment and tenant, the expected user, the return path,
@@ -44,14 +44,14 @@ export type TicketDecodeResult =
 
 const payloadSchema = z.strictObject({
   v: z.literal(1),
-  id: z.string().regex(/^[A-Za-z0-9_-]{22,86}$/),
-  env: z.string().min(1).max(16),
-  ctx: z.string().refine(isTenantId),
-  aid: z.string().refine(isAssociateId).optional(),
-  rt: z.string().max(2048).optional(),
-  cid: z.string().min(1).max(200),
-  iat: z.number().int().nonnegative(),
-  exp: z.number().int().nonnegative(),
+  id: z.string().check(z.regex(/^[A-Za-z0-9_-]{22,86}$/)),
+  env: z.string().check(z.minLength(1), z.maxLength(16)),
+  ctx: z.string().check(z.refine(isTenantId)),
+  aid: z.optional(z.string().check(z.refine(isAssociateId))),
+  rt: z.optional(z.string().check(z.maxLength(2048))),
+  cid: z.string().check(z.minLength(1), z.maxLength(200)),
+  iat: z.int().check(z.gte(0)),
+  exp: z.int().check(z.gte(0)),
 });
 
 /** A new ticket for `input`, valid from `nowSec` for `TICKET_TTL_SEC`. */

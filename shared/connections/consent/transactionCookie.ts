@@ -1,12 +1,12 @@
 import type { Cookie } from '@azure/functions';
 import type { KeyObject } from 'node:crypto';
 import { parseCookie } from 'cookie';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isAssociateId, isTenantId } from '../../superoffice/identifiers.js';
 import { openJson, sealJson } from './sealed.js';
 
 /**
- * The consent transaction, bound to the user agent in a cookie (security.md §4 "State cookie" and
+ * The consent transaction, bound to the user agent in a cookie (docs/security.md §4 "State cookie" and
  * requirement 23): `__Host-` prefix, `Secure`, `HttpOnly`, `Path=/`, no `Domain`, `SameSite=Lax`
  * (the callback is a cross-site top-level GET, where `Strict` cookies are not sent) and
  * `Max-Age` ≤ 600. The value is `c1.` + AES-256-GCM-sealed JSON (purpose `consent-transaction/v1`),
@@ -43,20 +43,20 @@ export type TransactionDecodeResult =
   | { readonly ok: true; readonly transaction: ConsentTransaction }
   | { readonly ok: false; readonly reason: TransactionFailure };
 
-const token = z.string().regex(/^[A-Za-z0-9_-]{22,128}$/);
+const token = z.string().check(z.regex(/^[A-Za-z0-9_-]{22,128}$/));
 const payloadSchema = z.strictObject({
   v: z.literal(1),
   st: token,
   no: token,
-  cv: z.string().regex(/^[A-Za-z0-9\-._~]{43,128}$/),
-  env: z.string().min(1).max(16),
-  iss: z.string().min(1).max(256),
-  ctx: z.string().refine(isTenantId),
-  aid: z.string().refine(isAssociateId).optional(),
-  rt: z.string().max(2048).optional(),
+  cv: z.string().check(z.regex(/^[A-Za-z0-9\-._~]{43,128}$/)),
+  env: z.string().check(z.minLength(1), z.maxLength(16)),
+  iss: z.string().check(z.minLength(1), z.maxLength(256)),
+  ctx: z.string().check(z.refine(isTenantId)),
+  aid: z.optional(z.string().check(z.refine(isAssociateId))),
+  rt: z.optional(z.string().check(z.maxLength(2048))),
   tid: token,
-  cid: z.string().min(1).max(200),
-  exp: z.number().int().nonnegative(),
+  cid: z.string().check(z.minLength(1), z.maxLength(200)),
+  exp: z.int().check(z.gte(0)),
 });
 
 /** The cookie value for a transaction. */
@@ -129,6 +129,7 @@ export function readTransactionCookie(cookieHeader: string | null | undefined): 
   try {
     return parseCookie(cookieHeader)[CONSENT_COOKIE_NAME];
   } catch {
+    // An unparsable Cookie header means no transaction cookie; the caller answers that case.
     return undefined;
   }
 }

@@ -99,7 +99,7 @@ describe('dev host HTTP triggers', () => {
     lines.length = 0;
   });
 
-  // Negative cases first (style.md §10).
+  // Negative cases first (docs/style.md §10).
   it('answers 404 with no body for a path no route matches, including outside the route prefix', async () => {
     for (const path of ['/api/nope', '/items', '/api', '/api/items/1/extra', '/api/orders//1']) {
       const res = await fetch(`${host.url}${path}`);

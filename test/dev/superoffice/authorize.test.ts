@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8: "/login/common/oauth/authorize (code, state, PKCE S256/plain, acr_values tenant)".
+ * docs/superoffice.md §8: "/login/common/oauth/authorize (code, state, PKCE S256/plain, acr_values tenant)".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../../dev/superoffice/simulator.js';

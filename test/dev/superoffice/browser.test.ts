@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 authorize, end to end in headless Chromium: the real HTML login page (tenant picker, user
+ * docs/superoffice.md §8 authorize, end to end in headless Chromium: the real HTML login page (tenant picker, user
  * choice, Approve/Deny) redirects to a loopback receiver, and the code is exchanged at the token endpoint.
  * The browser is found by test/support/browser.ts (a system Chromium, else the one @sparticuz/chromium ships).
  */

@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/{ctx}/api/v1/Agents/CRMScript/… (optional, restricted)" and §5.3/§5.4: our rights-check
+ * docs/superoffice.md §8 "/{ctx}/api/v1/Agents/CRMScript/… (optional, restricted)" and §5.3/§5.4: our rights-check
  * script run through ExecuteScriptByUniqueId, as the calling user, answering a JSON string.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -201,6 +201,53 @@ describe('shared/rights/rights-check.crmscript is the script the simulator mirro
       'unknown field',
     ]) {
       expect(source).toContain(`"${message}"`);
+    }
+  });
+});
+
+describe('§5.4 our customer-session script (Customer.login / logout as the caller)', () => {
+  const SESSION_ID = 'tokenbroker-customer-session-v1';
+  async function session(headers: Record<string, string>, params: Record<string, string>): Promise<Record<string, unknown>> {
+    const res = await execute(headers, { CRMScriptUniqueId: SESSION_ID, Parameters: params });
+    expect(res.status).toBe(200);
+    expect(typeof res.body).toBe('string');
+    return JSON.parse(res.body as string) as Record<string, unknown>;
+  }
+
+  it('refuses bad parameters and unknown customers with fixed texts', async () => {
+    const user = bearer(tokens.get(5) ?? '');
+    expect(await session(user, { op: 'steal', customerId: '201' })).toEqual({ ok: false, error: 'op must be login or logout' });
+    expect(await session(user, { op: 'login', customerId: '0201' })).toEqual({ ok: false, error: 'customerId must be a positive integer' });
+    expect(await session(user, { op: 'login' })).toEqual({ ok: false, error: 'customerId must be a positive integer' });
+    expect(await session(user, { op: 'login', customerId: '999' })).toEqual({ ok: false, error: 'customer not found' });
+  });
+
+  it('logs in exactly the customers the user may select, each with a fresh key; logout answers ok', async () => {
+    // (8 is unlicensed: every Web API call of theirs is 403, as the refused-calls tests show.)
+    let refused = 0;
+    for (const associateId of [5, 6, 7]) {
+      for (const personId of [201, 202, 203, 204, 205]) {
+        const canSelect = await run(associateId, { op: 'checkTableRights', table: 'person', right: 'select', id: String(personId) });
+        const login = await session(bearer(tokens.get(associateId) ?? ''), { op: 'login', customerId: String(personId) });
+        if (canSelect['result'] === true) {
+          expect(login).toEqual({ ok: true, sessionKey: expect.stringMatching(/^[A-Za-z0-9_-]{16,}$/) });
+        } else {
+          refused++;
+          expect(login).toEqual({ ok: false, error: 'customer not accessible' });
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
+    const first = await session(bearer(tokens.get(5) ?? ''), { op: 'login', customerId: '201' });
+    const second = await session(bearer(tokens.get(5) ?? ''), { op: 'login', customerId: '201' });
+    expect(first['sessionKey']).not.toBe(second['sessionKey']);
+    expect(await session(bearer(tokens.get(5) ?? ''), { op: 'logout', customerId: '201' })).toEqual({ ok: true });
+  });
+
+  it('the system user logs in any customer', async () => {
+    const ticket = await systemUserTicket(sim, systemKey);
+    for (const personId of [201, 202, 203, 204, 205]) {
+      expect(await session(soTicket(ticket), { op: 'login', customerId: String(personId) })).toMatchObject({ ok: true });
     }
   });
 });

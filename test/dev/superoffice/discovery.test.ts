@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8: "/login/.well-known/openid-configuration and /login/.well-known/jwks (RS256, kid)".
+ * docs/superoffice.md §8: "/login/.well-known/openid-configuration and /login/.well-known/jwks (RS256, kid)".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSuperOfficeSimulator, type SuperOfficeSimulator } from '../../../dev/superoffice/simulator.js';

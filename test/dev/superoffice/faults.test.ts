@@ -1,5 +1,5 @@
 /**
- * security.md §6 / requirement 72: every scriptable fault of the simulator (status + Retry-After, hang, delay,
+ * docs/security.md §6 / requirement 72: every scriptable fault of the simulator (status + Retry-After, hang, delay,
  * malformed body, oversized body, socket reset), the counters and the HTTP control surface; plus robustness
  * (bounded bodies, bad input never gives a 5xx).
  */

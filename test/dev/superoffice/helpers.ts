@@ -152,7 +152,7 @@ export function utcStamp(date: Date): string {
   return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}`;
 }
 
-/** The documented signing algorithm (superoffice.md §3.3), implemented here with node:crypto only. */
+/** The documented signing algorithm (docs/superoffice.md §3.3), implemented here with node:crypto only. */
 export function signSystemToken(token: string, privateKey: KeyObject | string, date: Date): string {
   const data = `${token}.${utcStamp(date)}`;
   const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;

@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 tokens: "id_token with the claims above; iss = https://{host}, aud = client_id; exp = iat+300"
+ * docs/superoffice.md §8 tokens: "id_token with the claims above; iss = https://{host}, aud = client_id; exp = iat+300"
  * (claims from §2), verified with jose against the simulator's JWKS; plus key rotation.
  */
 import { compactVerify, createRemoteJWKSet, jwtVerify } from 'jose';
@@ -17,7 +17,7 @@ const NO_KEY_APP = demoApp({ clientId: '11112222333344445555666677778888', clien
 
 let sim: SuperOfficeSimulator;
 let jwks: ReturnType<typeof createRemoteJWKSet>;
-let now = Date.UTC(2025, 0, 15, 12, 0, 0);
+const now = Date.UTC(2025, 0, 15, 12, 0, 0);
 
 beforeAll(async () => {
   const { publicKeyPem } = generateSystemUserKeyPair();

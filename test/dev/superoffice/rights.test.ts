@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "Entities carry TableRight and FieldProperties" (§5.2): masks computed per user from the seed's
+ * docs/superoffice.md §8 "Entities carry TableRight and FieldProperties" (§5.2): masks computed per user from the seed's
  * rights model (role data rights own/group/other, per-record overrides, field restrictions, ticket access levels),
  * named combos vs comma lists, unknown rights as {} / null, and PATCH that respects the rights.
  */

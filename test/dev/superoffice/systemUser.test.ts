@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/Login/api/PartnerSystemUser/Authenticate": checks the RSA-SHA256 signature with the app's
+ * docs/superoffice.md §8 "/Login/api/PartnerSystemUser/Authenticate": checks the RSA-SHA256 signature with the app's
  * public key, the timestamp window, ApplicationToken and ctx; returns {IsSuccessful, ErrorMessage, Token}; Token
  * is a JWT with iss `SuperOffice AS`, aud `spn:{serial}`, claims …/ticket (7T:…), …/ctx, …/serial; ticket TTL 6 h,
  * sliding. The signed tokens here are computed in the test with node:crypto from the documented algorithm.
@@ -48,7 +48,7 @@ beforeAll(async () => {
     clock: () => now,
     apps: [demoApp({ systemUserPublicKeyPem: pair.publicKey.export({ type: 'pkcs1', format: 'pem' }).toString() }), NO_KEY_APP],
   });
-  // An administrator's consent creates the tenant's system-user token (superoffice.md §3.1).
+  // An administrator's consent creates the tenant's system-user token (docs/superoffice.md §3.1).
   const { id_token } = await signIn(sim, { associateId: 5 });
   const claims = JSON.parse(Buffer.from(id_token.split('.')[1] ?? '', 'base64url').toString()) as Record<string, string>;
   systemToken = claims[`${CLAIM}system_token`] ?? '';

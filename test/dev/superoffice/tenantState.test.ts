@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/api/state/{ctx} returns JSON with Api pointing at a numbered host", plus §4 states
+ * docs/superoffice.md §8 "/api/state/{ctx} returns JSON with Api pointing at a numbered host", plus §4 states
  * (IsRunning for Running and OnlineMaintenance) and the Web API's behaviour during maintenance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/login/common/oauth/tokens": accepts form body, query string or Basic auth; code TTL 10 min,
+ * docs/superoffice.md §8 "/login/common/oauth/tokens": accepts form body, query string or Basic auth; code TTL 10 min,
  * single use; access token `8A:{ctx}.{random}`, expires_in 3600; refresh response without a new refresh_token;
  * revocation/consent-removal makes the refresh token fail.
  */

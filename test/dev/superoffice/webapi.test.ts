@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/{ctx}/api/v1/User/currentPrincipal: Bearer or (SOTicket + SO-AppToken); 401 on an expired
+ * docs/superoffice.md §8 "/{ctx}/api/v1/User/currentPrincipal: Bearer or (SOTicket + SO-AppToken); 401 on an expired
  * credential" and the SoPrincipalCarrier fields of §5.1. (SOTicket cases are in systemUser.test.ts.)
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * superoffice.md §8 "/{ctx}/api/v1/Webhook registration with a test POST, then signed deliveries (HMAC-SHA256,
+ * docs/superoffice.md §8 "/{ctx}/api/v1/Webhook registration with a test POST, then signed deliveries (HMAC-SHA256,
  * base64) with retry semantics" (§6). Signatures are recomputed here with node:crypto over the raw body bytes.
  */
 import { createHmac } from 'node:crypto';

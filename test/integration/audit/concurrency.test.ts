@@ -1,4 +1,3 @@
-import type { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../../dev/azurite.js';
 import { recordHash, rowKeyOf } from '../../../shared/audit/canonical.js';
@@ -11,7 +10,7 @@ import { verifyChain } from '../../../shared/audit/verify.js';
 import { verifyAuditTable } from '../../../shared/audit/verifyTable.js';
 import { callerId, type Caller } from '../../../shared/identity/caller.js';
 import { createLogger } from '../../../shared/log/logger.js';
-import type { StorageClients } from '../../../shared/runtime/storage.js';
+import type { StorageClients } from '../../../shared/storage/storage.js';
 import { testConfig } from '../../support/config.js';
 import { FakeSecretStore } from '../../unit/audit/fakeSecrets.js';
 import { entry } from '../../unit/audit/fixtures.js';
@@ -203,7 +202,7 @@ describe('audit lanes: one writer per lane, no cross-instance contention (requir
             }
             return Reflect.get(target, property, receiver) as unknown;
           },
-        }) as TableClient;
+        });
       },
     };
     const sink = createTableAuditSink({ storage, logger: quiet, writerId: 'registry-k0-000000000001' });

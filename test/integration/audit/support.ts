@@ -3,7 +3,7 @@ import azureFunctions, { type HttpHandler, type HttpRequest, type HttpResponseIn
 import { odata, TableClient } from '@azure/data-tables';
 import type { HttpRequestInit } from '@azure/functions';
 
-// A default import: the package is a CommonJS bundle whose named exports native ESM (tsx, the bench) cannot see (azure.md §2).
+// A default import: the package is a CommonJS bundle whose named exports native ESM (tsx, the bench) cannot see (docs/azure.md §2).
 const { HttpRequest: Request, InvocationContext } = azureFunctions;
 import { MAX_RECORD_ROW_KEY } from '../../../shared/audit/canonical.js';
 import { callerLanesFilter, registryFilter } from '../../../shared/audit/lanes.js';
@@ -11,7 +11,7 @@ import { BrokerError } from '../../../shared/errors/errors.js';
 import type { Caller } from '../../../shared/identity/caller.js';
 import type { Operation } from '../../../shared/identity/operations.js';
 import type { RequestGuard } from '../../../shared/runtime/runtime.js';
-import { StorageClients } from '../../../shared/runtime/storage.js';
+import { StorageClients } from '../../../shared/storage/storage.js';
 
 export const TENANT = '11111111-1111-4111-8111-111111111111';
 
@@ -35,7 +35,7 @@ export const fakeGuard: RequestGuard = {
 export async function call(handler: HttpHandler, init: HttpRequestInit) {
   const response = (await handler(new Request(init), new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
   const text = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  return { status: response.status ?? 200, text, headers: new Headers(response.headers as HeadersInit) };
+  return { status: response.status ?? 200, text, headers: new Headers(response.headers) };
 }
 
 /** Storage clients for a connection string (tests only; no credential). */

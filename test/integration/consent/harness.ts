@@ -155,7 +155,7 @@ export async function callBroker(stack: ConsentStack, handler: HttpHandler, init
   });
   const response = (await handler(request, new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
   const body = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  const seen: SeenResponse = { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), body, cookies: response.cookies ?? [] };
+  const seen: SeenResponse = { status: response.status ?? 200, headers: new Headers(response.headers), body, cookies: response.cookies ?? [] };
   stack.responses.push(seen);
   return seen;
 }

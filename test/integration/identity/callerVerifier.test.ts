@@ -2,11 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CALLERS, OTHER_TENANT_ID } from '../../../dev/entra/demoCallers.js';
 import { startCallerIssuer, type CallerIssuer } from '../../../dev/entra/issuer.js';
 import { createCallerVerifier, type CallerVerifier, type VerifiedCallerToken } from '../../../shared/identity/callerVerifier.js';
-import { CallerDeniedError, INVALID_TOKEN_MESSAGE, type TokenRejection } from '../../../shared/identity/denial.js';
+import { CallerDeniedError, INVALID_TOKEN_MESSAGE } from '../../../shared/identity/denial.js';
 import { startHarness, type Harness } from './harness.js';
 
 /**
- * The caller-token verifier against the dev issuer on a loopback port (security.md §7 A, requirements
+ * The caller-token verifier against the dev issuer on a loopback port (docs/security.md §7 A, requirements
  * 2–6, 9–12 and the Entra side of 17). Negative cases first; the clock is fake except for the fetch
  * timeout test.
  */
@@ -18,7 +18,7 @@ const HOUR = 60 * MINUTE;
 
 let h: Harness;
 
-async function rejected(promise: Promise<VerifiedCallerToken>): Promise<TokenRejection | string> {
+async function rejected(promise: Promise<VerifiedCallerToken>): Promise<string> {
   try {
     await promise;
   } catch (error) {
@@ -26,7 +26,7 @@ async function rejected(promise: Promise<VerifiedCallerToken>): Promise<TokenRej
     const denied = error as CallerDeniedError;
     expect(denied.code).toBe('unauthenticated');
     expect(denied.status).toBe(401);
-    // Fixed message: the response never says why (style.md, jose's errors).
+    // Fixed message: the response never says why (docs/style.md, jose's errors).
     expect(denied.message).toBe(INVALID_TOKEN_MESSAGE);
     return denied.reason;
   }

@@ -20,7 +20,7 @@ import { callerIssuerSettings, readDevPolicy, startCallerIssuer, type CallerIssu
 export const T0 = Date.parse('2026-01-15T10:00:00Z');
 
 export interface FakeClock {
-  now(): number;
+  now(this: void): number;
   advance(ms: number): void;
   set(ms: number): void;
 }
@@ -143,7 +143,7 @@ export interface CallResult {
 /** The request a Functions host would hand to a handler. */
 export function buildRequest(options: CallOptions = {}): HttpRequest {
   const query = options.query ?? {};
-  const search = new URLSearchParams(query as Record<string, string>).toString();
+  const search = new URLSearchParams(query).toString();
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
   return new HttpRequest({

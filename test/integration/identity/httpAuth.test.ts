@@ -218,8 +218,11 @@ describe('requirement 7 and GET /api/me', () => {
       roles: [...demo.roles],
     });
     expect(report.policyEntries).toEqual(['integration']);
-    expect(report.operations.filter((o) => o.allowed).map((o) => o.operation)).toEqual(['tokens', 'rights']);
-    expect(report.superOffice).toEqual([{ env: 'sod', ctx: 'Cust12345', users: '*', systemUser: false, operations: ['tokens', 'rights'] }]);
+    expect(report.operations.filter((o) => o.allowed).map((o) => o.operation)).toEqual(['tokens', 'proxy', 'customerSessions', 'rights']);
+    expect(report.superOffice).toEqual([{
+      env: 'sod', ctx: 'Cust12345', users: '*', systemUser: false, operations: ['tokens', 'proxy', 'customerSessions', 'rights'],
+      webApi: ['GET v1/User/currentPrincipal', 'GET,PATCH v1/Contact/*', 'GET,PATCH v1/Person/*', 'GET v1/Ticket/*'],
+    }]);
     expect(lastAudit()).toMatchObject({ outcome: 'allow', action: 'me', roleUsed: 'Tokens.Request' });
   });
 

@@ -6,7 +6,7 @@ import type { KeyVaultServer } from '../../../dev/keyvault/server.js';
 
 export const FAKE_TOKEN = 'fake-kv-test-token';
 
-/** Enough for the SDK's challenge flow (azure.md §3); counts how often a token was asked for. */
+/** Enough for the SDK's challenge flow (docs/azure.md §3); counts how often a token was asked for. */
 export function fakeCredential(): TokenCredential & { readonly calls: string[][] } {
   const calls: string[][] = [];
   return {

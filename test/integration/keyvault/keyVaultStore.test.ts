@@ -295,7 +295,7 @@ describe('KeyVaultSecretStore: reads and the cache', () => {
     expect(server.counters.getSecret).toBe(1);
   });
 
-  it('refresh tokens (so-rt-…) are never cached: every read and write goes to the vault (security.md §4)', async () => {
+  it('refresh tokens (so-rt-…) are never cached: every read and write goes to the vault (docs/security.md §4)', async () => {
     const store = makeStore();
     const name = `so-rt-${'a'.repeat(64)}`;
     await store.set(name, new Secret('rt-1'));

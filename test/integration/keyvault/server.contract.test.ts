@@ -5,7 +5,7 @@ import { FAKE_TOKEN, clientFor, errorOf, fakeCredential, field, raw, restError }
 
 /**
  * Contract tests: the real `@azure/keyvault-secrets` SecretClient against the dev Key Vault server
- * (azure.md §3). Negative cases first.
+ * (docs/azure.md §3). Negative cases first.
  */
 
 const HEX32 = /^[0-9a-f]{32}$/;

@@ -3,11 +3,11 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../../../shared/errors/errors.js';
 import { listEndpoints, routeParameters, type Endpoint } from '../../../shared/http/endpoint.js';
-import { openApiDocument, type JsonObject } from '../../../shared/http/openapi.js';
+import { openApiDocument, openApiPath, type JsonObject } from '../../../shared/http/openapi.js';
 import { BROKER_ROLES, OPERATION_ROLES } from '../../../shared/identity/operations.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 import { createRuntime, setRuntime } from '../../../shared/runtime/runtime.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { testConfig } from '../../support/config.js';
 
 /**
@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 describe('the generated OpenAPI document', () => {
   it('is valid against the official OpenAPI 3.1 schema', async () => {
-    const result = await new Validator().validate(structuredClone(document) as Parameters<Validator['validate']>[0]);
+    const result = await new Validator().validate(structuredClone(document));
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
   });
@@ -91,7 +91,7 @@ describe('it describes exactly the registered endpoints', () => {
     expect(http.filter((f) => f.endpoint === undefined).map((f) => f.name)).toEqual([]);
     expect(http.map((f) => f.name)).toEqual(expect.arrayContaining(['tokens', 'health', 'me', 'openapi', 'audit', 'rightsChecks', 'consentCallback', 'connectionRevoke']));
     const described = operations.map((o) => `${o.method.toUpperCase()} ${o.path} ${String(o.operation['operationId'])}`).sort();
-    expect(described).toEqual(endpoints.map((e) => `${e.method} /api/${e.route} ${e.name}`).sort());
+    expect(described).toEqual(endpoints.map((e) => `${e.method} ${openApiPath(e.route)} ${e.name}`).sort());
   });
 
   it('declares every route parameter as a required path parameter, and no other', () => {

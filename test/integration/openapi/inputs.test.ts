@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../../shared/audit/entry.js';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import { endpointHandler, listEndpoints, type Endpoint } from '../../../shared/http/endpoint.js';
-import { openApiDocument } from '../../../shared/http/openapi.js';
+import { openApiDocument, openApiPath } from '../../../shared/http/openapi.js';
 import type { Caller } from '../../../shared/identity/caller.js';
 import { OPERATION_ROLES, OPERATIONS } from '../../../shared/identity/operations.js';
 import { createLogger } from '../../../shared/log/logger.js';
@@ -47,7 +47,7 @@ interface Parameter {
 interface Operation {
   readonly operationId: string;
   readonly parameters: readonly (Parameter | { $ref: string })[];
-  readonly requestBody?: { content: { 'application/json': { schema: Schema } } };
+  readonly requestBody?: { content: { 'application/json'?: { schema: Schema } } };
   readonly 'x-unlisted-query-parameters': 'refused' | 'ignored';
 }
 
@@ -151,12 +151,19 @@ function objectFor(schema: Schema, depth: number): fc.Arbitrary<Record<string, u
 interface Sample {
   readonly path: Record<string, string>;
   readonly query: readonly (readonly [string, string])[];
+  readonly headers: Record<string, string>;
   readonly body?: unknown;
 }
 
 function samplesFor(operation: Operation): fc.Arbitrary<Sample> {
   const parameters = operation.parameters.filter((p): p is Parameter => 'name' in p);
-  const path = fc.record(Object.fromEntries(parameters.filter((p) => p.in === 'path').map((p) => [p.name, arbitraryFor(p.schema, true).map((v) => String(v).replaceAll('/', '_') || '_')])));
+  // A route's catch-all (`{*path}`, OpenAPI `{path}` whose pattern allows slashes) keeps its slashes; other path values cannot contain one.
+  const catchAll = (p: Parameter) => typeof p.schema['pattern'] === 'string' && p.schema['pattern'].includes('v1(?:');
+  const webApiPath = fc.oneof(
+    fc.constantFrom('v1/Contact/5', 'v1/User/currentPrincipal', 'v1/Person/201/Emails', 'v1/Find/æ x', 'v1/..', 'v1//x', 'v1/a%2Fb', 'v1\\x', '/v1/x', 'v2/x', 'v1'),
+    fc.array(fc.oneof(fc.constantFrom('v1', 'Contact', '5', '.', '..', '', '%2f', '%2e'), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 5 }).map((s) => s.join('/')),
+  );
+  const path = fc.record(Object.fromEntries(parameters.filter((p) => p.in === 'path').map((p) => [p.name, catchAll(p) ? webApiPath : arbitraryFor(p.schema, true).map((v) => String(v).replaceAll('/', '_') || '_')])));
   const listed = parameters.filter((p) => p.in === 'query');
   const query = fc
     .tuple(
@@ -175,8 +182,14 @@ function samplesFor(operation: Operation): fc.Arbitrary<Sample> {
       if (again !== undefined) pairs.push([again[0], again[1]]);
       return pairs;
     });
-  const bodySchema = operation.requestBody?.content['application/json'].schema;
-  return fc.record({ path, query, ...(bodySchema !== undefined ? { body: arbitraryFor(bodySchema, false) } : {}) });
+  // Declared header parameters (e.g. Idempotency-Key): mostly valid values, sometimes absent or junk.
+  const headerParams = parameters.filter((p) => p.in === 'header');
+  const headers = fc
+    // A header value can only be visible ASCII, and HTTP trims it: generate what can be sent.
+    .tuple(...headerParams.map((p) => fc.option(arbitraryFor(p.schema, true).map((v) => String(v).replace(/[^\x20-\x7e]/g, '').trim()), { freq: p.required ? 12 : 2, nil: undefined })))
+    .map((values) => Object.fromEntries(headerParams.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]]]))));
+  const bodySchema = operation.requestBody?.content['application/json']?.schema;
+  return fc.record({ path, query, headers, ...(bodySchema !== undefined ? { body: arbitraryFor(bodySchema, false) } : {}) });
 }
 
 /** What the published document says about a request, as the server will see it (query as the URL parses it, body as JSON parses it). */
@@ -191,7 +204,11 @@ function documentAccepts(operation: Operation, sample: Sample, query: URLSearchP
     if (p !== undefined && !valid(p.schema, query.get(name))) return false;
   }
   for (const p of parameters.filter((q) => q.in === 'query' && q.required)) if (!query.has(p.name)) return false;
-  const bodySchema = operation.requestBody?.content['application/json'].schema;
+  for (const p of parameters.filter((q) => q.in === 'header')) {
+    const value = sample.headers[p.name];
+    if (value === undefined ? p.required : !valid(p.schema, value)) return false;
+  }
+  const bodySchema = operation.requestBody?.content['application/json']?.schema;
   return bodySchema === undefined || valid(bodySchema, body);
 }
 
@@ -216,15 +233,28 @@ const STUBS: RuntimeOverrides = {
     callback: async () => ({ kind: 'failure', status: 400, reason: 'cookie_missing', page: 'session_invalid' }),
   } as unknown as Runtime['consent'],
   health: { check: async () => { throw new BrokerError('upstream_unavailable'); } } as unknown as Runtime['health'],
+  proxy: { call: async () => { throw new BrokerError('not_connected'); } } as unknown as Runtime['proxy'],
+  customerSessions: { login: async () => { throw new BrokerError('not_connected'); }, logout: async () => { throw new BrokerError('not_connected'); } } as unknown as Runtime['customerSessions'],
   auditTable: {} as Runtime['auditTable'],
+  actions: {
+    create: async () => ({ id: '0b5f2c1e-3a4b-4c5d-8e6f-7a8b9c0d1e2f', created: true }),
+    get: async () => { throw new BrokerError('not_found'); },
+  } as unknown as Runtime['actions'],
+  webhooks: {
+    receive: async () => ({ status: 401, reason: 'signature_missing' }),
+    register: async () => { throw new BrokerError('upstream_unavailable'); },
+    list: async () => [],
+    remove: async () => { throw new BrokerError('not_found'); },
+  } as unknown as Runtime['webhooks'],
 };
 
 /** A runtime whose policy grants the caller every operation for the tenant the request names (so the policy never masks validation). */
 function runtimeFor(endpoint: Endpoint, sample: Sample, audits: AuditEntry[]): Runtime {
-  const [part, name] = (endpoint.subject?.ctx ?? 'path.none').split('.') as ['path' | 'query' | 'body', string];
+  const subjectCtx = endpoint.subject === undefined ? undefined : 'read' in endpoint.subject ? endpoint.subject.fields['ctx'] : endpoint.subject.ctx;
+  const [part, name] = (subjectCtx ?? 'path.none').split('.') as ['path' | 'query' | 'body', string];
   const source = part === 'path' ? sample.path : part === 'query' ? Object.fromEntries([...sample.query].reverse()) : sample.body;
   const ctx = typeof source === 'object' && source !== null ? (source as Record<string, unknown>)[name] : undefined;
-  const policy = { version: 1, callers: [{ name: 'generated', tid: TID, oid: CALLER.oid, operations: OPERATIONS, superOffice: isTenantId(ctx) ? [{ env: 'sod', ctx, users: '*' }] : [] }] };
+  const policy = { version: 1, callers: [{ name: 'generated', tid: TID, oid: CALLER.oid, operations: OPERATIONS, superOffice: isTenantId(ctx) ? [{ env: 'sod', ctx, users: '*', webApi: ['* v1/**'] }] : [], systemUser: true }] };
   return createRuntime(testConfig({ BROKER_POLICY: JSON.stringify(policy) }), {
     ...STUBS,
     audit: { record: async (entry) => { audits.push(entry); }, fingerprint: async () => 'fp1_test' },
@@ -235,11 +265,11 @@ describe('issue 11: every endpoint accepts exactly the inputs its published sche
   it('covers every endpoint in the document', () => {
     const operations = Object.values(document.paths).flatMap((item) => Object.values(item).map((o) => o.operationId));
     expect(operations.sort()).toEqual(endpoints.map((e) => e.name).sort());
-    expect(endpoints.length).toBe(17);
+    expect(endpoints.length).toBe(30);
   });
 
   for (const endpoint of endpoints) {
-    const operation = document.paths[`/api/${endpoint.route}`]![endpoint.method.toLowerCase()]!;
+    const operation = document.paths[openApiPath(endpoint.route)]![endpoint.method.toLowerCase()]!;
     it(`${endpoint.method} /api/${endpoint.route} (${endpoint.name}): ${RUNS} generated requests, same decision as the document`, async () => {
       let current: Runtime | undefined;
       const handler = endpointHandler(endpoint, () => current!);
@@ -255,7 +285,8 @@ describe('issue 11: every endpoint accepts exactly the inputs its published sche
             method: endpoint.method,
             url: url.href,
             params: sample.path,
-            ...(bodyText !== undefined ? { body: { string: bodyText }, headers: { 'content-type': 'application/json' } } : {}),
+            headers: { ...sample.headers, ...(bodyText !== undefined ? { 'content-type': 'application/json' } : {}) },
+            ...(bodyText !== undefined ? { body: { string: bodyText } } : {}),
           });
           const response = (await handler(request, new InvocationContext({ functionName: endpoint.name }))) as HttpResponseInit;
           const expected = documentAccepts(operation, sample, url.searchParams, bodyText === undefined ? undefined : JSON.parse(bodyText));

@@ -100,7 +100,7 @@ describe('crmscript strategy', () => {
     expect(response.json['strategy']).toBe('crmscript');
     const results = response.json['results'] as Result[];
     expect(results.map((r) => r.allowed)).toEqual([true, true, true, true, false, false, true, true, true, true, true, true, false, true]);
-    expect(results.map((r) => r.source)).toEqual([...Array(11).fill('crmscript'), 'webapi_rights_mask', 'crmscript', 'crmscript']);
+    expect(results.map((r) => r.source)).toEqual([...Array<string>(11).fill('crmscript'), 'webapi_rights_mask', 'crmscript', 'crmscript']);
     // 14 checks, of which the two hasTicketAccess(302, read) are one question and the ticket table right is a record read.
     expect(stack.simulator.counters.get('crmscript')).toBe(12);
     expect(stack.simulator.counters.get('webapi')).toBe(1);

@@ -181,7 +181,7 @@ export async function call(stack: RightsStack, method: string, path: string, opt
   });
   const response = (await resolved.route.definition.handler(request, new InvocationContext({ functionName: resolved.route.definition.name }))) as HttpResponseInit;
   const text = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return { status: response.status ?? 200, headers: new Headers(response.headers), json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
 /** `GET` a single check and return its `allowed` (or the status when it is not 200). */

@@ -61,7 +61,7 @@ describe('POST /api/tokens (issue 5 item 2)', () => {
     expect(res.headers.get('pragma')).toBe('no-cache');
     expect(h.sim.counters.get('tokens')).toBe(before + 1);
     // The token works against the Web API as that user.
-    const principal = await fetch(`${res.json['webApiUrl']}v1/User/currentPrincipal`, { headers: { Authorization: `Bearer ${res.json['accessToken']}`, Accept: 'application/json' } });
+    const principal = await fetch(`${String(res.json['webApiUrl'])}v1/User/currentPrincipal`, { headers: { Authorization: `Bearer ${String(res.json['accessToken'])}`, Accept: 'application/json' } });
     expect(principal.status).toBe(200);
     expect(((await principal.json()) as { AssociateId: number }).AssociateId).toBe(6);
   });

@@ -37,7 +37,7 @@ describe('canonical JSON and record hash (requirement 60)', () => {
     expect(Object.keys(bare)).not.toContain('etag');
     expect(recordHash({ ...record!, timestamp: 'other', etag: 'other', 'odata.metadata': 'x' })).toBe(recordHash(bare));
     for (const key of Object.keys(bare)) {
-      const changed = { ...bare, [key]: typeof bare[key] === 'number' ? (bare[key] as number) + 1 : `${String(bare[key])}x` };
+      const changed = { ...bare, [key]: typeof bare[key] === 'number' ? (bare[key]) + 1 : `${String(bare[key])}x` };
       expect(recordHash(changed), key).not.toBe(recordHash(bare));
     }
     expect(recordHash({ ...bare, extra: '' })).not.toBe(recordHash(bare));

@@ -1,9 +1,9 @@
+import { NotifyingConnectionStore } from '../../../shared/events/connectionEvents.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../shared/config/config.js';
 import type { Connection, ConnectionKey } from '../../../shared/connections/connection.js';
 import { ConnectionLifecycle } from '../../../shared/connections/lifecycle.js';
 import { CachedConnectionStore, withStatusCache } from '../../../shared/connections/statusCache.js';
-import { TableConnectionStore } from '../../../shared/connections/tableConnectionStore.js';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { createRuntime } from '../../../shared/runtime/runtime.js';
@@ -174,7 +174,7 @@ describe('connection status cache: what it saves, and its bound', () => {
         throw options?.signal?.reason ?? new Error('aborted');
       }
       return original(key);
-    }) as MemoryConnectionStore['get'];
+    });
     const cache = new CachedConnectionStore(inner, { ttlMs: 5_000, clock: () => 0 });
     const a = cache.get(KEY, { signal: first.signal });
     const b = cache.get(KEY, { signal: new AbortController().signal });
@@ -265,8 +265,10 @@ describe('CONNECTION_STATUS_CACHE_MS', () => {
     }
   });
 
-  it('the runtime puts the cache in front of the Table store, or leaves it out at 0', () => {
+  it('the runtime puts the cache in front of the store (which publishes connection events to Table Storage), or leaves it out at 0', () => {
     expect(createRuntime(loadConfig(testEnv())).connections).toBeInstanceOf(CachedConnectionStore);
-    expect(createRuntime(loadConfig(testEnv({ CONNECTION_STATUS_CACHE_MS: '0' }))).connections).toBeInstanceOf(TableConnectionStore);
+    const uncached = createRuntime(loadConfig(testEnv({ CONNECTION_STATUS_CACHE_MS: '0' }))).connections;
+    expect(uncached).not.toBeInstanceOf(CachedConnectionStore);
+    expect(uncached).toBeInstanceOf(NotifyingConnectionStore);
   });
 });

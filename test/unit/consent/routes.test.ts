@@ -65,7 +65,7 @@ async function invoke(handler: HttpHandler, init: { method?: string; path: strin
   });
   const response = (await handler(request, new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
   const body = typeof response.body === 'string' ? response.body : response.jsonBody !== undefined ? JSON.stringify(response.jsonBody) : '';
-  return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), body, cookies: response.cookies ?? [] };
+  return { status: response.status ?? 200, headers: new Headers(response.headers), body, cookies: response.cookies ?? [] };
 }
 
 async function mintLink(body: unknown = { ctx: 'Cust12345' }, headers: Record<string, string> = {}): Promise<Result> {
@@ -305,8 +305,11 @@ describe('GET /api/consent/done', () => {
       expect(result.body).not.toMatch(/consent-tenant|consent-user|Evil/);
     }
     const twice = await invoke(consentDoneHandler, { path: `/api/consent/done?connected=${real}&connected=${real}` });
+    // A repeated parameter is refused input (400, audited as validation_failed), shown as the same generic page.
+    expect(twice.status).toBe(400);
     expect(twice.body).toContain(GENERIC);
-    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', outcome: 'allow', subject: {} });
+    expect(twice.body).not.toMatch(/consent-tenant|consent-user/);
+    expect(audits.at(-1)).toMatchObject({ action: 'consent.done', reason: 'validation_failed', subject: {} });
   });
 
   it('an expired notice gives the generic page', async () => {

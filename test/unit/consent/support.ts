@@ -53,7 +53,7 @@ export function consentConfig(overrides: Record<string, string | undefined> = {}
 }
 
 export interface FakeClock {
-  now(): number;
+  now(this: void): number;
   advance(ms: number): void;
 }
 

@@ -37,7 +37,7 @@ function stack(options: { validateResponses?: boolean } = {}) {
     });
     const response = (await endpointHandler(endpoint, () => runtime)(request, new InvocationContext({ functionName: endpoint.name }))) as HttpResponseInit;
     const text = typeof response.body === 'string' ? response.body : JSON.stringify(response.jsonBody ?? null);
-    return { status: response.status ?? 200, headers: new Headers(response.headers as HeadersInit), body: JSON.parse(text.startsWith('<') ? 'null' : text || 'null') as Record<string, unknown>, text };
+    return { status: response.status ?? 200, headers: new Headers(response.headers), body: JSON.parse(text.startsWith('<') ? 'null' : text || 'null') as Record<string, unknown>, text };
   };
   return { audits, logs, call };
 }
@@ -54,7 +54,7 @@ function endpoint<R extends RequestSchemas, A extends Access>(overrides: Partial
     errors: [],
     handler: async (input) => ({ status: 200, jsonBody: { path: input.path, query: input.query, body: input.body, caller: input.caller?.oid ?? null } }),
     ...overrides,
-  } as EndpointDeclaration<R, A>);
+  });
 }
 
 const rights = { kind: 'caller', operation: 'rights' } as const;

@@ -22,7 +22,7 @@ function harness(options: { audit?: (e: AuditEntry) => Promise<void>; guard?: Re
     const wrapped = httpRoute({ name: 'test', access: { kind: 'caller', operation: 'tokens' }, failClosedAudit: true, ...route }, handler, () => runtime);
     const request = new HttpRequest({ method: 'GET', url: 'http://127.0.0.1/api/test', ...init });
     const response = (await wrapped(request, new InvocationContext({ functionName: 'test' }))) as HttpResponseInit;
-    return { response, headers: new Headers(response.headers as HeadersInit), body: typeof response.body === 'string' ? JSON.parse(response.body) as Record<string, unknown> : response.jsonBody as unknown };
+    return { response, headers: new Headers(response.headers), body: typeof response.body === 'string' ? JSON.parse(response.body) as Record<string, unknown> : response.jsonBody as unknown };
   };
   return { audits, logs, call };
 }

@@ -43,7 +43,7 @@ function fakeFetch(route: Route): typeof fetch & { urls: string[] } {
     urls.push(url);
     return route(url);
   };
-  return Object.assign(impl as typeof fetch, { urls });
+  return Object.assign(impl, { urls });
 }
 
 const json = (body: unknown, status = 200): Response => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });

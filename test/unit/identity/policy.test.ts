@@ -264,7 +264,7 @@ describe('describeCallerAccess (GET /api/me)', () => {
     expect(byOp['tokens']).toMatchObject({ hasRole: true, grantedByPolicy: true, allowed: true });
     expect(byOp['rights']).toMatchObject({ hasRole: true, grantedByPolicy: false, allowed: false, deniedBecause: 'operation_not_granted' });
     expect(byOp['audit.read']).toMatchObject({ hasRole: false, grantedByPolicy: true, allowed: false, deniedBecause: 'role_missing' });
-    expect(report.superOffice).toEqual([{ env: 'sod', ctx: 'Cust12345', users: '*', systemUser: false, operations: ['tokens', 'audit.read'] }]);
+    expect(report.superOffice).toEqual([{ env: 'sod', ctx: 'Cust12345', users: '*', webApi: [], systemUser: false, operations: ['tokens', 'audit.read'] }]);
   });
 
   it('reports an unknown caller with no grants', () => {
@@ -272,5 +272,45 @@ describe('describeCallerAccess (GET /api/me)', () => {
     expect(report.policyEntries).toEqual([]);
     expect(report.superOffice).toEqual([]);
     expect(report.operations.every((o) => !o.allowed)).toBe(true);
+  });
+});
+
+describe('Web API rules on grants (proxy and actions)', () => {
+  it('refuses a malformed rule with a one-line error naming it', () => {
+    const grant = (webApi: unknown) => doc(entry({ superOffice: [{ env: 'sod', ctx: 'Cust1', users: '*', webApi }] }));
+    expect(parseError(grant('GET v1/Contact/*'))).toMatch(/superOffice\[0\]\.webApi must be an array of Web API rules/);
+    expect(parseError(grant(['GET v1/../tokens']))).toMatch(/superOffice\[0\]\.webApi\[0\] must be a Web API rule that has an empty, "\." or "\.\." segment/);
+    expect(parseError(grant(['FETCH v1/Contact']))).toMatch(/webApi\[0\] must be a Web API rule that has an unknown method/);
+    expect(parseError(grant(['GET /v1/Contact']))).toMatch(/webApi\[0\] must be a Web API rule that must have a path pattern starting with v1\//);
+    expect(parseError(grant([7]))).toMatch(/webApi\[0\] must be a rule such as "GET v1\/Contact\/\*"/);
+  });
+
+  const policy = parsePolicy(doc(entry({
+    operations: ['proxy'],
+    superOffice: [
+      { env: 'sod', ctx: 'Cust12345', users: ['5'], webApi: ['GET v1/Contact/*', 'PATCH,GET v1/Person/**'] },
+      { env: 'sod', ctx: 'Cust54321', users: '*' },
+    ],
+    systemUser: true,
+  })));
+  const call = (method: string, path: string) => ({ method, segments: path.split('/') });
+
+  const table: readonly [string, SubjectRequest, string | true][] = [
+    ['a listed call as a listed user', { env: 'sod', ctx: 'Cust12345', associateId: '5', webApi: call('GET', 'v1/Contact/7') }, true],
+    ['a deeper path under **', { env: 'sod', ctx: 'Cust12345', associateId: '5', webApi: call('PATCH', 'v1/Person/7/Emails') }, true],
+    ['a listed call as the system user', { env: 'sod', ctx: 'Cust12345', systemUser: true, webApi: call('GET', 'v1/contact/7') }, true],
+    ['an unlisted method', { env: 'sod', ctx: 'Cust12345', associateId: '5', webApi: call('DELETE', 'v1/Contact/7') }, 'web_api_not_granted'],
+    ['an unlisted path', { env: 'sod', ctx: 'Cust12345', associateId: '5', webApi: call('GET', 'v1/Ticket/7') }, 'web_api_not_granted'],
+    ['a listed call as an unlisted user', { env: 'sod', ctx: 'Cust12345', associateId: '6', webApi: call('GET', 'v1/Contact/7') }, 'user_not_granted'],
+    ['a tenant whose grant has no rules (default deny)', { env: 'sod', ctx: 'Cust54321', associateId: '5', webApi: call('GET', 'v1/Contact/7') }, 'web_api_not_granted'],
+  ];
+  for (const [name, subject, expected] of table) {
+    it(`${expected === true ? 'allows' : 'denies'} ${name}`, () => {
+      expect(decideSubject(policy, caller(), 'proxy', subject)).toEqual(expected === true ? { allowed: true } : { allowed: false, reason: expected });
+    });
+  }
+
+  it('/api/me lists the rules as written', () => {
+    expect(describeCallerAccess(policy, caller()).superOffice[0]?.webApi).toEqual(['GET v1/Contact/*', 'PATCH,GET v1/Person/**']);
   });
 });

@@ -11,10 +11,12 @@ describe('requirement 65: Secret never prints its value', () => {
     const secret = new Secret(CANARY);
     const forms = [
       String(secret),
+      // eslint-disable-next-line @typescript-eslint/restrict-template-expressions -- the test stringifies a Secret on purpose
       `${secret}`,
       JSON.stringify({ secret }),
       inspect(secret),
       inspect({ nested: { secret } }, { depth: 10 }),
+      // eslint-disable-next-line @typescript-eslint/restrict-plus-operands -- the test concatenates a Secret on purpose
       '' + secret,
       JSON.stringify({ ...secret }),
       Object.keys(secret).join(','),
@@ -50,7 +52,7 @@ describe('logger: allow-list redaction (requirements 62, 64, 66)', () => {
     const error = Object.assign(new Error(`bad ${CANARY}`), { code: 'E_X' });
     log.error('failed', { detail: error });
     expect(lines[0]).not.toContain(CANARY);
-    expect(JSON.parse(lines[0]!).detail).toEqual({ errorName: 'Error', errorCode: 'E_X' });
+    expect((JSON.parse(lines[0]!) as { detail: unknown }).detail).toEqual({ errorName: 'Error', errorCode: 'E_X' });
   });
 
   it('requirement 62: CR/LF and control characters never create a second line', () => {
@@ -62,7 +64,7 @@ describe('logger: allow-list redaction (requirements 62, 64, 66)', () => {
         expect(lines[0]!.includes('\n')).toBe(false);
         expect(lines[0]!.includes('\r')).toBe(false);
         expect(/[\u2028\u2029\u0085]/.test(lines[0]!)).toBe(false);
-        expect(JSON.parse(lines[0]!).ctx).toBe(value);
+        expect((JSON.parse(lines[0]!) as { ctx: unknown }).ctx).toBe(value);
       }),
       { numRuns: 1000 },
     );

@@ -134,7 +134,7 @@ function checkCall(where: string, overloads: readonly Signature[], args: readonl
 
 class Checker {
   private pos = 0;
-  private readonly scopes: Map<string, string>[] = [new Map()];
+  private readonly scopes: Map<string, string>[] = [new Map<string, string>()];
   private currentReturn: string | undefined;
 
   constructor(

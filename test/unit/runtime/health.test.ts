@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { HealthService } from '../../../shared/runtime/health.js';
-import { endpointsFromConnectionString } from '../../../shared/runtime/storage.js';
-import { BROKER_VERSION } from '../../../shared/runtime/version.js';
+import { endpointsFromConnectionString } from '../../../shared/storage/storage.js';
+import { BROKER_VERSION } from '../../../shared/config/version.js';
 import { testConfig } from '../../support/config.js';
 
 function fakeFetch(down: Set<string>, seen: string[]): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = String(input);
+    const url = input instanceof Request ? input.url : String(input);
     seen.push(url);
     if (init?.headers) throw new Error('health probes must not send headers (no credentials)');
     if (down.has(new URL(url).host)) throw new TypeError('fetch failed');
     return new Response('{}', { status: url.includes('/secrets') ? 401 : 200 });
-  }) as typeof fetch;
+  });
 }
 
 describe('HealthService', () => {

@@ -12,7 +12,7 @@ import {
 } from '../../../shared/secrets/names.js';
 
 /**
- * Secret naming (architecture.md §4, requirement 37): deterministic, no PII, always valid for Key Vault.
+ * Secret naming (docs/architecture.md §4, requirement 37): deterministic, no PII, always valid for Key Vault.
  * Property-based with ≥ 1,000 runs per property and the seed printed (set FC_SEED to replay, requirement 73).
  */
 const SEED = Number(process.env['FC_SEED'] ?? Date.now() % 2 ** 31);
@@ -67,6 +67,7 @@ describe('secret names', () => {
       auditHmacKey: 'audit-hmac-key',
       auditHeadsKey: 'audit-heads-key',
       stateCookieKey: 'state-cookie-key',
+      actionsHmacKey: 'actions-hmac-key',
     });
     expect(Object.isFrozen(SECRET_NAMES)).toBe(true);
     for (const name of Object.values(SECRET_NAMES)) expect(isValidSecretName(name)).toBe(true);

@@ -41,7 +41,7 @@ async function reason(token: string, overrides: Partial<IdTokenExpectations> = {
   return (error as IdTokenError).reason;
 }
 
-describe('requirement 30: id_token conformance cases (security.md §6)', () => {
+describe('requirement 30: id_token conformance cases (docs/security.md §6)', () => {
   it('rp-id_token-issuer-mismatch', async () => expect(await reason(await sign(claims({ iss: 'https://evil.example.com' })))).toBe('issuer_mismatch'));
   it('rejects the issuer of another SuperOffice environment (requirement 31)', async () => expect(await reason(await sign(claims({ iss: 'https://online.superoffice.com' })))).toBe('issuer_mismatch'));
   it('rp-id_token-aud', async () => expect(await reason(await sign(claims({ aud: 'someone-else' })))).toBe('audience_mismatch'));

@@ -11,7 +11,7 @@ function res(status: number, body: unknown, retryAfterSec?: number): UpstreamRes
 }
 
 describe('SuperOffice endpoints', () => {
-  it('follow the documented paths (superoffice.md §1.1)', () => {
+  it('follow the documented paths (docs/superoffice.md §1.1)', () => {
     expect(endpoints).toMatchObject({
       issuer: 'https://sod.superoffice.com',
       authorize: 'https://sod.superoffice.com/login/common/oauth/authorize',

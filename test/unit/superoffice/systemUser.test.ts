@@ -10,7 +10,7 @@ import type { UpstreamResponse } from '../../../shared/superoffice/upstream.js';
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const res = (status: number, body: unknown): UpstreamResponse => ({ status, headers: new Headers(), text: typeof body === 'string' ? body : JSON.stringify(body), retryAfterSec: undefined });
 
-describe('system-user token signing (superoffice.md §3.3)', () => {
+describe('system-user token signing (docs/superoffice.md §3.3)', () => {
   it('formats the timestamp as yyyyMMddHHmm in UTC with a 24-hour clock', () => {
     expect(systemUserTimestamp(new Date('2026-03-04T17:05:59Z'))).toBe('202603041705');
   });
@@ -42,7 +42,7 @@ describe('classifySystemUserResponse', () => {
   });
 });
 
-describe('validateSystemUserJwt (superoffice.md §3.5)', () => {
+describe('validateSystemUserJwt (docs/superoffice.md §3.5)', () => {
   async function jwks() {
     return createLocalJWKSet({ keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'RS256' }] });
   }
@@ -90,7 +90,7 @@ describe('validateSystemUserJwt (superoffice.md §3.5)', () => {
   });
 });
 
-describe('classifyTenantState (superoffice.md §4)', () => {
+describe('classifyTenantState (docs/superoffice.md §4)', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
   const doc = (o: Record<string, unknown> = {}) => ({ ContextIdentifier: 'Cust1', Endpoint: 'https://sod2.superoffice.com/Cust1', State: 'Running', IsRunning: true, ValidUntil: '2026-01-01T00:05:00Z', Api: 'https://sod2.superoffice.com/Cust1/api', ...o });
   it('parses a running tenant, with the API on the numbered host', () => {

@@ -199,6 +199,19 @@ describe('TokenService', () => {
     });
   }
 
+  it('a failed reauth_required write is logged, and the caller still gets reauth_required', async () => {
+    const lines: string[] = [];
+    connections.setStatus = async () => {
+      throw new BrokerError('internal', 'table down');
+    };
+    client.script = [{ kind: 'oauth_error', error: 'invalid_grant', status: 400 }];
+    const error = await errorOf(service({ logger: createLogger({ sink: (line) => lines.push(line) }) }).getUserToken(request()));
+    expect(error.code).toBe('reauth_required');
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['event'] === 'tokens.connection_update_failed');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 'warn', errorCode: 'internal' });
+  });
+
   it('requirement 41: after invalid_grant, requests within the negative TTL make no upstream call', async () => {
     const s = service();
     client.script = [{ kind: 'oauth_error', error: 'invalid_grant', status: 400 }];
@@ -363,6 +376,19 @@ describe('TokenService.revokeRefreshTokens (issue 10 point 11)', () => {
     client.revocationScript = [{ kind: 'refused', status: 400, error: 'unsupported_token_type' }];
     expect(await service().revokeRefreshTokens(rts)).toBe('failed');
     expect(client.revocations).toHaveLength(1);
+  });
+
+  it('an unreadable client_secret is logged once and reports failed without calling SuperOffice', async () => {
+    const lines: string[] = [];
+    const s = service({
+      logger: createLogger({ sink: (line) => lines.push(line) }),
+      credentials: { clientSecret: async () => { throw new BrokerError('secret_store_unavailable'); } },
+    });
+    expect(await s.revokeRefreshTokens(rts)).toBe('failed');
+    expect(client.revocations).toHaveLength(0);
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['event'] === 'tokens.revocation_failed');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ errorCode: 'secret_store_unavailable' });
   });
 
   it('transient failures stop after 3 attempts and report failed', async () => {

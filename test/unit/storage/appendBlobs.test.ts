@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AppendBlobContainer, BlobRequestError, sharedKeyAuthorization, sharedKeyFromConnectionString } from '../../../shared/runtime/appendBlobs.js';
+import { AppendBlobContainer, BlobRequestError, sharedKeyAuthorization, sharedKeyFromConnectionString } from '../../../shared/storage/appendBlobs.js';
 
 /** A fetch that records requests and answers from a script. */
 function fakeFetch(answers: Array<(url: URL, init: RequestInit) => Response>) {

@@ -5,7 +5,7 @@ import type { StorageConfig } from '../config/config.js';
 
 /**
  * Storage clients from the one storage setting: a connection string locally (Azurite), an
- * identity-based connection in Azure (`AzureWebJobsStorage__accountName`, architecture.md §8).
+ * identity-based connection in Azure (`AzureWebJobsStorage__accountName`, docs/architecture.md §8).
  */
 
 const DEV_ACCOUNT = 'devstoreaccount1';

@@ -202,7 +202,7 @@ export function verifyDigests(lines: readonly DigestLineInput[], table: string, 
         const anchor: SignedAnchor = { seq: head.seq, hash: head.hash, signedAt: parsed.time, firstHash: head.first_hash };
         heads.set(partition, anchor);
         let forCaller = byCaller.get(head.caller);
-        if (forCaller === undefined) byCaller.set(head.caller, (forCaller = new Map()));
+        if (forCaller === undefined) byCaller.set(head.caller, (forCaller = new Map<string, SignedAnchor>()));
         forCaller.set(partition, anchor);
       }
     }

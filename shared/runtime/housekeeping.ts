@@ -66,7 +66,8 @@ export async function pruneExpiredRows(table: TableClient, options: PruneOptions
 
   const remove = async (row: TableEntity): Promise<void> => {
     try {
-      await table.deleteEntity(row.partitionKey, row.rowKey, { etag: String(row['etag'] ?? '*'), ...(options.signal ? { abortSignal: options.signal } : {}) });
+      const etag = typeof row['etag'] === 'string' ? row['etag'] : '*';
+      await table.deleteEntity(row.partitionKey, row.rowKey, { etag, ...(options.signal ? { abortSignal: options.signal } : {}) });
       deleted += 1;
     } catch (error) {
       // 404: already gone; 412: rewritten since it was read (kept).

@@ -50,9 +50,9 @@ interface ClientThread {
 
 function startClientThread(input: ClientInput): ClientThread {
   const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: input });
-  let pending: { resolve: (r: ClientResult) => void; reject: (e: unknown) => void } | undefined;
-  let failure: unknown;
-  const fail = (error: unknown): void => {
+  let pending: { resolve: (r: ClientResult) => void; reject: (e: Error) => void } | undefined;
+  let failure: Error | undefined;
+  const fail = (error: Error): void => {
     failure ??= error;
     pending?.reject(error);
     pending = undefined;

@@ -313,6 +313,8 @@ describe('infra/deploy.sh with emulated tools', () => {
       'az keyvault secret',
       'az keyvault secret',
       'az keyvault secret',
+      'az keyvault secret',
+      'az keyvault secret',
       'zip -q -r',
       'az functionapp deployment',
     ]);
@@ -347,7 +349,7 @@ describe('infra/deploy.sh with emulated tools', () => {
 
   it('keeps existing audit and cookie keys on a re-run', () => {
     const { bin, store } = fakeTools('rerun', 'emulate');
-    const result = deploy(BASE_ARGS, bin, { FAKE_EXISTING: 'audit-hmac-key,audit-heads-key,state-cookie-key' });
+    const result = deploy(BASE_ARGS, bin, { FAKE_EXISTING: 'audit-hmac-key,audit-heads-key,state-cookie-key,actions-hmac-key' });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/audit-hmac-key exists; kept/);
     expect(existsSync(join(store, 'audit-hmac-key'))).toBe(false);
@@ -425,7 +427,7 @@ describe('infra/deploy.sh: secrets first, then the code, published with retries'
     const publishes = calls.flatMap((c, i) => (c.startsWith('az functionapp deployment source config-zip') ? [i] : []));
     expect(publishes).toHaveLength(3);
     const secretSets = calls.flatMap((c, i) => (c.startsWith('az keyvault secret set') ? [i] : []));
-    expect(secretSets).toHaveLength(5);
+    expect(secretSets).toHaveLength(6);
     expect(Math.max(...secretSets)).toBeLessThan(Math.min(...publishes));
     expect(result.stdout + result.stderr).not.toContain(CANARY);
   }, 90_000);

@@ -6,7 +6,7 @@ import { AppendBlobContainer, BlobRequestError, sharedKeyAuthorization, sharedKe
 function fakeFetch(answers: Array<(url: URL, init: RequestInit) => Response>) {
   const seen: Array<{ url: URL; method: string; headers: Record<string, string> }> = [];
   const f = (async (input: string | URL | Request, init: RequestInit = {}) => {
-    const url = new URL(String(input));
+    const url = new URL(input instanceof Request ? input.url : input);
     seen.push({ url, method: init.method ?? 'GET', headers: init.headers as Record<string, string> });
     const answer = answers.shift();
     if (answer === undefined) throw new Error('unexpected request');

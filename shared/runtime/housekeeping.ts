@@ -1,5 +1,7 @@
 import { odata, RestError, type TableClient, type TableEntity } from '@azure/data-tables';
 import { CONSENT_REDEMPTIONS_TABLE } from '../connections/consent/redemptions.js';
+import { EVENT_GRANTS_TABLE } from '../events/grants.js';
+import { WEBHOOK_EVENTS_TABLE } from '../webhooks/dedupe.js';
 
 /**
  * Housekeeping (issue 15 point 5): rows whose `expiresAt` lies in the past are deleted by a timer
@@ -8,9 +10,14 @@ import { CONSENT_REDEMPTIONS_TABLE } from '../connections/consent/redemptions.js
  * `EXPIRING_TABLES`: one line per table.
  */
 
-/** Tables pruned by the housekeeping timer. Add the idempotency and dedupe tables here when they exist. */
+/**
+ * Tables pruned by the housekeeping timer: one line per table. (`actionresults`, the actions and their
+ * idempotency keys, has its own `actionsPrune` timer; adding it here would only prune it twice.)
+ */
 export const EXPIRING_TABLES: readonly string[] = Object.freeze([
   CONSENT_REDEMPTIONS_TABLE,
+  WEBHOOK_EVENTS_TABLE,
+  EVENT_GRANTS_TABLE,
 ]);
 
 /** Rows are deleted this long after `expiresAt`, so that a clock skew between instances never drops a live row. */

@@ -3,7 +3,9 @@ import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../../dev/azurite.js';
 import { CONSENT_REDEMPTIONS_TABLE, TableRedemptionStore } from '../../../shared/connections/consent/redemptions.js';
+import { EVENT_GRANTS_TABLE } from '../../../shared/events/grants.js';
 import { EXPIRING_TABLES, EXPIRY_GRACE_MS, pruneExpiredRows, pruneExpiredTables } from '../../../shared/runtime/housekeeping.js';
+import { TableWebhookDedupeStore, WEBHOOK_EVENTS_TABLE } from '../../../shared/webhooks/dedupe.js';
 import { listFunctions } from '../../../shared/runtime/registry.js';
 
 let azurite: Azurite;
@@ -89,8 +91,18 @@ describe('housekeeping: expired rows are pruned (issue 15 point 5)', () => {
     expect(results[2]).toMatchObject({ table: existing, deleted: 1 });
   });
 
-  it('consent redemptions are on the list, and the timer is registered with its default hourly schedule', async () => {
-    expect(EXPIRING_TABLES).toContain(CONSENT_REDEMPTIONS_TABLE);
+  it('webhook dedupe rows (a DateTime expiresAt) past their day are pruned; a recent event stays de-duplicated', async () => {
+    const table = tableOf(`hooks${randomUUID().slice(0, 8)}`);
+    const dedupe = new TableWebhookDedupeStore(table);
+    expect(await dedupe.claim('Cust1', 'old-event', new Date(NOW - 2 * 24 * 3_600_000))).toBe('new');
+    expect(await dedupe.claim('Cust1', 'new-event', new Date(NOW - 3_600_000))).toBe('new');
+    expect(await pruneExpiredRows(table, { now: NOW })).toMatchObject({ expired: 1, deleted: 1 });
+    expect(await dedupe.claim('Cust1', 'new-event', new Date(NOW))).toBe('pending');
+    expect(await dedupe.claim('Cust1', 'old-event', new Date(NOW))).toBe('new');
+  });
+
+  it('consent redemptions, webhook dedupe rows and event grants are on the list, and the timer is registered with its default hourly schedule', async () => {
+    expect(EXPIRING_TABLES).toEqual([CONSENT_REDEMPTIONS_TABLE, WEBHOOK_EVENTS_TABLE, EVENT_GRANTS_TABLE]);
     await import('../../../functions/housekeeping.js');
     const timer = listFunctions().find((f) => f.name === 'housekeeping');
     expect(timer).toMatchObject({ kind: 'timer', schedule: '0 17 * * * *' });

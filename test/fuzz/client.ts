@@ -9,6 +9,8 @@ import fc from 'fast-check';
 import type { FuzzCaller } from './callers.js';
 import { createChecker, type FuzzResponse, type Violation, type ViolationKind } from './check.js';
 import { requestsFor, type FuzzRequest, type Operation } from './inputs.js';
+import { buildRouteTable, resolveRoute } from '../../dev/host/httpTrigger.js';
+import type { HttpFunctionDefinition } from '../../shared/runtime/registry.js';
 
 export interface EndpointTarget {
   readonly name: string;
@@ -24,8 +26,18 @@ export interface EndpointTarget {
   readonly canaries: readonly (readonly [string, string])[];
 }
 
+/** A function of the host's route table, and its operation. */
+export interface RoutedOperation {
+  readonly name: string;
+  readonly route: string;
+  readonly method: string;
+  readonly operation: Operation;
+}
+
 export interface ClientInput {
   readonly hostUrl: string;
+  /** Every HTTP function, so that a response can be checked against the operation the host routed it to. */
+  readonly routes: readonly RoutedOperation[];
   readonly callers: readonly FuzzCaller[];
   readonly concurrency: number;
   readonly timeoutMs: number;
@@ -115,14 +127,23 @@ export interface Client {
 
 export function createClient(input: ClientInput): Client {
   const base = new URL(input.hostUrl);
+  const table = buildRouteTable(input.routes.map((r) => ({ kind: 'http', name: r.name, route: r.route, methods: [r.method], authLevel: 'anonymous' }) as unknown as HttpFunctionDefinition), 'api');
+  const operations = new Map(input.routes.map((r) => [r.name, r.operation]));
+  const routed = (method: string, target: string): Operation | undefined => {
+    const resolution = resolveRoute(table, method, new URL(target, 'http://h').pathname);
+    return resolution.kind === 'found' ? operations.get(resolution.route.definition.name) : undefined;
+  };
   const agent = new Agent({ keepAlive: true, maxSockets: input.concurrency });
   return {
-    run: (endpoint) => runEndpoint(input, createChecker(new Map(endpoint.canaries)), base, agent, endpoint),
+    run: (endpoint) => runEndpoint(input, createChecker(new Map(endpoint.canaries)), base, agent, endpoint, routed),
     close: () => agent.destroy(),
   };
 }
 
-async function runEndpoint(input: ClientInput, checker: ReturnType<typeof createChecker>, base: URL, agent: Agent, endpoint: EndpointTarget): Promise<ClientResult> {
+async function runEndpoint(
+  input: ClientInput, checker: ReturnType<typeof createChecker>, base: URL, agent: Agent, endpoint: EndpointTarget,
+  routed: (method: string, target: string) => Operation | undefined,
+): Promise<ClientResult> {
   const violations = emptyViolations();
   const examples: ViolationExample[] = [];
   const byEndpoint: EndpointStats[] = [];
@@ -159,7 +180,7 @@ async function runEndpoint(input: ClientInput, checker: ReturnType<typeof create
       requests += 1;
       stats.requests += 1;
       stats.statuses[String(response.status)] = (stats.statuses[String(response.status)] ?? 0) + 1;
-      const found = checker.check({ operation: endpoint.operation, declaredMethod: endpoint.method, method: req.method, response });
+      const found = checker.check({ operation: routed(req.method, req.target), response });
       if (found.length > 0) record(endpoint.name, describeRequest(req, caller), found);
     }
   };

@@ -91,8 +91,15 @@ export async function runFuzz(stack: FuzzStack, options: FuzzOptions): Promise<F
   const callers = await fuzzCallers(stack.issuer);
   const workers = Math.max(1, options.workers ?? 1);
   const concurrency = Math.max(workers, options.concurrency ?? 64);
+  const routes = all.map((e) => {
+    // The document names a catch-all `{*path}` as `{path}`.
+    const operation = document.paths[`/api/${e.route.replace(/\{\*/g, '{')}`]?.[e.method.toLowerCase()];
+    if (operation === undefined) throw new Error(`${e.name} is not in the OpenAPI document`);
+    return { name: e.name, route: e.route, method: e.method, operation };
+  });
   const threads = Array.from({ length: workers }, () => startClientThread({
     hostUrl: stack.hostUrl,
+    routes,
     callers,
     concurrency: Math.ceil(concurrency / workers),
     timeoutMs: options.timeoutMs ?? 30_000,
@@ -105,8 +112,7 @@ export async function runFuzz(stack: FuzzStack, options: FuzzOptions): Promise<F
   let serverErrors = 0;
   try {
     for (const [index, endpoint] of endpoints.entries()) {
-      const operation = document.paths[`/api/${endpoint.route}`]?.[endpoint.method.toLowerCase()];
-      if (operation === undefined) throw new Error(`${endpoint.name} is not in the OpenAPI document`);
+      const operation = routes.find((r) => r.name === endpoint.name)!.operation;
       const accepted = (operation as { 'x-required-role'?: readonly string[] | null })['x-required-role'] ?? [];
       const preferred = callers.flatMap((c, i) => (c.valid && c.roles.some((r) => accepted.includes(r)) ? [i] : []));
       await stack.reconnect();

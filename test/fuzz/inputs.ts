@@ -21,7 +21,7 @@ export interface Parameter {
 export interface Operation {
   readonly operationId: string;
   readonly parameters: readonly (Parameter | { $ref: string })[];
-  readonly requestBody?: { content: { 'application/json': { schema: Schema } } };
+  readonly requestBody?: { content: Record<string, { schema?: Schema }> };
   readonly responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema?: Schema }> }>;
   readonly security?: readonly unknown[];
 }
@@ -51,6 +51,10 @@ function rarely<T>(arbitrary: fc.Arbitrary<T>, n: number): fc.Arbitrary<T | unde
 const KNOWN: Readonly<Record<string, readonly string[]>> = {
   ctx: ['Cust12345', 'Cust12345', 'Cust12345', 'Cust54321', 'cust12345', 'Cust99999'],
   associateId: ['5', '6', '6', '7', '8', '1'],
+  actAs: ['5', '6', '7', 'system', '8'],
+  path: ['v1/Contact/1', 'v1/Contact/101', 'v1/User/currentPrincipal', 'v1/Person/1001', 'v1/Contact?$top=5', 'v1/Ticket/303', 'v1/Agents/CRMScript/ExecuteScriptByName', 'v1/../v1/Contact/1', 'v1/%2e%2e/x', 'api/v1/Contact/1', 'v1//Contact'],
+  webhookName: ['fuzz', 'contact-changes', 'broker'],
+  customerId: ['1', '1001', '2'],
 };
 
 const hostileString = fc.oneof(
@@ -222,7 +226,12 @@ export function requestsFor(route: string, method: string, operation: Operation,
   const parameters = operation.parameters.filter((p): p is Parameter => 'name' in p);
   const pathParams = parameters.filter((p) => p.in === 'path');
   const listed = parameters.filter((p) => p.in === 'query');
-  const path = fc.record(Object.fromEntries(pathParams.map((p) => [p.name, fc.tuple(valueFor(p.schema, p.name).map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')), fc.boolean()).map(([v, raw]) => encodePart(v === '' ? '_' : v, raw))]))) as fc.Arbitrary<Record<string, string>>;
+  const declaredHeaders = parameters.filter((p) => p.in === 'header' && p.name.toLowerCase() !== 'x-request-id');
+  const headerParams = fc.tuple(...declaredHeaders.map((p) => fc.option(valueFor(p.schema, p.name).map((v) => latin1(typeof v === 'string' ? v : JSON.stringify(v) ?? '')), { freq: p.required ? 14 : 3, nil: undefined })))
+    .map((values) => Object.fromEntries(declaredHeaders.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name.toLowerCase(), values[i]]]))) as Record<string, string>);
+  const catchAll = new Set([...route.matchAll(/\{\*([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!));
+  const encodeParam = (name: string, value: string, raw: boolean): string => (catchAll.has(name) ? value.split('/').map((segment) => encodePart(segment, raw)).join('/') : encodePart(value, raw));
+  const path = fc.record(Object.fromEntries(pathParams.map((p) => [p.name, fc.tuple(valueFor(p.schema, p.name).map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')), fc.boolean()).map(([v, raw]) => encodeParam(p.name, v === '' ? '_' : v, raw))]))) as fc.Arbitrary<Record<string, string>>;
   const query = fc
     .tuple(
       fc.tuple(...listed.map((p) => fc.option(valueFor(p.schema, p.name).map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')), { freq: p.required ? 14 : 3, nil: undefined }))),
@@ -244,9 +253,17 @@ export function requestsFor(route: string, method: string, operation: Operation,
       const all = broken === undefined ? text : text === '' ? broken : `${text}&${broken}`;
       return all === '' ? '' : `?${all}`;
     });
-  const bodySchema = operation.requestBody?.content['application/json'].schema;
+  const content = operation.requestBody?.content ?? {};
+  const bodySchema = content['application/json']?.schema;
+  // A body of any type (`*/*`: the proxy, a webhook notification): JSON of junk, JSON-like text, or bytes.
+  const anyBody = fc.oneof(
+    junk.map((v) => ({ kind: 'json' as const, value: v })),
+    fc.constantFrom('{"a":', '{"EventId":"e1","Event":"contact.changed","ContextIdentifier":"Cust12345","ChangedByAssociateId":6}', '<xml/>', '').map((value) => ({ kind: 'raw' as const, value })),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ kind: 'bytes' as const, value: Buffer.from(bytes) })),
+    hugeString.map((value) => ({ kind: 'raw' as const, value })),
+  );
   const body = bodySchema === undefined
-    ? rarely(fc.oneof(junk.map((v) => ({ kind: 'json' as const, value: v })), fc.constant({ kind: 'raw' as const, value: '{"a":' })), 6)
+    ? (content['*/*'] !== undefined ? fc.option(anyBody, { freq: 4, nil: undefined }) : rarely(fc.oneof(junk.map((v) => ({ kind: 'json' as const, value: v })), fc.constant({ kind: 'raw' as const, value: '{"a":' })), 6))
     : fc.tuple(valueFor(bodySchema, undefined), bodyVariant, fc.oneof({ weight: 8, arbitrary: junk }, { weight: 1, arbitrary: hugeString }), fc.integer({ min: 1, max: 100 }), fc.integer({ min: 10, max: 60_000 })).map(([value, variant, other, cut, deep]) => {
       const text = JSON.stringify(value) ?? 'null';
       switch (variant) {
@@ -264,11 +281,13 @@ export function requestsFor(route: string, method: string, operation: Operation,
   const methodArb = fc.oneof({ weight: 12, arbitrary: fc.constant(method) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS.filter((m) => m !== method)) });
   return fc
     .record({
-      method: methodArb, path, query, body, contentType: contentTypeVariant, headers: oddHeaders,
+      method: methodArb, path, query, body, contentType: contentTypeVariant, headers: oddHeaders, declared: headerParams,
       caller: preferred.length === 0 ? fc.nat({ max: callers - 1 }) : fc.oneof({ weight: 1, arbitrary: fc.nat({ max: callers - 1 }) }, { weight: 2, arbitrary: fc.constantFrom(...preferred) }),
     })
-    .map(({ method: m, path: p, query: q, body: b, contentType, headers, caller }) => {
-      const target = `/api/${route.replace(/\{([A-Za-z0-9_]+)\}/g, (_, name: string) => p[name] ?? '_')}${q}`;
+    .map(({ method: m, path: p, query: q, body: b, contentType, headers: odd, declared, caller }) => {
+      // `{*path}` is a catch-all: its value may hold `/` (encoded only when the generator chose to).
+      const target = `/api/${route.replace(/\{\*?([A-Za-z0-9_]+)\}/g, (_, name: string) => p[name] ?? '_')}${q}`;
+      const headers = { ...odd, ...declared };
       const bytes = b === undefined ? undefined : b.kind === 'bytes' ? b.value : Buffer.from(b.kind === 'json' ? JSON.stringify(b.value) ?? 'null' : b.value, 'utf8');
       const sendBody = bytes !== undefined && m !== 'GET' && m !== 'HEAD';
       const all: Record<string, string | readonly string[]> = { ...headers };

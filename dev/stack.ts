@@ -223,6 +223,7 @@ export const seedLocalVault: VaultSeeder = async (vaultUrl, wanted) => {
   const clientSecret = await ensure(SECRET_NAMES.clientSecret, wanted.clientSecret, () => randomBytes(16).toString('hex'));
   const rsaPrivateKeyPem = await ensure(SECRET_NAMES.rsaPrivateKey, wanted.rsaPrivateKeyPem, () => generateSystemUserKeyPair().privateKeyPem);
   await ensure(SECRET_NAMES.auditHmacKey, undefined, randomKey);
+  await ensure(SECRET_NAMES.auditHeadsKey, undefined, randomKey);
   await ensure(ACTIONS_HMAC_KEY_NAME, undefined, randomKey);
   await ensure(SECRET_NAMES.stateCookieKey, undefined, randomKey);
   return { clientSecret, rsaPrivateKeyPem };

@@ -22,7 +22,11 @@ export const consentDoneHandler = registerEndpoint({
       [DONE_NOTICE_PARAMETER]: z.optional(described(z.string(), 'The sealed, short-lived notice the callback adds (which tenant and user were connected).')),
     }),
   },
-  responses: { 200: pageResponses({ 200: 'The success page.' })[200]! },
+  responses: {
+    200: pageResponses({ 200: 'The success page.' })[200]!,
+    // Found by `npm run fuzz`: without this the document promised problem+json for the refused query below.
+    400: pageResponses({ 400: 'A repeated or malformed notice: the generic success page (the query was refused).' })[400]!,
+  },
   errors: [],
   // A repeated or malformed notice names nobody: the generic success text, as for a forged one (400: the query was refused).
   invalidInputPage: (scope) => htmlResponse(400, successPage(scope.requestId)),

@@ -14,6 +14,8 @@ import './consentDone.js';
 import './tokens.js';
 import './connections.js';
 import './connectionProbe.js';
+import './housekeeping.js';
+import './auditHeads.js';
 import './rights.js';
 import './rightsChecks.js';
 import './superoffice.js';

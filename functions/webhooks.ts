@@ -29,7 +29,8 @@ const Webhook = z.strictObject({
   targetUrl: z.string(),
 });
 
-const ADMIN_ERRORS: readonly ErrorCode[] = ['not_found', 'upstream_bad_response', 'upstream_unavailable', 'upstream_timeout', 'tenant_unavailable', 'secret_store_unavailable', 'secret_store_throttled', 'secret_conflict'];
+// `not_connected`: no administrator of the tenant consented to the system user (found by `npm run fuzz`).
+const ADMIN_ERRORS: readonly ErrorCode[] = ['not_found', 'not_connected', 'upstream_bad_response', 'upstream_unavailable', 'upstream_timeout', 'tenant_unavailable', 'secret_store_unavailable', 'secret_store_throttled', 'secret_conflict'];
 
 /** `POST /api/webhooks/superoffice/{ctx}/{webhookName}`: one signed delivery from SuperOffice. */
 export const receiveWebhookHandler = registerEndpoint({

@@ -350,7 +350,7 @@ if ((dry_run == 0)); then
 fi
 kv_set superoffice-rsa-private-key
 
-for name in audit-hmac-key state-cookie-key actions-hmac-key; do
+for name in audit-hmac-key audit-heads-key state-cookie-key actions-hmac-key; do
   if kv_exists "$name"; then
     printf '%s exists; kept (rotate it as described in docs/ops.md)\n' "$name" >&3
   else

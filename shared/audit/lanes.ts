@@ -85,6 +85,16 @@ export function callerLanesFilter(caller: string): string {
   return odata`PartitionKey gt ${caller + LANE_SEPARATOR} and PartitionKey lt ${caller + LANE_SEPARATOR + LANE_SEPARATOR}`;
 }
 
+/**
+ * PartitionKey of the lane index (in the head-hint table): one row per lane of `table` whose hour is
+ * `windowKey`, RowKey the lane's records PartitionKey. Written when the lane is registered, so the head
+ * signer finds the lanes of recent hours without scanning the records (requirement 61). No caller id
+ * starts with `~`, so index rows never meet head hints.
+ */
+export function laneIndexPartition(table: string, windowKey: string): string {
+  return `${LANE_SEPARATOR}index${LANE_SEPARATOR}${table}${LANE_SEPARATOR}${windowKey}`;
+}
+
 /** RowKey of a lane's registry row. */
 export function registryRowKey(lane: string): string {
   return `${REGISTRY_ROW_PREFIX}${lane}`;

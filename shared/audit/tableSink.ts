@@ -6,7 +6,7 @@ import type { StorageClients } from '../storage/storage.js';
 import { BROKER_VERSION } from '../config/version.js';
 import { GENESIS_HASH, MAX_RECORD_ROW_KEY, recordHash, rowKeyOf } from './canonical.js';
 import {
-  LANE_WINDOW_MS, laneIdOf, lanePartition, newWriterId, isWriterId, registryFilter, registryRowKey, windowStartOf, type LaneRegistration,
+  LANE_WINDOW_MS, laneIdOf, laneIndexPartition, lanePartition, newWriterId, isWriterId, registryFilter, registryRowKey, windowKeyOf, windowStartOf, type LaneRegistration,
 } from './lanes.js';
 import type { AuditRecord, AuditRecordBody } from './record.js';
 import { AuditSinkError, type AuditSink } from './sink.js';
@@ -33,6 +33,8 @@ import { AuditSinkError, type AuditSink } from './sink.js';
  *   stored head — the guard stays as a safety net.
  * - A head hint per lane in `auditheads` (every `headHintEvery` records) anchors the open lane's tail
  *   for the verifier and bounds the range query that re-reads a head after an ambiguous failure.
+ * - Registering a lane also writes its row in the lane index (`auditheads`, PartitionKey
+ *   `~index~<table>~<hour>`), from which the head signer (`headSigner.ts`) finds the lanes to sign.
  */
 
 export const AUDIT_TABLE = 'audit';
@@ -292,6 +294,10 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
         throw new AuditSinkError('The lane registry holds a different row for this lane', 'unavailable');
       }
     }
+    // The lane index, so the head signer finds this lane; part of the registration (retried with it).
+    await heads.upsertEntity({
+      partitionKey: laneIndexPartition(tableName, windowKeyOf(state.windowStart)), rowKey: state.partition, caller_id: caller, lane: state.lane, first_hash: row.first_hash,
+    }, 'Replace', { abortSignal: signal });
     state.registered = true;
     owed.delete(caller);
     lanes.set(caller, state);

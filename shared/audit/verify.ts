@@ -16,6 +16,8 @@ import { LANE_WINDOW_MS, REGISTRY_ROW_PREFIX, lanePartition, parseLaneId, parseL
  * - deleted lane            → `lane_missing` (its registry row, or its successor's, still names it)
  * - deleted registry row    → `lane_unregistered`
  * - altered registry row    → `lane_mismatch` (first record, predecessor link or writer disagree)
+ * - tail deleted after a signed head (requirement 61) → `truncated`; the signed record missing or
+ *   altered inside the lane → `signed_head_missing` / `signed_head_mismatch`
  * Detail strings carry only numbers and lane ids, never a record's (caller-supplied) content.
  */
 
@@ -37,7 +39,10 @@ export type ChainProblemKind =
   | 'lane_unregistered'
   | 'lane_mismatch'
   | 'lane_forked'
-  | 'registry_invalid';
+  | 'registry_invalid'
+  | 'truncated'
+  | 'signed_head_missing'
+  | 'signed_head_mismatch';
 
 export interface ChainProblem {
   readonly kind: ChainProblemKind;
@@ -66,6 +71,13 @@ export interface VerifyChainOptions {
   /** `prev_hash` of record 1: default `GENESIS_HASH`; `null` leaves it to the caller (the lane registry check). */
   readonly start?: string | null;
   readonly head?: ChainAnchor;
+  /** A head signed into a digest (requirement 61): that record must exist unchanged. */
+  readonly signed?: SignedChainAnchor;
+}
+
+/** A signed head and when it was signed. */
+export interface SignedChainAnchor extends ChainAnchor {
+  readonly signedAt: string;
 }
 
 /** A stored record with or without Table system fields (any object; read by property name). */
@@ -98,6 +110,7 @@ export function createChainVerifier(options: VerifyChainOptions = {}): ChainVeri
   let previous: { seq: number | undefined; hash: string; time: string | undefined } | undefined;
   let first: ChainVerifier['first'];
   let anchorHash: string | undefined;
+  let signedHash: string | undefined;
   let window: { start: number; end: number } | undefined;
 
   const report = (kind: ChainProblemKind, index: number, seq: number | undefined, detail: string): void => {
@@ -176,6 +189,7 @@ export function createChainVerifier(options: VerifyChainOptions = {}): ChainVeri
       if (seq !== undefined) {
         lastSeq = Math.max(lastSeq, seq);
         if (options.head !== undefined && seq === options.head.seq) anchorHash ??= hash;
+        if (options.signed !== undefined && seq === options.signed.seq) signedHash ??= hash;
       }
       previous = { seq, hash, time };
     },
@@ -184,6 +198,15 @@ export function createChainVerifier(options: VerifyChainOptions = {}): ChainVeri
       if (head !== undefined && head.seq > 0) {
         if (anchorHash === undefined) report('head_missing', -1, head.seq, `record ${head.seq}, known as written, is missing`);
         else if (anchorHash !== head.hash) report('head_mismatch', -1, head.seq, `record ${head.seq} differs from the known head`);
+      }
+      const signed = options.signed;
+      if (signed !== undefined && signed.seq > 0) {
+        if (signedHash === undefined) {
+          if (lastSeq < signed.seq) report('truncated', -1, signed.seq, `the lane ends at seq ${lastSeq}, but seq ${signed.seq} was signed at ${signed.signedAt}: records ${lastSeq + 1}..${signed.seq} were deleted`);
+          else report('signed_head_missing', -1, signed.seq, `record ${signed.seq}, signed at ${signed.signedAt}, is missing`);
+        } else if (signedHash !== signed.hash) {
+          report('signed_head_mismatch', -1, signed.seq, `record ${signed.seq} differs from the head signed at ${signed.signedAt}`);
+        }
       }
       return [...problems];
     },
@@ -205,6 +228,8 @@ export interface LaneReport {
   readonly lastSeq: number;
   /** The head hint used as anchor, if any. */
   readonly anchor: ChainAnchor | undefined;
+  /** The latest signed head of the lane, if any (requirement 61). */
+  readonly signed?: ChainAnchor;
   readonly registered: boolean;
 }
 
@@ -227,6 +252,8 @@ export interface CallerVerifier {
 export interface CallerVerifierOptions {
   /** Head hints by records PartitionKey (`<caller>~<lane>`, or the caller id for a pre-lane chain). */
   readonly hints?: ReadonlyMap<string, ChainAnchor>;
+  /** The latest signed head per records PartitionKey (requirement 61), with the hash of the lane's record 1. */
+  readonly signed?: ReadonlyMap<string, SignedChainAnchor & { readonly firstHash?: string }>;
 }
 
 interface Registration {
@@ -282,7 +309,11 @@ export function createCallerVerifier(caller: string, options: CallerVerifierOpti
       if (chain === undefined) {
         const partition = lane === '' ? caller : lanePartition(caller, lane);
         // Record 1's link is checked against the registry in `finish` (a pre-lane chain starts at genesis).
-        const verifier = createChainVerifier({ partition: caller, lane: lane === '' ? undefined : lane, start: lane === '' ? GENESIS_HASH : null, head: options.hints?.get(partition) });
+        const signed = options.signed?.get(partition);
+        const verifier = createChainVerifier({
+          partition: caller, lane: lane === '' ? undefined : lane, start: lane === '' ? GENESIS_HASH : null, head: options.hints?.get(partition),
+          ...(signed === undefined ? {} : { signed }),
+        });
         chain = { partition, verifier };
         chains.set(lane, chain);
       }
@@ -331,7 +362,11 @@ export function createCallerVerifier(caller: string, options: CallerVerifierOpti
         const reg = registry.get(lane);
         for (const p of verifier.finish()) problems.push({ ...p, lane });
         records += verifier.count;
-        lanes.push({ lane, records: verifier.count, lastSeq: verifier.lastSeq, anchor: options.hints?.get(partition), registered: reg !== undefined });
+        const signed = options.signed?.get(partition);
+        lanes.push({ lane, records: verifier.count, lastSeq: verifier.lastSeq, anchor: options.hints?.get(partition), ...(signed === undefined ? {} : { signed: { seq: signed.seq, hash: signed.hash } }), registered: reg !== undefined });
+        if (reg !== undefined && signed?.firstHash !== undefined && signed.firstHash !== reg.firstHash) {
+          laneProblem(lane, 'lane_mismatch', 1, 'the registry names another first record than the signed head');
+        }
         if (lane === '') continue;
         if (reg === undefined) {
           laneProblem(lane, 'lane_unregistered', undefined, 'the lane has records but no registry row: the row was deleted, or its writer stopped before registering it');
@@ -350,8 +385,17 @@ export function createCallerVerifier(caller: string, options: CallerVerifierOpti
       }
       for (const reg of registry.values()) {
         if (chains.has(reg.lane)) continue;
+        const signed = options.signed?.get(lanePartition(caller, reg.lane));
         laneProblem(reg.lane, 'lane_missing', undefined, `lane ${reg.lane} is registered but has no records: the lane was deleted`);
-        lanes.push({ lane: reg.lane, records: 0, lastSeq: 0, anchor: options.hints?.get(lanePartition(caller, reg.lane)), registered: true });
+        if (signed !== undefined) laneProblem(reg.lane, 'truncated', signed.seq, `the lane has no records, but seq ${signed.seq} was signed at ${signed.signedAt}: records 1..${signed.seq} were deleted`);
+        lanes.push({ lane: reg.lane, records: 0, lastSeq: 0, anchor: options.hints?.get(lanePartition(caller, reg.lane)), ...(signed === undefined ? {} : { signed: { seq: signed.seq, hash: signed.hash } }), registered: true });
+      }
+      // A signed lane with neither records nor a registry row: the lane and its row were deleted.
+      for (const [partition, signed] of options.signed ?? []) {
+        const lane = partition === caller ? '' : partition.slice(caller.length + 1);
+        if (chains.has(lane) || registry.has(lane)) continue;
+        laneProblem(lane, 'truncated', signed.seq, `lane ${lane === '' ? '(pre-lane chain)' : lane} has no records and no registry row, but seq ${signed.seq} was signed at ${signed.signedAt}: the whole lane was deleted`);
+        if (!lanes.some((l) => l.lane === lane)) lanes.push({ lane, records: 0, lastSeq: 0, anchor: options.hints?.get(partition), signed: { seq: signed.seq, hash: signed.hash }, registered: false });
       }
       // A head hint of a lane that has neither records nor a registry row: the lane and its row were deleted.
       for (const [partition, anchor] of options.hints ?? []) {
@@ -369,6 +413,7 @@ export function createCallerVerifier(caller: string, options: CallerVerifierOpti
 
 export interface VerifyCallerInput {
   readonly caller: string;
+  readonly signed?: CallerVerifierOptions['signed'];
   /** The caller's lane registry rows. */
   readonly registry: readonly StoredRecordLike[];
   /** The caller's records, each lane's in RowKey order. */
@@ -378,7 +423,7 @@ export interface VerifyCallerInput {
 
 /** Verifies all lanes of one caller against its lane registry (the one-shot form of `createCallerVerifier`). */
 export function verifyCaller(input: VerifyCallerInput): CallerReport {
-  const verifier = createCallerVerifier(input.caller, { hints: input.hints });
+  const verifier = createCallerVerifier(input.caller, { hints: input.hints, ...(input.signed === undefined ? {} : { signed: input.signed }) });
   for (const row of input.registry) verifier.register(row);
   for (const record of input.records) verifier.push(record);
   return verifier.finish();

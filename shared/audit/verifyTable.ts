@@ -1,7 +1,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { MAX_RECORD_ROW_KEY } from './canonical.js';
 import { LANE_SEPARATOR, REGISTRY_ROW_PREFIX, callerLanesFilter, parseLanePartition } from './lanes.js';
-import { createCallerVerifier, type CallerReport, type CallerVerifier, type ChainAnchor } from './verify.js';
+import { createCallerVerifier, type CallerReport, type CallerVerifier, type CallerVerifierOptions, type ChainAnchor } from './verify.js';
 
 /**
  * Reads the audit table in one ordered pass (the service returns entities by PartitionKey, then
@@ -19,6 +19,8 @@ export interface VerifyAuditTableOptions {
   readonly heads?: TableClient;
   /** Verify only this caller's lanes. */
   readonly caller?: string;
+  /** Signed heads by caller, then by records PartitionKey (`verifyDigests(...).byCaller`; requirement 61). */
+  readonly signed?: ReadonlyMap<string, NonNullable<CallerVerifierOptions['signed']>>;
   readonly abortSignal?: AbortSignal;
 }
 
@@ -57,13 +59,17 @@ async function readHints(options: VerifyAuditTableOptions): Promise<Map<string, 
 /** Verifies every caller (or one); throws the storage error if the table cannot be read. */
 export async function verifyAuditTable(options: VerifyAuditTableOptions): Promise<CallerReport[]> {
   const hints = await readHints(options);
+  const signed = new Map(options.signed ?? []);
+  if (options.caller !== undefined) for (const caller of [...signed.keys()]) if (caller !== options.caller) signed.delete(caller);
   const reports: CallerReport[] = [];
   const open = new Map<string, CallerVerifier>();
   const verifierOf = (caller: string): CallerVerifier => {
     let verifier = open.get(caller);
     if (verifier === undefined) {
-      verifier = createCallerVerifier(caller, { hints: hints.get(caller) });
+      const signedHeads = signed.get(caller);
+      verifier = createCallerVerifier(caller, { hints: hints.get(caller), ...(signedHeads === undefined ? {} : { signed: signedHeads }) });
       hints.delete(caller);
+      signed.delete(caller);
       open.set(caller, verifier);
     }
     return verifier;
@@ -93,7 +99,8 @@ export async function verifyAuditTable(options: VerifyAuditTableOptions): Promis
   }
   for (const caller of [...open.keys()]) close(caller);
   // Hints of callers with no entity left at all: every lane and registry row was deleted.
-  for (const caller of hints.keys()) {
+  for (const caller of [...hints.keys(), ...signed.keys()]) {
+    if (open.has(caller) || reports.some((r) => r.caller === caller)) continue;
     verifierOf(caller);
     close(caller);
   }

@@ -23,6 +23,7 @@ export const SETTINGS = [
   { name: 'AzureWebJobsStorage__accountName', source: 'template', description: 'storage account name for identity-based connections' },
   { name: 'AzureWebJobsStorage__tableServiceUri', source: 'optional', description: 'table endpoint for identity-based connections' },
   { name: 'AzureWebJobsStorage__queueServiceUri', source: 'optional', description: 'queue endpoint for identity-based connections' },
+  { name: 'AzureWebJobsStorage__blobServiceUri', source: 'optional', description: 'blob endpoint for identity-based connections (signed audit heads)' },
   { name: 'AzureWebJobsStorage__clientId', source: 'optional', description: 'client id of a user-assigned identity for storage' },
   { name: 'AZURE_CLIENT_ID', source: 'optional', description: 'client id of a user-assigned managed identity' },
   { name: 'SUPEROFFICE_ENVIRONMENT', source: 'template', description: 'sod, qaonline or online' },
@@ -41,6 +42,8 @@ export const SETTINGS = [
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
   { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
+  { name: 'AUDIT_HEADS_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that signs audit lane heads (default every 5 minutes, 0 */5 * * * *)' },
+  { name: 'HOUSEKEEPING_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that prunes expired rows (default hourly, 0 17 * * * *)' },
   { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
   { name: 'WEBSITE_INSTANCE_ID', source: 'platform', description: 'the instance id, recorded in audit records' },
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', source: 'template', description: 'Application Insights connection' },
@@ -59,6 +62,8 @@ export type StorageConfig =
       readonly accountName: string;
       readonly tableServiceUri: string;
       readonly queueServiceUri: string;
+      /** Optional so that hand-built configurations stay valid; derived from the account name when absent. */
+      readonly blobServiceUri?: string;
       readonly clientId: string | undefined;
     };
 
@@ -109,6 +114,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
+  /** Timer schedules (NCRONTAB); the timers read them with `timerSchedule` when they register. */
+  readonly timers: { readonly auditHeads: string; readonly housekeeping: string };
 }
 
 /** Thrown by `loadConfig`; `message` is the single line to print before exiting. */
@@ -194,11 +201,16 @@ function loadStorage(env: Env): StorageConfig {
   const queueServiceUri = queueRaw
     ? origin(parseServiceUrl('AzureWebJobsStorage__queueServiceUri', queueRaw).url)
     : `https://${accountName}.queue.core.windows.net`;
+  const blobRaw = read(env, 'AzureWebJobsStorage__blobServiceUri');
+  const blobServiceUri = blobRaw
+    ? origin(parseServiceUrl('AzureWebJobsStorage__blobServiceUri', blobRaw).url)
+    : `https://${accountName}.blob.core.windows.net`;
   return Object.freeze({
     kind: 'identity',
     accountName,
     tableServiceUri,
     queueServiceUri,
+    blobServiceUri,
     clientId: read(env, 'AzureWebJobsStorage__clientId'),
   });
 }
@@ -352,6 +364,29 @@ function loadLogLevel(env: Env): LogLevel {
   return raw;
 }
 
+/** Timer schedules that are settings, with their defaults (six-field NCRONTAB, UTC). */
+export const TIMER_SCHEDULES = Object.freeze({
+  AUDIT_HEADS_SCHEDULE: '0 */5 * * * *',
+  HOUSEKEEPING_SCHEDULE: '0 17 * * * *',
+} as const);
+export type TimerScheduleSetting = keyof typeof TIMER_SCHEDULES;
+
+const NCRONTAB_FIELD = /^[0-9A-Za-z*/,-]+$/;
+
+/**
+ * A timer's schedule from its setting, or the default. Read when the timer registers (module load, after
+ * `startup` validated the whole configuration); checked here for six NCRONTAB fields, and in full by the host.
+ */
+export function timerSchedule(name: TimerScheduleSetting, env: Env = process.env): string {
+  const raw = read(env, name);
+  if (raw === undefined) return TIMER_SCHEDULES[name];
+  const fields = raw.split(/\s+/);
+  if (fields.length !== 6 || !fields.every((f) => NCRONTAB_FIELD.test(f))) {
+    throw new ConfigError(name, 'a six-field NCRONTAB schedule (second minute hour day month day-of-week), e.g. 0 */5 * * * *');
+  }
+  return fields.join(' ');
+}
+
 /** Reads and validates every setting; throws `ConfigError` naming the first bad one. */
 export function loadConfig(env: Env = process.env): Config {
   const vault = parseServiceUrl('KEY_VAULT_URL', required(env, 'KEY_VAULT_URL', 'the vault URI'));
@@ -370,5 +405,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,
+    timers: Object.freeze({ auditHeads: timerSchedule('AUDIT_HEADS_SCHEDULE', env), housekeeping: timerSchedule('HOUSEKEEPING_SCHEDULE', env) }),
   });
 }

@@ -30,7 +30,7 @@ import { validateIdToken } from '../superoffice/idToken.js';
 import { parsePolicy, type Policy } from '../identity/policy.js';
 import { createRequestGuardFromConfig } from '../identity/guard.js';
 import { SystemUserService } from '../tokens/systemUserService.js';
-import { TenantStates } from '../tokens/tenantStates.js';
+import { TenantStates, invalidatingFetch } from '../tokens/tenantStates.js';
 import { TokenService } from '../tokens/tokenService.js';
 import { loadConfig, type Config } from '../config/config.js';
 import type { Caller } from '../identity/caller.js';
@@ -158,7 +158,8 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
       return lazy('appCredentials', () => new AppCredentials(runtime.secrets));
     },
     get superOffice() {
-      return lazy('superOffice', () => new SuperOfficeClient({ config }));
+      // A Web API 503 marks the tenant's state stale (issue 15 point 6).
+      return lazy('superOffice', () => new SuperOfficeClient({ config, fetch: invalidatingFetch(fetch, (ctx) => runtime.tenants.invalidate(ctx)) }));
     },
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).

@@ -16,6 +16,8 @@ export const SECRET_NAMES = Object.freeze({
   clientSecret: 'superoffice-client-secret',
   rsaPrivateKey: 'superoffice-rsa-private-key',
   auditHmacKey: 'audit-hmac-key',
+  /** Signs the audit lane heads (requirement 61); never shared with those who only look up fingerprints. */
+  auditHeadsKey: 'audit-heads-key',
   stateCookieKey: 'state-cookie-key',
   actionsHmacKey: 'actions-hmac-key',
 } as const);

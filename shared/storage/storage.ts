@@ -1,5 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
+import { AppendBlobContainer, sharedKeyFromConnectionString } from './appendBlobs.js';
 import type { StorageConfig } from '../config/config.js';
 
 /**
@@ -81,5 +82,16 @@ export class StorageClients {
       return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: isHttp(this.endpoints().table) });
     }
     return new TableClient(this.storage.tableServiceUri, name, this.credential());
+  }
+
+  /** A blob container for append blobs (the signed audit heads, requirement 61). */
+  container(name: string): AppendBlobContainer {
+    if (this.storage.kind === 'connectionString') {
+      const shared = sharedKeyFromConnectionString(this.storage.connectionString, endpointsFromConnectionString(this.storage.connectionString).blob);
+      if (shared === undefined) throw new Error('Blob access needs a connection string with AccountName and AccountKey');
+      return new AppendBlobContainer(shared.serviceUrl, name, shared.auth);
+    }
+    const blobServiceUri = this.storage.blobServiceUri ?? `https://${this.storage.accountName}.blob.core.windows.net`;
+    return new AppendBlobContainer(blobServiceUri, name, { kind: 'token', credential: this.credential() });
   }
 }

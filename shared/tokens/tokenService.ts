@@ -39,7 +39,8 @@ export interface TokenServiceOptions {
   readonly credentials: Pick<AppCredentials, 'clientSecret'>;
   readonly client: TokenEndpointClient;
   readonly connections: ConnectionStore;
-  readonly tenants: Pick<TenantStates, 'requireRunning'>;
+  /** `invalidate`, when present, hears of a 503 from the token endpoint (issue 15 point 6). */
+  readonly tenants: Pick<TenantStates, 'requireRunning'> & Partial<Pick<TenantStates, 'invalidate'>>;
   readonly logger: Logger;
   /**
    * Validates a refresh answer's id_token and returns its `is_administrator` claim, or undefined when
@@ -375,6 +376,8 @@ export class TokenService {
       },
     );
     if (result instanceof TransientAttempt) {
+      // A 503 may mean the tenant went into maintenance: have its state asked again.
+      if (result.status === 503 && !result.transport) this.options.tenants.invalidate?.(request.ctx);
       throw new UpstreamFailure(result.status === 504 ? 'upstream_timeout' : 'upstream_unavailable', `SuperOffice's token endpoint is unavailable (HTTP ${result.status})`, {
         retryAfterSec: result.retryAfterSec ?? 5,
         ...(result.transport ? { cause: result.transport } : {}),

@@ -69,7 +69,7 @@ beforeAll(async () => {
   h = await startBrokerHarness({ clientSecret: CLIENT_SECRET_CANARY });
   canaries.set('client_secret', CLIENT_SECRET_CANARY);
   canaries.set('RSA private key', h.rsaPrivateKeyPem.split('\n').slice(1, -2).join(''));
-  for (const name of [SECRET_NAMES.auditHmacKey, SECRET_NAMES.stateCookieKey]) {
+  for (const name of [SECRET_NAMES.auditHmacKey, SECRET_NAMES.auditHeadsKey, SECRET_NAMES.stateCookieKey]) {
     canaries.set(name, (await h.runtime.secrets.get(name)).value.reveal());
   }
 
@@ -111,7 +111,7 @@ describe('secret canaries (requirements 38, 59, 67, 69)', () => {
   });
 
   it('collected every kind of canary', () => {
-    for (const name of ['client_secret', 'RSA private key', 'audit-hmac-key', 'state-cookie-key', 'access token', 'system-user token', 'refresh token 6', 'authorization code 6', 'consent cookie 6']) {
+    for (const name of ['client_secret', 'RSA private key', 'audit-hmac-key', 'audit-heads-key', 'state-cookie-key', 'access token', 'system-user token', 'refresh token 6', 'authorization code 6', 'consent cookie 6']) {
       expect(canaries.get(name), name).toBeTruthy();
     }
     expect(responses.length).toBeGreaterThan(15);

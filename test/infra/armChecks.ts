@@ -144,6 +144,7 @@ export const EXPECTED_API_VERSIONS: Readonly<Record<string, string>> = {
   'microsoft.storage/storageaccounts': '2023-05-01',
   'microsoft.storage/storageaccounts/blobservices': '2023-05-01',
   'microsoft.storage/storageaccounts/blobservices/containers': '2023-05-01',
+  'microsoft.storage/storageaccounts/blobservices/containers/immutabilitypolicies': '2023-05-01',
   'microsoft.storage/storageaccounts/queueservices': '2023-05-01',
   'microsoft.storage/storageaccounts/queueservices/queues': '2023-05-01',
   'microsoft.storage/storageaccounts/tableservices': '2023-05-01',
@@ -167,6 +168,8 @@ export const REQUIRED_OUTPUTS = [
 
 export const EXPECTED_QUEUES = ['actions'] as const;
 export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentredemptions', 'actionresults', 'eventgrants', 'webhookevents'] as const;
+/** The container of signed audit heads (requirement 61), write-once. */
+export const AUDIT_HEADS_CONTAINER = 'audit-heads';
 
 /** Values that look like credentials in an app setting. */
 const SECRET_PATTERNS: readonly RegExp[] = [
@@ -1075,7 +1078,11 @@ export function checkRoleAssignments(template: ArmTemplate, parameters: Readonly
 // ---------------------------------------------------------------------------------------------------------------
 // Storage layout, outputs, apiVersions
 
-/** Queues and tables are exactly the ones the app uses; the poison queue is left to the host. */
+/**
+ * Queues and tables are exactly the ones the app uses; the poison queue is left to the host. The signed audit
+ * heads container exists with a time-based immutability policy that allows protected append writes (a literal
+ * true) for at least one day: the only immutability policy of the template.
+ */
 export function checkStorageLayout(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
   const check = 'storageLayout';
   const violations: Violation[] = [];
@@ -1091,6 +1098,25 @@ export function checkStorageLayout(template: ArmTemplate, parameters: Readonly<R
   const same = (a: readonly string[], b: readonly string[]): boolean => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
   if (!same(queues, EXPECTED_QUEUES)) violations.push({ check, where: 'resources', message: `queues must be ${EXPECTED_QUEUES.join(', ')}; found ${queues.join(', ') || 'none'}` });
   if (!same(tables, EXPECTED_TABLES)) violations.push({ check, where: 'resources', message: `tables must be ${EXPECTED_TABLES.join(', ')}; found ${tables.join(', ') || 'none'}` });
+  const containers = leafNames('Microsoft.Storage/storageAccounts/blobServices/containers');
+  if (!containers.includes(AUDIT_HEADS_CONTAINER)) violations.push({ check, where: 'resources', message: `the container '${AUDIT_HEADS_CONTAINER}' for signed audit heads is missing` });
+  const policies = indexed(template, 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies').map(({ resource, where }) => {
+    const name = tryEval(evaluator, resource.name);
+    return { resource, where, path: 'value' in name ? String(name.value).split('/') : [] };
+  });
+  const policy = policies.find((p) => p.path.length === 4 && p.path[2] === AUDIT_HEADS_CONTAINER && p.path[3] === 'default');
+  if (policy === undefined) {
+    violations.push({ check, where: 'resources', message: `the container '${AUDIT_HEADS_CONTAINER}' needs an immutability policy (…/${AUDIT_HEADS_CONTAINER}/default)` });
+  } else {
+    if (at(policy.resource, 'properties', 'allowProtectedAppendWrites') !== true) {
+      violations.push({ check, where: `${policy.where}.properties.allowProtectedAppendWrites`, message: 'must be the literal true: the signer appends to its blobs' });
+    }
+    const days = tryEval(evaluator, at(policy.resource, 'properties', 'immutabilityPeriodSinceCreationInDays'));
+    if (!('value' in days) || typeof days.value !== 'number' || !Number.isInteger(days.value) || days.value < 1) {
+      violations.push({ check, where: `${policy.where}.properties.immutabilityPeriodSinceCreationInDays`, message: 'must be a retention of at least one day' });
+    }
+  }
+  if (policies.length > 1) violations.push({ check, where: 'resources', message: `only '${AUDIT_HEADS_CONTAINER}' has an immutability policy; found ${policies.length}` });
   return violations;
 }
 

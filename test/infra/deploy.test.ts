@@ -214,6 +214,9 @@ describe('infra/deploy.sh --dry-run', () => {
       '+ az keyvault secret show --vault-name <keyVaultName> --name audit-hmac-key --query id --output tsv',
       `+ node -e '<32 random bytes, base64>' > ${T}/audit-hmac-key`,
       secretSet('audit-hmac-key'),
+      '+ az keyvault secret show --vault-name <keyVaultName> --name audit-heads-key --query id --output tsv',
+      `+ node -e '<32 random bytes, base64>' > ${T}/audit-heads-key`,
+      secretSet('audit-heads-key'),
       '+ az keyvault secret show --vault-name <keyVaultName> --name state-cookie-key --query id --output tsv',
       `+ node -e '<32 random bytes, base64>' > ${T}/state-cookie-key`,
       secretSet('state-cookie-key'),
@@ -310,6 +313,8 @@ describe('infra/deploy.sh with emulated tools', () => {
       'az keyvault secret',
       'az keyvault secret',
       'az keyvault secret',
+      'az keyvault secret',
+      'az keyvault secret',
       'zip -q -r',
       'az functionapp deployment',
     ]);
@@ -320,12 +325,13 @@ describe('infra/deploy.sh with emulated tools', () => {
     expect(readFileSync(join(store, 'superoffice-client-secret'), 'utf8')).toBe(CANARY);
     const pem = readFileSync(join(store, 'superoffice-rsa-private-key'), 'utf8');
     expect(createPublicKey(pem).export({ format: 'jwk' })).toEqual(createPublicKey(privateKey).export({ format: 'jwk' }));
-    for (const name of ['audit-hmac-key', 'state-cookie-key', 'actions-hmac-key']) {
+    for (const name of ['audit-hmac-key', 'audit-heads-key', 'state-cookie-key', 'actions-hmac-key']) {
       const value = readFileSync(join(store, name), 'utf8');
       expect(value).toMatch(/^[A-Za-z0-9+/]{43}=$/);
       expect(Buffer.from(value, 'base64')).toHaveLength(32);
     }
     expect(readFileSync(join(store, 'audit-hmac-key'), 'utf8')).not.toBe(readFileSync(join(store, 'state-cookie-key'), 'utf8'));
+    expect(readFileSync(join(store, 'audit-heads-key'), 'utf8')).not.toBe(readFileSync(join(store, 'audit-hmac-key'), 'utf8'));
     for (const name of Object.values(SECRET_NAMES)) {
       expect(readFileSync(join(store, `${name}.mode`), 'utf8').trim()).toBe('600');
       expect(existsSync(readFileSync(join(store, `${name}.path`), 'utf8').trim())).toBe(false);
@@ -343,10 +349,11 @@ describe('infra/deploy.sh with emulated tools', () => {
 
   it('keeps existing audit and cookie keys on a re-run', () => {
     const { bin, store } = fakeTools('rerun', 'emulate');
-    const result = deploy(BASE_ARGS, bin, { FAKE_EXISTING: 'audit-hmac-key,state-cookie-key' });
+    const result = deploy(BASE_ARGS, bin, { FAKE_EXISTING: 'audit-hmac-key,audit-heads-key,state-cookie-key,actions-hmac-key' });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/audit-hmac-key exists; kept/);
     expect(existsSync(join(store, 'audit-hmac-key'))).toBe(false);
+    expect(existsSync(join(store, 'audit-heads-key'))).toBe(false);
     expect(existsSync(join(store, 'state-cookie-key'))).toBe(false);
     expect(existsSync(join(store, 'superoffice-client-secret'))).toBe(true);
   }, 90_000);
@@ -420,7 +427,7 @@ describe('infra/deploy.sh: secrets first, then the code, published with retries'
     const publishes = calls.flatMap((c, i) => (c.startsWith('az functionapp deployment source config-zip') ? [i] : []));
     expect(publishes).toHaveLength(3);
     const secretSets = calls.flatMap((c, i) => (c.startsWith('az keyvault secret set') ? [i] : []));
-    expect(secretSets).toHaveLength(5);
+    expect(secretSets).toHaveLength(6);
     expect(Math.max(...secretSets)).toBeLessThan(Math.min(...publishes));
     expect(result.stdout + result.stderr).not.toContain(CANARY);
   }, 90_000);

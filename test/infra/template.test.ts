@@ -467,6 +467,26 @@ describe('negative proof: the checks fail on broken copies', () => {
     expectViolation(violations, 'storageLayout', /tables must be audit, auditheads, connections, consentredemptions, actionresults, eventgrants, webhookevents; found audit, connections, consentredemptions, actionresults, eventgrants, webhookevents/);
   });
 
+  it('requirement 61: the signed audit heads container is write-once with protected appends', () => {
+    expect(checkStorageLayout(template)).toEqual([]);
+    const noAppends = broken((t) => {
+      delete props(find(t, 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies'))['allowProtectedAppendWrites'];
+    });
+    expectViolation(checkStorageLayout(noAppends), 'storageLayout', /literal true: the signer appends/);
+    const zeroDays = broken((t) => {
+      props(find(t, 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies'))['immutabilityPeriodSinceCreationInDays'] = 0;
+    });
+    expectViolation(checkStorageLayout(zeroDays), 'storageLayout', /at least one day/);
+    const noPolicy = broken((t) => {
+      t.resources = t.resources.filter((r) => !r.type.endsWith('/immutabilityPolicies'));
+    });
+    expectViolation(checkStorageLayout(noPolicy), 'storageLayout', /needs an immutability policy/);
+    const noContainer = broken((t) => {
+      t.resources = t.resources.filter((r) => !r.name.includes("'audit-heads'"));
+    });
+    expectViolation(checkStorageLayout(noContainer), 'storageLayout', /container 'audit-heads' for signed audit heads is missing/);
+  });
+
   it('flags a missing output and an output that leaks keys', () => {
     const copy = broken((t) => {
       const outputs = (t.outputs ??= {});

@@ -138,6 +138,7 @@ export async function startBrokerHarness(options: HarnessOptions = {}): Promise<
   await runtime.secrets.set(SECRET_NAMES.clientSecret, new Secret(options.clientSecret ?? DEMO_APP.clientSecret));
   await runtime.secrets.set(SECRET_NAMES.rsaPrivateKey, new Secret(keys.privateKeyPem));
   await runtime.secrets.set(SECRET_NAMES.auditHmacKey, new Secret(randomBytes(32).toString('base64')));
+  await runtime.secrets.set(SECRET_NAMES.auditHeadsKey, new Secret(randomBytes(32).toString('base64')));
   await runtime.secrets.set(SECRET_NAMES.stateCookieKey, new Secret(randomBytes(32).toString('base64')));
 
   const harness: BrokerHarness = {

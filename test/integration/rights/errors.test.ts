@@ -177,6 +177,15 @@ describe('connection, consent and tenant state', () => {
       expect(viaWebApi.headers.get('retry-after')).toBe('300');
       expect(stack.audits.at(-1)).toMatchObject({ outcome: 'error', httpStatus: 503, upstreamStatus: 503 });
 
+      // Issue 15 point 6: that 503 marked the tenant state stale, so the same instance now asks the state
+      // API and refuses before any Web API call, instead of trusting the cached state until ValidUntil.
+      stack.simulator.counters.reset();
+      const sameInstance = await call(stack, 'GET', rightsPath(6, 'tables/contact?right=select&recordId=101'));
+      expect(sameInstance.status).toBe(503);
+      expect(sameInstance.json).toMatchObject({ code: 'tenant_unavailable', tenantState: 'OfflineMaintenance' });
+      expect(stack.simulator.counters.get('webapi')).toBe(0);
+      expect(stack.simulator.counters.get('state')).toBe(1);
+
       // A fresh instance asks the tenant state API first and refuses before any Web API call.
       stack.freshRuntime('webapi');
       stack.simulator.counters.reset();

@@ -112,6 +112,36 @@ describe('POST /api/tokens (issue 5 item 2)', () => {
   });
 });
 
+describe('tenant maintenance on the token path (issue 15 point 6)', () => {
+  it('is noticed within one minute although SuperOffice said the state holds for 5, with one state call per minute', async () => {
+    const { createRuntime, setRuntime } = await import('../../../shared/runtime/runtime.js');
+    const { TenantStates } = await import('../../../shared/tokens/tenantStates.js');
+    let now = Date.now();
+    const runtime = createRuntime(h.config, { guard: h.runtime.guard, logger: h.runtime.logger, secrets: h.runtime.secrets });
+    const tenants = new TenantStates(runtime.superOffice, { clock: () => now });
+    const instance = createRuntime(h.config, { guard: h.runtime.guard, logger: h.runtime.logger, secrets: h.runtime.secrets, superOffice: runtime.superOffice, tenants });
+    const previous = setRuntime(instance);
+    try {
+      h.sim.counters.reset();
+      expect((await requestToken(6)).status).toBe(200);
+      h.sim.control.setTenantState('Cust12345', 'OfflineMaintenance');
+      for (let i = 0; i < 5; i++) {
+        now += 11_000; // 55 s: the cached state (valid for 5 minutes) is still trusted
+        expect((await requestToken(6)).status).toBe(200);
+      }
+      expect(h.sim.counters.get('state')).toBe(1);
+      now += 5_000; // 60 s after the state was read
+      const refused = await requestToken(6);
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ code: 'tenant_unavailable', tenantState: 'OfflineMaintenance' });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(h.sim.counters.get('state')).toBe(2);
+    } finally {
+      setRuntime(previous);
+    }
+  });
+});
+
 /** A request through a new runtime (empty tenant-state cache) against the same stack. */
 async function startBrokerHarnessTenantProbe() {
   const { createRuntime, setRuntime } = await import('../../../shared/runtime/runtime.js');

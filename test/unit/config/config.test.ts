@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTINGS, SUPEROFFICE_ENVIRONMENTS, loadConfig, superOfficeEnvironment } from '../../../shared/config/config.js';
+import { ConfigError, SETTINGS, SUPEROFFICE_ENVIRONMENTS, loadConfig, superOfficeEnvironment, timerSchedule } from '../../../shared/config/config.js';
 import { isAllowedApiUrl } from '../../../shared/superoffice/apiHosts.js';
 import { testEnv } from '../../support/config.js';
 
@@ -111,6 +111,7 @@ describe('loadConfig: valid settings', () => {
       accountName: 'stbroker01',
       tableServiceUri: 'https://stbroker01.table.core.windows.net',
       queueServiceUri: 'https://stbroker01.queue.core.windows.net',
+      blobServiceUri: 'https://stbroker01.blob.core.windows.net',
       clientId: undefined,
     });
   });
@@ -131,6 +132,19 @@ describe('loadConfig: valid settings', () => {
     expect(loadConfig(testEnv()).rights).toEqual({ defaultStrategy: 'webapi', tenants: {} });
     const rights = loadConfig(testEnv({ RIGHTS_STRATEGIES: '{"default":"webapi","tenants":{"Cust12345":{"strategy":"crmscript","scriptUniqueId":"rights-check"}}}' })).rights;
     expect(rights.tenants['cust12345']).toEqual({ strategy: 'crmscript', scriptUniqueId: 'rights-check' });
+  });
+
+  it('timer schedules: defaults, an override, and a malformed one names the setting', () => {
+    expect(loadConfig(testEnv()).timers).toEqual({ auditHeads: '0 */5 * * * *', housekeeping: '0 17 * * * *' });
+    expect(timerSchedule('HOUSEKEEPING_SCHEDULE', { HOUSEKEEPING_SCHEDULE: ' 0  0 * * * * ' })).toBe('0 0 * * * *');
+    expect(() => loadConfig(testEnv({ AUDIT_HEADS_SCHEDULE: '*/5 * * * *' }))).toThrow(/AUDIT_HEADS_SCHEDULE/);
+    expect(() => timerSchedule('HOUSEKEEPING_SCHEDULE', { HOUSEKEEPING_SCHEDULE: '0 0 * * * * ; rm' })).toThrow(ConfigError);
+  });
+
+  it('derives the blob endpoint for identity-based storage, or takes the override', () => {
+    const identity = { AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'brokerstore' };
+    expect(loadConfig(testEnv(identity)).storage).toMatchObject({ blobServiceUri: 'https://brokerstore.blob.core.windows.net' });
+    expect(loadConfig(testEnv({ ...identity, AzureWebJobsStorage__blobServiceUri: 'https://blobs.example.net/' })).storage).toMatchObject({ blobServiceUri: 'https://blobs.example.net' });
   });
 
   it('lists every setting it reads exactly once', () => {

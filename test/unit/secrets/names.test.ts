@@ -65,6 +65,7 @@ describe('secret names', () => {
       clientSecret: 'superoffice-client-secret',
       rsaPrivateKey: 'superoffice-rsa-private-key',
       auditHmacKey: 'audit-hmac-key',
+      auditHeadsKey: 'audit-heads-key',
       stateCookieKey: 'state-cookie-key',
       actionsHmacKey: 'actions-hmac-key',
     });

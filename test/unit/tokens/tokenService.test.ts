@@ -247,6 +247,22 @@ describe('TokenService', () => {
     expect(client.calls).toHaveLength(3);
   });
 
+  it('issue 15 point 6: a 503 from the token endpoint marks the tenant state stale; a 500 or a network error does not', async () => {
+    const invalidated: string[] = [];
+    const tenants = {
+      requireRunning: async () => ({ ctx: 'Cust1', state: 'Running' as const, isRunning: true, api: 'https://sod2.superoffice.com/Cust1/api/', validUntil: now + 60_000 }),
+      invalidate: (ctx: string) => { invalidated.push(ctx); return true; },
+    };
+    client.fallback = { kind: 'transient', status: 500, retryAfterSec: undefined };
+    await errorOf(service({ tenants }).getUserToken(request()));
+    client.fallback = 'network';
+    await errorOf(service({ tenants }).getUserToken(request()));
+    expect(invalidated).toEqual([]);
+    client.fallback = { kind: 'transient', status: 503, retryAfterSec: undefined };
+    expect((await errorOf(service({ tenants }).getUserToken(request()))).code).toBe('upstream_unavailable');
+    expect(invalidated).toEqual(['Cust1']);
+  });
+
   it('requirement 50: a network error then success', async () => {
     client.script = ['network', tokens('AT-5')];
     expect((await service().getUserToken(request())).accessToken.reveal()).toBe('AT-5');

@@ -80,6 +80,7 @@ export function vaultFrom(env: AuditVerifyIo['env'], cwd: string): string | unde
     const stack = JSON.parse(readFileSync(stackFile, 'utf8')) as { keyVaultUrl?: unknown };
     return typeof stack.keyVaultUrl === 'string' && stack.keyVaultUrl !== '' ? stack.keyVaultUrl : undefined;
   } catch {
+    // No readable stack file: no local vault to read the heads key from; the caller says so.
     return undefined;
   }
 }

@@ -92,6 +92,7 @@ export function parseDigest(line: string): HeadDigest | string {
   try {
     value = JSON.parse(line);
   } catch {
+    // Reported by the verifier as a problem of this digest line.
     return 'not JSON';
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';

@@ -141,6 +141,7 @@ export function tenantOfWebApiUrl(url: string): string | undefined {
   try {
     parsed = new URL(url);
   } catch {
+    // Not a URL: no tenant to mark stale.
     return undefined;
   }
   const match = /^\/([^/]+)\/api(?:\/|$)/i.exec(parsed.pathname);

@@ -71,6 +71,12 @@ const TITLES: { readonly [C in ErrorCode]: string } = {
   deadline_exceeded: 'The request deadline was exceeded',
 };
 
+/**
+ * `Retry-After` of a 503 whose cause names no better time: every 503 tells the client when to try again
+ * (issue 15: a 503 without `Retry-After` counts as a server error).
+ */
+export const DEFAULT_RETRY_AFTER_SEC = 5;
+
 /** Statuses whose details are internal: the response says only the title. */
 const INTERNAL_CODES: ReadonlySet<ErrorCode> = new Set(['internal', 'secret_not_found']);
 
@@ -94,7 +100,7 @@ export class BrokerError extends Error {
     super(detail ?? TITLES[code]);
     this.code = code;
     this.status = ERROR_STATUS[code];
-    this.retryAfterSec = options.retryAfterSec;
+    this.retryAfterSec = options.retryAfterSec ?? (this.status === 503 ? DEFAULT_RETRY_AFTER_SEC : undefined);
     this.extensions = options.extensions;
     if (options.cause !== undefined) {
       // Non-enumerable so that logging or serializing the error never dumps the lower-layer error.

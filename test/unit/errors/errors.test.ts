@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError, ERROR_STATUS, asBrokerError, toProblem, type ErrorCode } from '../../../shared/errors/errors.js';
+import { BrokerError, DEFAULT_RETRY_AFTER_SEC, ERROR_STATUS, asBrokerError, toProblem, type ErrorCode } from '../../../shared/errors/errors.js';
+import { SecretStoreUnavailableError } from '../../../shared/secrets/errors.js';
 
 describe('errors', () => {
   it('maps every code to a 4xx or 5xx status', () => {
@@ -7,6 +8,16 @@ describe('errors', () => {
       expect(status, code).toBeGreaterThanOrEqual(400);
       expect(status, code).toBeLessThan(600);
     }
+  });
+
+  it('issue 15: every 503 carries a Retry-After (its own, or the default); other statuses only their own', () => {
+    for (const code of Object.keys(ERROR_STATUS) as ErrorCode[]) {
+      const error = new BrokerError(code);
+      expect(error.retryAfterSec, code).toBe(ERROR_STATUS[code] === 503 ? DEFAULT_RETRY_AFTER_SEC : undefined);
+    }
+    expect(new BrokerError('upstream_unavailable', undefined, { retryAfterSec: 30 }).retryAfterSec).toBe(30);
+    expect(new BrokerError('rate_limited', undefined, { retryAfterSec: 2 }).retryAfterSec).toBe(2);
+    expect(new SecretStoreUnavailableError('network').retryAfterSec).toBe(DEFAULT_RETRY_AFTER_SEC);
   });
 
   it('turns unknown errors into a generic internal error whose cause is not enumerable', () => {

@@ -4,6 +4,7 @@ import { listEndpoints } from '../../shared/http/endpoint.js';
 import { createChecker, type FuzzResponse } from './check.js';
 import { runFuzz, summaryLine, type FuzzSummary } from './fuzzer.js';
 import { MARKER, requestsFor, type Operation } from './inputs.js';
+import { fuzzActionsQueue, queueSummaryLine, type QueueFuzzSummary } from './queue.js';
 import { startFuzzStack, type FuzzStack } from './stack.js';
 
 /**
@@ -84,20 +85,32 @@ describe('the fuzzer\'s checks (issue 15 point 1)', () => {
 describe('a small fuzz run over the local stack (issue 15 point 1)', () => {
   let stack: FuzzStack;
   let summary: FuzzSummary;
+  let queue: QueueFuzzSummary;
   const runs = Number(process.env['FUZZ_TEST_RUNS'] ?? 60);
   const seed = Number(process.env['FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
   beforeAll(async () => {
     stack = await startFuzzStack();
     summary = await runFuzz(stack, { runs, seed, concurrency: 32 });
-    process.stdout.write(`[fuzz] seed ${seed} (replay with FUZZ_SEED=${seed}): ${summaryLine(summary)}\n`);
-  }, 240_000);
+    queue = await fuzzActionsQueue(stack, { runs: Number(process.env['FUZZ_TEST_QUEUE_RUNS'] ?? 60), seed, timeoutMs: 90_000 });
+    process.stdout.write(`[fuzz] seed ${seed} (replay with FUZZ_SEED=${seed}): ${summaryLine(summary)}; ${queueSummaryLine(queue)}\n`);
+  }, 360_000);
   afterAll(async () => stack?.stop());
 
   it('fuzzes every declared endpoint with the requested number of requests', () => {
     expect(summary.endpoints).toBe(listEndpoints().length);
     expect(summary.requests).toBe(runs * listEndpoints().length);
     for (const endpoint of summary.byEndpoint) expect(endpoint.requests, endpoint.name).toBe(runs);
+  });
+
+  it('issue 15 point 2: hostile queue messages are refused and recorded, none executes, undecodable ones end in poison after bounded attempts', () => {
+    expect(queue.drained).toBe(true);
+    expect(queue.executed).toBe(0);
+    expect(queue.refused).toBe(queue.decodable);
+    expect(queue.auditedDenials).toBeGreaterThanOrEqual(queue.decodable);
+    expect(queue.poisoned).toBe(queue.undecodable);
+    expect(queue.left).toBe(0);
+    expect(queue.decodable + queue.undecodable).toBe(queue.messages);
   });
 
   it('finds no server error and no failed check', () => {

@@ -1,11 +1,14 @@
 /**
- * `npm run fuzz` (issue 15 point 1): starts the local stack in this process and fuzzes every HTTP
- * endpoint. Settings: `FUZZ_RUNS` requests per endpoint (default 10,000), `FUZZ_SEED` (default random,
- * printed), `FUZZ_CONCURRENCY` (default 64), `FUZZ_WORKERS` (client threads, default 1), `FUZZ_ONLY` (a regular expression on endpoint names).
- * Prints one line per endpoint with its status counts, the examples of every failed check, and the summary
- * line `fuzz: <N> requests over <M> endpoints, <K> server errors`. Exit code 1 when any check failed.
+ * `npm run fuzz` (issue 15 points 1 and 2): starts the local stack in this process, fuzzes every HTTP
+ * endpoint, then puts hostile messages on the actions queue. Settings: `FUZZ_RUNS` requests per endpoint
+ * (default 10,000), `FUZZ_SEED` (default random, printed), `FUZZ_CONCURRENCY` (default 64), `FUZZ_WORKERS`
+ * (client threads, default 1), `FUZZ_ONLY` (a regular expression on endpoint names), `FUZZ_QUEUE_RUNS`
+ * (queue messages, default 1,000; 0 skips them). Prints one line per endpoint with its status counts, the
+ * examples of every failed check, the queue outcome, and the summary line
+ * `fuzz: <N> requests over <M> endpoints, <K> server errors`. Exit code 1 when any check failed.
  */
 import { runFuzz, summaryLine } from './fuzzer.js';
+import { fuzzActionsQueue, queueSummaryLine } from './queue.js';
 import { startFuzzStack } from './stack.js';
 
 function intSetting(name: string, fallback: number, min: number, max: number): number {
@@ -30,6 +33,7 @@ const runs = intSetting('FUZZ_RUNS', 10_000, 1, 10_000_000);
 const seed = intSetting('FUZZ_SEED', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 31 - 1);
 const concurrency = intSetting('FUZZ_CONCURRENCY', 64, 1, 512);
 const workers = intSetting('FUZZ_WORKERS', 1, 1, 16);
+const queueRuns = intSetting('FUZZ_QUEUE_RUNS', 1000, 0, 100_000);
 const only = process.env['FUZZ_ONLY']?.trim() ? new RegExp(process.env['FUZZ_ONLY']) : undefined;
 
 process.stdout.write(`fuzz: seed ${seed} (replay with FUZZ_SEED=${seed} FUZZ_WORKERS=${workers}), ${runs} requests per endpoint, ${concurrency} in flight from ${workers} client thread(s)\n`);
@@ -45,8 +49,15 @@ try {
   const failures = Object.entries(summary.violations).filter(([, n]) => n > 0);
   if (failures.length > 0) process.stdout.write(`  failed checks: ${failures.map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
   process.stdout.write(`  ${(summary.durationMs / 1000).toFixed(1)} s, ${Math.round(summary.requests / (summary.durationMs / 1000))} requests/s\n`);
+  let queueFailed = false;
+  if (queueRuns > 0) {
+    const queue = await fuzzActionsQueue(stack, { runs: queueRuns, seed });
+    queueFailed = !queue.drained || queue.executed > 0 || queue.refused < queue.decodable || queue.poisoned < queue.undecodable || queue.auditedDenials < queue.decodable;
+    process.stdout.write(`  queue: ${queue.decodable} decodable (refused ${queue.refused}, audited deny ${queue.auditedDenials}), ${queue.undecodable} not base64 (poisoned ${queue.poisoned}), ${queue.left} left, ${queue.executed} Web API calls, ${(queue.durationMs / 1000).toFixed(1)} s${queueFailed ? '  FAIL' : ''}\n`);
+    process.stdout.write(`${queueSummaryLine(queue)}\n`);
+  }
   process.stdout.write(`${summaryLine(summary)}\n`);
-  failed = failures.length > 0;
+  failed = failures.length > 0 || queueFailed;
 } finally {
   await stack.stop();
 }

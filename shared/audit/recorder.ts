@@ -8,6 +8,7 @@ import type { SecretStore } from '../secrets/store.js';
 import type { AuditEntry, AuditRecorder } from './entry.js';
 import { createTokenFingerprinter } from './fingerprint.js';
 import { FINGERPRINT_PATTERN, buildAuditRecord, newEventId } from './record.js';
+import { createAuditLanePool } from './lanePool.js';
 import type { AuditSink } from './sink.js';
 import { createTableAuditSink, type TableAuditSinkOptions } from './tableSink.js';
 
@@ -47,16 +48,18 @@ export function createAuditRecorder(options: AuditRecorderOptions): BrokerAuditR
   const log = options.logger.child({ service: 'audit' });
   const clock = options.clock ?? Date.now;
   const version = options.version ?? BROKER_VERSION;
-  // The default sink is this instance's writer: its lanes are named after the instance and its start.
+  // The default sink is this instance's writers (`AUDIT_WRITERS`, one unless a writer id is given), used
+  // as one pool: their lanes are named after the instance and its start.
+  const writers = options.table?.writerId === undefined ? options.config.auditWriters : 1;
   const sinks: readonly AuditSink[] = options.sinks ?? [
-    createTableAuditSink({
+    createAuditLanePool(Array.from({ length: writers }, () => createTableAuditSink({
       instanceId: options.config.instanceId,
       version,
       ...options.table,
       storage: options.storage,
       logger: options.logger,
       tableName: options.tableName,
-    }),
+    }))),
   ];
   if (sinks.length === 0) throw new Error('createAuditRecorder: at least one sink is required');
   const fingerprinter = createTokenFingerprinter({

@@ -41,6 +41,7 @@ export const SETTINGS = [
   { name: 'EVENT_SUBSCRIBERS', source: 'optional', description: 'JSON: event subscribers (queue and Entra identity) and per-tenant rules naming which events go to which subscriber (docs/ops.md)' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
   { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
+  { name: 'AUDIT_WRITERS', source: 'optional', description: 'audit writers (lanes) per instance that one caller\'s records may spread over while several are in flight (1-16, default 4; docs/audit.md "Writing")' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'AUDIT_HEADS_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that signs audit lane heads (default every 5 minutes, 0 */5 * * * *)' },
   { name: 'HOUSEKEEPING_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that prunes expired rows (default hourly, 0 17 * * * *)' },
@@ -111,6 +112,8 @@ export interface Config {
   readonly requestDeadlineMs: number;
   /** How long an instance serves an active connection record from memory (0: never); bounds the cross-instance revocation lag. */
   readonly connectionStatusCacheMs: number;
+  /** Audit writers per instance (lanes one caller's concurrent records spread over). */
+  readonly auditWriters: number;
   readonly logLevel: LogLevel;
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
@@ -402,6 +405,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventSubscribers: loadEventSubscribers(env),
     requestDeadlineMs: intInRange(env, 'REQUEST_DEADLINE_MS', 1000, 30000, 10000),
     connectionStatusCacheMs: intInRange(env, 'CONNECTION_STATUS_CACHE_MS', 0, 30000, 5000),
+    auditWriters: intInRange(env, 'AUDIT_WRITERS', 1, 16, 4),
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,

@@ -53,6 +53,8 @@ export async function startBenchStack(users: readonly number[]): Promise<BenchSt
       LOG_LEVEL: 'error',
       // `CONNECTION_STATUS_CACHE_MS=0 npm run bench` measures the token path without the status cache.
       ...(process.env['CONNECTION_STATUS_CACHE_MS'] === undefined ? {} : { CONNECTION_STATUS_CACHE_MS: process.env['CONNECTION_STATUS_CACHE_MS'] }),
+      // `AUDIT_WRITERS=1 npm run bench` measures with one audit writer per instance.
+      ...(process.env['AUDIT_WRITERS'] === undefined ? {} : { AUDIT_WRITERS: process.env['AUDIT_WRITERS'] }),
       ...callerIssuerSettings(issuer),
     }) as Record<string, string>;
     const config = loadConfig(env);

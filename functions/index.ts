@@ -15,6 +15,7 @@ import './tokens.js';
 import './connections.js';
 import './connectionProbe.js';
 import './housekeeping.js';
+import './connectionEvents.js';
 import './auditHeads.js';
 import './rights.js';
 import './rightsChecks.js';

@@ -44,6 +44,7 @@ export const SETTINGS = [
   { name: 'AUDIT_WRITERS', source: 'optional', description: 'audit writers (lanes) per instance that one caller\'s records may spread over while several are in flight (1-16, default 4; docs/audit.md "Writing")' },
   { name: 'LOG_LEVEL', source: 'optional', description: 'debug, info, warn or error (default info)' },
   { name: 'AUDIT_HEADS_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that signs audit lane heads (default every 5 minutes, 0 */5 * * * *)' },
+  { name: 'CONNECTION_EVENTS_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that sends connection-change events whose first send failed (default every minute, 0 * * * * *)' },
   { name: 'HOUSEKEEPING_SCHEDULE', source: 'optional', description: 'NCRONTAB schedule of the timer that prunes expired rows (default hourly, 0 17 * * * *)' },
   { name: 'WEBSITE_AUTH_ENABLED', source: 'platform', description: 'set by App Service when Easy Auth is on' },
   { name: 'WEBSITE_INSTANCE_ID', source: 'platform', description: 'the instance id, recorded in audit records' },
@@ -118,7 +119,7 @@ export interface Config {
   readonly easyAuthEnabled: boolean;
   readonly instanceId: string;
   /** Timer schedules (NCRONTAB); the timers read them with `timerSchedule` when they register. */
-  readonly timers: { readonly auditHeads: string; readonly housekeeping: string };
+  readonly timers: { readonly auditHeads: string; readonly housekeeping: string; readonly connectionEvents: string };
 }
 
 /** Thrown by `loadConfig`; `message` is the single line to print before exiting. */
@@ -371,6 +372,7 @@ function loadLogLevel(env: Env): LogLevel {
 export const TIMER_SCHEDULES = Object.freeze({
   AUDIT_HEADS_SCHEDULE: '0 */5 * * * *',
   HOUSEKEEPING_SCHEDULE: '0 17 * * * *',
+  CONNECTION_EVENTS_SCHEDULE: '0 * * * * *',
 } as const);
 export type TimerScheduleSetting = keyof typeof TIMER_SCHEDULES;
 
@@ -409,6 +411,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: loadLogLevel(env),
     easyAuthEnabled: /^true$/i.test(read(env, 'WEBSITE_AUTH_ENABLED') ?? ''),
     instanceId: read(env, 'WEBSITE_INSTANCE_ID') ?? `local-${process.pid}`,
-    timers: Object.freeze({ auditHeads: timerSchedule('AUDIT_HEADS_SCHEDULE', env), housekeeping: timerSchedule('HOUSEKEEPING_SCHEDULE', env) }),
+    timers: Object.freeze({ auditHeads: timerSchedule('AUDIT_HEADS_SCHEDULE', env), housekeeping: timerSchedule('HOUSEKEEPING_SCHEDULE', env), connectionEvents: timerSchedule('CONNECTION_EVENTS_SCHEDULE', env) }),
   });
 }

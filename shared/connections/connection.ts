@@ -42,3 +42,32 @@ export interface ConnectionStore {
   /** The connections of one tenant (env + ctx), or of all tenants when ctx is omitted. */
   list(filter: { env: string; ctx?: string }): Promise<Connection[]>;
 }
+
+/** A change of a connection that subscribers are told about (docs/acting.md §6). */
+export type ConnectionChange = 'reauth_required' | 'revoked' | 'recovered';
+
+/** A change to note with a write, and when it happened (ms; part of the event's stable id). */
+export interface ConnectionChangeNote {
+  readonly change: ConnectionChange;
+  readonly at: number;
+}
+
+/** A noted change whose notification has not been confirmed as sent. */
+export interface PendingConnectionChange extends ConnectionKey, ConnectionChangeNote {
+  /** The outbox row's id. */
+  readonly id: string;
+}
+
+/**
+ * A transactional outbox for connection changes: the store writes the note in the same atomic write as
+ * the status, so a change is never made without its notification being owed, even if the instance stops
+ * right after; the note is cleared once the notification was sent.
+ */
+export interface ConnectionChangeOutbox {
+  saveConsentNoting(connection: Parameters<ConnectionStore['saveConsent']>[0], note: ConnectionChangeNote): Promise<Connection>;
+  setStatusNoting(key: ConnectionKey, status: ConnectionStatus, lastErrorCode: string | undefined, note: ConnectionChangeNote): Promise<Connection | undefined>;
+  /** Notes written at or before `notAfter` (ms), oldest first, at most `limit`. */
+  pendingChanges(options: { readonly notAfter: number; readonly limit: number; readonly signal?: AbortSignal }): Promise<PendingConnectionChange[]>;
+  /** Clears a note (its notification was sent); clearing one already gone is not an error. */
+  clearChange(pending: PendingConnectionChange): Promise<void>;
+}

@@ -17,7 +17,8 @@ import { subscribersFor, subscribersOfCaller, type Subscriber, type SubscriberCo
 /** Sends one message text to a named queue of the broker's storage account. */
 export type QueueSender = (queue: string, text: string) => Promise<void>;
 
-export type ConnectionChange = 'reauth_required' | 'revoked' | 'recovered';
+export type { ConnectionChange } from '../connections/connection.js';
+import type { ConnectionChange } from '../connections/connection.js';
 
 export interface EventPublisherOptions {
   readonly environment: string;

@@ -71,6 +71,8 @@ export interface Runtime {
   readonly appCredentials: AppCredentials;
   readonly superOffice: SuperOfficeClient;
   readonly connections: ConnectionStore;
+  /** The connections table as the outbox of connection-change notifications (timer `connectionEvents`). */
+  readonly connectionOutbox: TableConnectionStore;
   /** The validated authorization policy (default deny). */
   readonly policy: Policy;
   readonly tenants: TenantStates;
@@ -164,10 +166,14 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).
       // Every status change also goes out as a connection event (docs/acting.md §6).
+      // The Table store is also the outbox the change notes are written to with the status (at-least-once).
       return lazy('connections', () => withStatusCache(
-        new NotifyingConnectionStore(new TableConnectionStore(runtime.storage.table('connections')), () => runtime.events, runtime.logger.child({ service: 'events' })),
+        new NotifyingConnectionStore(runtime.connectionOutbox, () => runtime.events, runtime.logger.child({ service: 'events' }), runtime.connectionOutbox),
         { ttlMs: config.connectionStatusCacheMs },
       ));
+    },
+    get connectionOutbox() {
+      return lazy('connectionOutbox', () => new TableConnectionStore(runtime.storage.table('connections')));
     },
     get policy() {
       return lazy('policy', () => parsePolicy(config.policy));

@@ -135,7 +135,7 @@ describe('loadConfig: valid settings', () => {
   });
 
   it('timer schedules: defaults, an override, and a malformed one names the setting', () => {
-    expect(loadConfig(testEnv()).timers).toEqual({ auditHeads: '0 */5 * * * *', housekeeping: '0 17 * * * *' });
+    expect(loadConfig(testEnv()).timers).toEqual({ auditHeads: '0 */5 * * * *', housekeeping: '0 17 * * * *', connectionEvents: '0 * * * * *' });
     expect(timerSchedule('HOUSEKEEPING_SCHEDULE', { HOUSEKEEPING_SCHEDULE: ' 0  0 * * * * ' })).toBe('0 0 * * * *');
     expect(() => loadConfig(testEnv({ AUDIT_HEADS_SCHEDULE: '*/5 * * * *' }))).toThrow(/AUDIT_HEADS_SCHEDULE/);
     expect(() => timerSchedule('HOUSEKEEPING_SCHEDULE', { HOUSEKEEPING_SCHEDULE: '0 0 * * * * ; rm' })).toThrow(ConfigError);

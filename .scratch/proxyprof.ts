@@ -1,0 +1,25 @@
+import autocannon from 'autocannon';
+import { startDevHost } from '../dev/host/index.js';
+import { superofficeProxyHandlers } from '../functions/superoffice.js';
+import type { HttpFunctionDefinition } from '../shared/runtime/registry.js';
+import { setRuntime } from '../shared/runtime/runtime.js';
+import { profiled, steps, summarise } from '../test/bench/profile.js';
+import { BENCH_TENANT, startBenchStack } from '../test/bench/stack.js';
+
+const stack = await startBenchStack([6]);
+const runtime = stack.newRuntime();
+setRuntime(runtime);
+const proxyDef: HttpFunctionDefinition = { kind: 'http', name: 'superofficeGet', route: 'superoffice/{ctx}/{actAs}/{*path}', methods: ['GET'], handler: superofficeProxyHandlers['GET']! };
+const host = await startDevHost({ functions: [proxyDef], port: 0, log: () => undefined });
+const url = `${host.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`;
+const conns = Number(process.env['C'] ?? 16);
+const run = (s: number) => autocannon({ url, connections: conns, duration: s, headers: { authorization: stack.bearer, accept: 'application/json' } });
+await run(2);
+const { value, profile } = await profiled(() => run(4));
+console.log('req/s', value.requests.average, 'p50', value.latency.p50, 'non2xx', value.non2xx);
+const per = steps(profile);
+for (const [k, v] of [...per].sort((a, b) => b[1] - a[1])) console.log(k.padEnd(50), (v / value.requests.total).toFixed(3));
+const sum = summarise(profile);
+for (const f of sum.functions.slice(0, 40)) console.log(f.ms.toFixed(0).padStart(6), (f.ms / value.requests.total).toFixed(3), f.name);
+await host.close();
+await stack.stop();

@@ -292,7 +292,7 @@ function mergeObjects(a: Readonly<Record<string, ArmValue>>, b: Readonly<Record<
   const out: Record<string, ArmValue> = { ...a };
   for (const [key, value] of Object.entries(b)) {
     const previous = out[key];
-    out[key] = previous !== undefined && isRecord(previous) && isRecord(value) ? mergeObjects(previous as Readonly<Record<string, ArmValue>>, value as Readonly<Record<string, ArmValue>>) : value;
+    out[key] = previous !== undefined && isRecord(previous) && isRecord(value) ? mergeObjects(previous, value) : value;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #     --api-client-id <Entra app registration client id of the broker API> \
 #     --rsa-key-file key.xml --policy-file policy.json [--tenant-ids <guid,guid>] \
 #     [--deployer-object-id <object id> --deployer-type User|ServicePrincipal|Group] [--dry-run]
+#     [--subscribers-file subscribers.json]   (event subscribers and rules: {"subscribers":[…],"rules":[…]}, docs/ops.md)
 #
 # Needs Azure CLI 2.60.0 or later (Flex Consumption), node 20+, npm and zip. The client_secret is read from
 # SUPEROFFICE_CLIENT_SECRET or prompted for (never an argument, never echoed). Secret values only ever pass through
@@ -32,7 +33,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -41,7 +42,7 @@ die() {
 }
 
 resource_group='' location='' name_prefix='' client_id='' environment='' rsa_key_file='' policy_file=''
-api_client_id='' tenant_ids='' deployer_object_id='' deployer_type='User' dry_run=0
+api_client_id='' tenant_ids='' deployer_object_id='' deployer_type='User' dry_run=0 subscribers_file=''
 
 while (($# > 0)); do
   case "$1" in
@@ -56,6 +57,7 @@ while (($# > 0)); do
     --tenant-ids) tenant_ids="${2-}"; shift 2 || die "$1 needs a value" ;;
     --deployer-object-id) deployer_object_id="${2-}"; shift 2 || die "$1 needs a value" ;;
     --deployer-type) deployer_type="${2-}"; shift 2 || die "$1 needs a value" ;;
+    --subscribers-file) subscribers_file="${2-}"; shift 2 || die "$1 needs a value" ;;
     --dry-run) dry_run=1; shift ;;
     --client-secret*) die 'the client_secret is never an argument; set SUPEROFFICE_CLIENT_SECRET or answer the prompt' ;;
     -h | --help) usage; exit 0 ;;
@@ -83,6 +85,15 @@ retry_delay="${DEPLOY_RETRY_DELAY_SECONDS:-15}"
 [[ $retry_delay =~ ^[0-9]{1,3}$ ]] || die 'DEPLOY_RETRY_DELAY_SECONDS must be a number of seconds (0-999)'
 node -e 'JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"))' "$policy_file" 2>/dev/null ||
   die "--policy-file $policy_file is not valid JSON"
+if [[ -n $subscribers_file ]]; then
+  [[ -r $subscribers_file ]] || die '--subscribers-file must name a readable JSON file'
+  node -e '
+    const d = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    const keys = Object.keys(d ?? {});
+    if (!Array.isArray(d?.subscribers) || !(d.rules === undefined || Array.isArray(d.rules)) || keys.some((k) => k !== "subscribers" && k !== "rules")) process.exit(1);
+  ' "$subscribers_file" 2>/dev/null ||
+    die "--subscribers-file $subscribers_file must be JSON {\"subscribers\": [...], \"rules\": [...]} (the eventSubscribers and eventRules template parameters)"
+fi
 
 # ---- the client_secret: environment or prompt, then out of the environment --------------------------------------
 client_secret="${SUPEROFFICE_CLIENT_SECRET-}"
@@ -303,12 +314,13 @@ recover_deleted_vault
 
 step 'Infrastructure (infra/main.json)'
 parameter_names='namePrefix,location,superOfficeEnvironment,superOfficeClientId,entraAudience,entraTenantIds,brokerPolicy,deployerPrincipalId,deployerPrincipalType'
+[[ -z $subscribers_file ]] || parameter_names+=',eventSubscribers,eventRules'
 show write "$work/parameters.json" "$parameter_names"
 if ((dry_run == 0)); then
   # Values travel as environment variables of this one node process; none of them is secret.
   P_PREFIX="$name_prefix" P_LOCATION="$location" P_ENV="$environment" P_CLIENT_ID="$client_id" \
     P_AUDIENCE="$api_client_id" P_TENANTS="$tenant_ids" P_POLICY_FILE="$policy_file" \
-    P_DEPLOYER="$deployer_object_id" P_DEPLOYER_TYPE="$deployer_type" node -e '
+    P_DEPLOYER="$deployer_object_id" P_DEPLOYER_TYPE="$deployer_type" P_SUBSCRIBERS_FILE="$subscribers_file" node -e '
       const fs = require("node:fs");
       const e = process.env;
       const p = {
@@ -318,6 +330,11 @@ if ((dry_run == 0)); then
         deployerPrincipalId: e.P_DEPLOYER, deployerPrincipalType: e.P_DEPLOYER_TYPE,
       };
       if (e.P_TENANTS) p.entraTenantIds = e.P_TENANTS;
+      if (e.P_SUBSCRIBERS_FILE) {
+        const s = JSON.parse(fs.readFileSync(e.P_SUBSCRIBERS_FILE, "utf8"));
+        p.eventSubscribers = s.subscribers;
+        p.eventRules = s.rules ?? [];
+      }
       const parameters = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { value: v }]));
       fs.writeFileSync(process.argv[1], JSON.stringify({
         $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",

@@ -4,13 +4,16 @@
  * Azure facts behind the expectations: docs/azure.md §1 and §6; docs/architecture.md §4 and §8.
  */
 import { loadConfig, SETTINGS, type SettingSpec } from '../../shared/config/config.js';
+import { parseSubscriberConfig } from '../../shared/events/subscribers.js';
 import {
   type ArmResource,
   type ArmTemplate,
   type ArmValue,
   type Evaluator,
   type Expr,
+  type ExpandedTemplate,
   createEvaluator,
+  expandCopies,
   fakeGuid,
   parseTemplateString,
   printExpr,
@@ -43,6 +46,7 @@ export const ROLES = {
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
   'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+  'Storage Queue Data Message Processor': '8a0f0c08-91a1-4084-bc3d-661d67233fed',
 } as const;
 
 export type RoleName = keyof typeof ROLES;
@@ -56,6 +60,7 @@ const ROLE_SCOPE_TYPE: Readonly<Record<RoleName, string>> = {
   'Monitoring Metrics Publisher': 'microsoft.insights/components',
   'Key Vault Secrets User': 'microsoft.keyvault/vaults',
   'Key Vault Secrets Officer': 'microsoft.keyvault/vaults',
+  'Storage Queue Data Message Processor': 'microsoft.storage/storageaccounts/queueservices/queues',
 };
 
 /** Exactly what the app's identity is granted: one entry per (role, scope type). */
@@ -171,6 +176,8 @@ export const EXPECTED_TABLES = ['audit', 'auditheads', 'connections', 'consentre
 /** The container of signed audit heads (requirement 61), write-once. */
 export const AUDIT_HEADS_CONTAINER = 'audit-heads';
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Values that look like credentials in an app setting. */
 const SECRET_PATTERNS: readonly RegExp[] = [
   /AccountKey=/i,
@@ -276,6 +283,11 @@ function evaluators(template: ArmTemplate, parameters: Readonly<Record<string, u
   };
 }
 
+/** The template with its copy loops expanded for these parameters (loops that cannot be expanded are left out). */
+export function expand(template: ArmTemplate, parameters: Readonly<Record<string, unknown>>): ExpandedTemplate {
+  return expandCopies(template, parameters, {});
+}
+
 /** The single Flex site, its identity id (if exactly one user-assigned identity), and where it is. */
 function appSite(template: ArmTemplate, evaluator: Evaluator): { site: ArmResource; where: string; identityId: string | undefined } | undefined {
   const sites = indexed(template, 'Microsoft.Web/sites');
@@ -300,12 +312,15 @@ function appSite(template: ArmTemplate, evaluator: Evaluator): { site: ArmResour
  * every `dependsOn` entry names a declared resource, with no self-dependency or cycle; a resource that reads
  * `reference(X)` depends on X; every expression parses and evaluates offline.
  */
-export function checkReferences(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkReferences(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
   const check = 'references';
   const violations: Violation[] = [];
   const add = (where: string, message: string): void => {
     violations.push({ check, where, message });
   };
+  const expanded = expand(source, parameters);
+  const template = expanded.template;
+  for (const error of expanded.errors) add(error.where, error.message);
   const evaluator = createEvaluator(template, parameters);
   const declaredParameters = new Set(Object.keys(template.parameters ?? {}));
   const declaredVariables = new Set(Object.keys(template.variables ?? {}));
@@ -446,6 +461,15 @@ export function checkReferences(template: ArmTemplate, parameters: Readonly<Reco
       }
       const value = evaluated.value;
       let target = -1;
+      const loop = typeof value === 'string' ? expanded.loops.get(lower(value)) : undefined;
+      if (loop !== undefined) {
+        // A copy loop's name: a dependency on each of its resources (none when its count is 0).
+        for (const member of loop) {
+          if (member === i) add(where, 'a resource cannot depend on its own copy loop');
+          targets.add(member);
+        }
+        return;
+      }
       if (typeof value === 'string' && value.startsWith('/')) {
         target = resourceIds.indexOf(lower(value));
       } else if (typeof value === 'string') {
@@ -486,6 +510,16 @@ export function checkReferences(template: ArmTemplate, parameters: Readonly<Reco
     }
   });
 
+  // A loop whose count is 0 for these parameters still uses what its declaration names.
+  forEachString(source.resources, 'resources', (text) => {
+    const parsed = safeParse(text);
+    if (parsed === null || parsed instanceof Error) return;
+    walkExpr(parsed, (node) => {
+      const arg = node.kind === 'call' ? node.args[0] : undefined;
+      if (node.kind === 'call' && arg?.kind === 'string' && lower(node.name) === 'parameters') usedParameters.add(arg.value);
+      if (node.kind === 'call' && arg?.kind === 'string' && lower(node.name) === 'variables') usedVariables.add(arg.value);
+    });
+  });
   for (const name of declaredParameters) if (!usedParameters.has(name)) add(`parameters.${name}`, `parameter '${name}' is declared but never used`);
   for (const name of declaredVariables) if (!usedVariables.has(name)) add(`variables.${name}`, `variable '${name}' is declared but never used`);
   return violations;
@@ -555,7 +589,8 @@ export function checkParametersFile(template: ArmTemplate, file: unknown): Viola
  * the workspace. Site: https only, TLS 1.2 (Flex offers no FTP; `ftpsState` is rejected by checkFlexApp).
  * Security switches must be literals, so no parameter value can turn them off.
  */
-export function checkSecurity(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkSecurity(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'security';
   const violations: Violation[] = [];
   const evaluator = createEvaluator(template, parameters);
@@ -677,7 +712,8 @@ export function checkSecurity(template: ArmTemplate, parameters: Readonly<Record
 // Flex Consumption shape
 
 /** FC1 plan (reserved), one `functionapp,linux` site on Node 22, deployment container with the site's user-assigned identity. */
-export function checkFlexApp(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkFlexApp(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'flex';
   const violations: Violation[] = [];
   const add = (where: string, message: string): void => {
@@ -806,10 +842,11 @@ export function appSettingsOf(template: ArmTemplate, evaluator: Evaluator): Map<
  * secret or comes from `list*()` or a secure parameter; the evaluated settings pass `loadConfig`.
  */
 export function checkAppSettings(
-  template: ArmTemplate,
+  source: ArmTemplate,
   settingSpecs: readonly SettingSpec[] = SETTINGS,
   parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS,
 ): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'appSettings';
   const violations: Violation[] = [];
   const add = (where: string, message: string): void => {
@@ -951,7 +988,8 @@ export function checkAppSettings(
  * it is scoped to one declared resource of the right type (never the resource group or subscription); the app
  * identity gets exactly `EXPECTED_APP_ROLES`; any other principal only a conditional Key Vault Secrets Officer.
  */
-export function checkRoleAssignments(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkRoleAssignments(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'roles';
   const violations: Violation[] = [];
   const add = (where: string, message: string): void => {
@@ -1034,11 +1072,19 @@ export function checkRoleAssignments(template: ArmTemplate, parameters: Readonly
           principalStandIn = valueOf(tryEval(symbolic, `[${printExpr(principalExpr.target.args[0])}]`));
         } else if (principalExpr.kind === 'call' && lower(principalExpr.name) === 'parameters') {
           principalStandIn = valueOf(tryEval(symbolic, principalRaw));
+        } else {
+          // A principal from the parameters through variables (event subscribers): a GUID known before deployment.
+          let usesReference = false;
+          walkExpr(principalExpr, (node) => {
+            if (node.kind === 'call' && lower(node.name) === 'reference') usesReference = true;
+          });
+          const value = usesReference ? undefined : valueOf(tryEval(symbolic, principalRaw));
+          if (value !== undefined && GUID.test(value)) principalStandIn = value;
         }
       }
       const principalArgExpr = nameExpr.args[1];
       const usesParameter = principalArgExpr !== undefined && principalExpr !== null && !(principalExpr instanceof Error) && printExpr(principalArgExpr) === printExpr(principalExpr);
-      if (principalStandIn === undefined) add(`${where}.properties.principalId`, 'must be reference(<declared identity>).principalId or a parameter');
+      if (principalStandIn === undefined) add(`${where}.properties.principalId`, 'must be reference(<declared identity>).principalId, a parameter, or a GUID taken from the parameters');
       else if (valueOf(principalArg) !== principalStandIn && !usesParameter) {
         add(`${where}.name`, "guid()'s second argument must identify the principal (the identity's resource id or the principal parameter)");
       }
@@ -1059,8 +1105,10 @@ export function checkRoleAssignments(template: ArmTemplate, parameters: Readonly
     const isApp = 'value' in principal && appPrincipal !== undefined && principal.value === appPrincipal;
     if (isApp) {
       granted.push(claimed);
+    } else if (claimed === 'Storage Queue Data Message Processor') {
+      // An event subscriber reading its queue: checkEventSubscribers matches it to the subscriber.
     } else if (resource.condition === undefined || claimed !== 'Key Vault Secrets Officer') {
-      add(where, `${claimed} for a principal other than the app's identity is allowed only as the optional (conditional) deployer Key Vault Secrets Officer`);
+      add(where, `${claimed} for a principal other than the app's identity is allowed only as the optional (conditional) deployer Key Vault Secrets Officer, or as an event subscriber's Storage Queue Data Message Processor`);
     }
   }
 
@@ -1083,7 +1131,8 @@ export function checkRoleAssignments(template: ArmTemplate, parameters: Readonly
  * heads container exists with a time-based immutability policy that allows protected append writes (a literal
  * true) for at least one day: the only immutability policy of the template.
  */
-export function checkStorageLayout(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkStorageLayout(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'storageLayout';
   const violations: Violation[] = [];
   const evaluator = createEvaluator(template, parameters);
@@ -1093,10 +1142,12 @@ export function checkStorageLayout(template: ArmTemplate, parameters: Readonly<R
       return 'value' in value ? String(value.value).split('/').pop() ?? '' : '';
     });
   const queues = leafNames('Microsoft.Storage/storageAccounts/queueServices/queues');
+  const subscriberQueues = subscribersOf(source, parameters);
+  const expectedQueues = [...EXPECTED_QUEUES, ...('config' in subscriberQueues ? [...subscriberQueues.config.subscribers.values()].map((s) => s.queue) : [])];
   const tables = leafNames('Microsoft.Storage/storageAccounts/tableServices/tables');
   for (const queue of queues) if (queue.endsWith('-poison')) violations.push({ check, where: 'resources', message: `queue '${queue}' is created by the Functions host; do not declare it` });
   const same = (a: readonly string[], b: readonly string[]): boolean => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
-  if (!same(queues, EXPECTED_QUEUES)) violations.push({ check, where: 'resources', message: `queues must be ${EXPECTED_QUEUES.join(', ')}; found ${queues.join(', ') || 'none'}` });
+  if (!same(queues, expectedQueues)) violations.push({ check, where: 'resources', message: `queues must be ${expectedQueues.join(', ')} (the broker's and the EVENT_SUBSCRIBERS queues); found ${queues.join(', ') || 'none'}` });
   if (!same(tables, EXPECTED_TABLES)) violations.push({ check, where: 'resources', message: `tables must be ${EXPECTED_TABLES.join(', ')}; found ${tables.join(', ') || 'none'}` });
   const containers = leafNames('Microsoft.Storage/storageAccounts/blobServices/containers');
   if (!containers.includes(AUDIT_HEADS_CONTAINER)) violations.push({ check, where: 'resources', message: `the container '${AUDIT_HEADS_CONTAINER}' for signed audit heads is missing` });
@@ -1120,8 +1171,135 @@ export function checkStorageLayout(template: ArmTemplate, parameters: Readonly<R
   return violations;
 }
 
+/** Message Processor: peek, get, delete; no send, no queue management (docs/ops.md, 'Webhooks and event subscribers'). */
+const SUBSCRIBER_ROLE: RoleName = 'Storage Queue Data Message Processor';
+const PRINCIPAL_TYPES = ['User', 'ServicePrincipal', 'Group'] as const;
+
+/** The EVENT_SUBSCRIBERS app setting as the deployed template sets it, parsed by the broker's own loader. */
+export function subscribersOf(
+  source: ArmTemplate,
+  parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS,
+): { config: ReturnType<typeof parseSubscriberConfig>; raw: string | undefined } | { error: string } {
+  const template = expand(source, parameters).template;
+  const evaluator = createEvaluator(template, parameters, { runtime: fakeRuntime });
+  const setting = appSettingsOf(template, evaluator).get('EVENT_SUBSCRIBERS');
+  if (setting === undefined) return { config: parseSubscriberConfig(undefined), raw: undefined };
+  const value = tryEval(evaluator, setting.raw);
+  if ('error' in value) return { error: `EVENT_SUBSCRIBERS does not evaluate: ${value.error}` };
+  if (typeof value.value !== 'string') return { error: 'EVENT_SUBSCRIBERS must evaluate to a string (a JSON document)' };
+  try {
+    const document = JSON.parse(value.value) as unknown;
+    return { config: parseSubscriberConfig(document), raw: value.value };
+  } catch (error) {
+    return { error: `EVENT_SUBSCRIBERS is refused by the broker's loader: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * Event subscribers (issue 13 point 9): for the given parameters, the EVENT_SUBSCRIBERS app setting is one the broker
+ * loads (shared/events/subscribers.ts); each of its subscriber queues is declared exactly once; each subscriber's
+ * principal (`principalId`, default `oid`, of the eventSubscribers parameter) gets Storage Queue Data Message
+ * Processor on exactly its own queue, by exactly one assignment with a deterministic, unique name; and no other
+ * principal or scope gets that role. The setting, the queues and the assignments all come from the same parameter.
+ */
+export function checkEventSubscribers(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const check = 'eventSubscribers';
+  const violations: Violation[] = [];
+  const add = (where: string, message: string): void => {
+    violations.push({ check, where, message });
+  };
+  const template = expand(source, parameters).template;
+  const evaluator = createEvaluator(template, parameters);
+  const parsed = subscribersOf(source, parameters);
+  if ('error' in parsed) {
+    add('app settings.EVENT_SUBSCRIBERS', parsed.error);
+    return violations;
+  }
+  const subscribers = [...parsed.config.subscribers.values()];
+
+  // The parameter the template is driven by: principal per subscriber name.
+  const declared = (() => {
+    try {
+      return evaluator.evaluateValue("[parameters('eventSubscribers')]");
+    } catch {
+      return [];
+    }
+  })();
+  const entries: Record<string, unknown>[] = Array.isArray(declared) ? (declared as readonly unknown[]).filter(isRecord) : [];
+  if (entries.length !== subscribers.length) add('app settings.EVENT_SUBSCRIBERS', `names ${subscribers.length} subscriber(s), the eventSubscribers parameter ${entries.length}`);
+
+  const account = indexed(template, 'Microsoft.Storage/storageAccounts')[0];
+  const accountId = account === undefined ? undefined : evaluator.resourceIdOf(account.resource);
+  const queueIds = new Map<string, string>();
+  for (const { resource } of indexed(template, 'Microsoft.Storage/storageAccounts/queueServices/queues')) {
+    const id = tryEval(evaluator, resource.name);
+    if ('value' in id && typeof id.value === 'string') queueIds.set(lower(id.value.split('/').pop() ?? ''), lower(evaluator.resourceIdOf(resource)));
+  }
+
+  const assignments = indexed(template, 'Microsoft.Authorization/roleAssignments').flatMap(({ resource, where }) => {
+    const role = tryEval(evaluator, at(resource, 'properties', 'roleDefinitionId'));
+    const roleGuid = 'value' in role && typeof role.value === 'string' ? lower(role.value.split('/').pop() ?? '') : '';
+    const description = at(resource, 'properties', 'description');
+    const claims = typeof description === 'string' && description.startsWith(`${SUBSCRIBER_ROLE}:`);
+    if (roleGuid !== ROLES[SUBSCRIBER_ROLE] && !claims) return [];
+    let scope: string | undefined;
+    try {
+      scope = evaluator.scopeIdOf(resource);
+    } catch {
+      scope = undefined;
+    }
+    const principal = tryEval(evaluator, at(resource, 'properties', 'principalId'));
+    const principalType = tryEval(evaluator, at(resource, 'properties', 'principalType'));
+    const name = tryEval(evaluator, resource.name);
+    return [{
+      where,
+      grantsRole: roleGuid === ROLES[SUBSCRIBER_ROLE],
+      scope: scope === undefined ? undefined : lower(scope),
+      principal: 'value' in principal && typeof principal.value === 'string' ? lower(principal.value) : undefined,
+      principalType: 'value' in principalType ? principalType.value : undefined,
+      name: 'value' in name && typeof name.value === 'string' ? name.value : undefined,
+    }];
+  });
+
+  for (const a of assignments) {
+    if (!a.grantsRole) add(`${a.where}.properties.roleDefinitionId`, `an event subscriber's assignment must grant ${SUBSCRIBER_ROLE} (${ROLES[SUBSCRIBER_ROLE]}) and nothing else`);
+    if (a.scope !== undefined && accountId !== undefined && a.scope === lower(accountId)) add(`${a.where}.scope`, `${SUBSCRIBER_ROLE} on the whole storage account would let a subscriber read every queue, the actions queue included; scope it to its own queue`);
+    if (!PRINCIPAL_TYPES.includes(a.principalType as (typeof PRINCIPAL_TYPES)[number])) add(`${a.where}.properties.principalType`, `must be one of ${PRINCIPAL_TYPES.join(', ')}, is ${JSON.stringify(a.principalType)}`);
+    if (a.principal === undefined || !GUID.test(a.principal)) add(`${a.where}.properties.principalId`, 'must be the object id (a GUID) of the subscriber\'s principal');
+    if (a.name === undefined || !GUID.test(a.name)) add(`${a.where}.name`, 'must evaluate to a GUID');
+  }
+
+  subscribers.forEach((subscriber) => {
+    const where = `app settings.EVENT_SUBSCRIBERS.subscribers.${subscriber.name}`;
+    const queueId = queueIds.get(subscriber.queue);
+    if (queueId === undefined) {
+      add(where, `queue '${subscriber.queue}' is named in EVENT_SUBSCRIBERS but not declared in the template`);
+      return;
+    }
+    const entry = entries.find((e) => e['name'] === subscriber.name);
+    const expectedRaw = entry === undefined ? undefined : (entry['principalId'] ?? entry['oid']);
+    const expected = typeof expectedRaw === 'string' ? lower(expectedRaw) : undefined;
+    if (expected === undefined) add(where, 'the eventSubscribers entry needs principalId or oid (who may read the queue)');
+    const own = assignments.filter((a) => a.scope === queueId);
+    const mine = own.filter((a) => a.principal !== undefined && a.principal === expected);
+    if (mine.length !== 1) add(where, `the subscriber's principal ${expected ?? '?'} must get ${SUBSCRIBER_ROLE} on queue '${subscriber.queue}' exactly once, gets it ${mine.length} time(s)`);
+    for (const other of own.filter((a) => !mine.includes(a))) add(other.where, `queue '${subscriber.queue}' of subscriber '${subscriber.name}' may be read only by its principal ${expected ?? '?'}, not ${other.principal ?? '?'}`);
+  });
+
+  const subscriberQueueIds = new Set(subscribers.map((s) => queueIds.get(s.queue)).filter((id): id is string => id !== undefined));
+  for (const a of assignments) {
+    if (a.scope !== undefined && !subscriberQueueIds.has(a.scope) && (accountId === undefined || a.scope !== lower(accountId))) {
+      add(`${a.where}.scope`, `${SUBSCRIBER_ROLE} only on a subscriber queue named in EVENT_SUBSCRIBERS, not on ${a.scope}`);
+    }
+  }
+  const names = assignments.map((a) => a.name).filter((n): n is string => n !== undefined);
+  if (new Set(names).size !== names.length) add('resources', 'two subscriber role assignments have the same name');
+  return violations;
+}
+
 /** Outputs deploy.sh and ops need exist, are strings, carry no secret, and resolve to the declared resources. */
-export function checkOutputs(template: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+export function checkOutputs(source: ArmTemplate, parameters: Readonly<Record<string, unknown>> = SAMPLE_PARAMETERS): Violation[] {
+  const template = expand(source, parameters).template;
   const check = 'outputs';
   const violations: Violation[] = [];
   const { symbolic, concrete } = evaluators(template, parameters);
@@ -1177,6 +1355,7 @@ export function checkTemplate(template: ArmTemplate, parameters: Readonly<Record
     ...checkAppSettings(template, SETTINGS, parameters),
     ...checkRoleAssignments(template, parameters),
     ...checkStorageLayout(template, parameters),
+    ...checkEventSubscribers(template, parameters),
     ...checkOutputs(template, parameters),
     ...checkApiVersions(template),
   ];

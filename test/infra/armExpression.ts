@@ -287,6 +287,16 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof RuntimeValue);
 }
 
+/** union() of two objects: the later value wins, nested objects are merged recursively. */
+function mergeObjects(a: Readonly<Record<string, ArmValue>>, b: Readonly<Record<string, ArmValue>>): Record<string, ArmValue> {
+  const out: Record<string, ArmValue> = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    const previous = out[key];
+    out[key] = previous !== undefined && isRecord(previous) && isRecord(value) ? mergeObjects(previous, value) : value;
+  }
+  return out;
+}
+
 function typeName(value: ArmValue): string {
   if (value === null) return 'null';
   if (value instanceof RuntimeValue) return 'runtime value';
@@ -358,6 +368,8 @@ export function createEvaluator(
   const parameterCache = new Map<string, ArmValue>();
   const variableCache = new Map<string, ArmValue>();
   const evaluating = new Set<string>();
+  /** Innermost last: the values of lambda variables while a lambda body is evaluated. */
+  const lambdaScopes: Map<string, ArmValue>[] = [];
   const rgId = `/subscriptions/${context.subscriptionId}/resourceGroups/${context.resourceGroupName}`;
 
   function buildId(prefix: string, args: readonly string[], fn: string): string {
@@ -510,6 +522,31 @@ export function createEvaluator(
     };
     const str = (i: number): string => asString(evaluate(arg(i)), `argument ${i + 1} of ${fn}()`);
 
+    /** Argument i as a lambda: `lambda('a'[, 'b'…], body)`, applied to values by binding its variables. */
+    const lambdaArg = (i: number, arity: readonly number[]): ((...values: ArmValue[]) => ArmValue) => {
+      const node = arg(i);
+      if (node.kind !== 'call' || node.name.toLowerCase() !== 'lambda') throw new ArmExpressionError(`argument ${i + 1} of ${fn}() must be a lambda()`);
+      const names = node.args.slice(0, -1).map((a) => {
+        if (a.kind !== 'string') throw new ArmExpressionError('lambda() variable names must be string literals');
+        return a.value;
+      });
+      const body = node.args[node.args.length - 1];
+      if (body === undefined || !arity.includes(names.length)) throw new ArmExpressionError(`the lambda of ${fn}() takes ${arity.join(' or ')} variable(s), got ${names.length}`);
+      return (...values) => {
+        lambdaScopes.push(new Map(names.map((name, n) => [name, values[n] ?? null])));
+        try {
+          return evaluate(body);
+        } finally {
+          lambdaScopes.pop();
+        }
+      };
+    };
+    const arrayArg = (i: number): readonly ArmValue[] => {
+      const value = evaluate(arg(i));
+      if (!Array.isArray(value)) throw new ArmExpressionError(`argument ${i + 1} of ${fn}() must be an array, got ${typeName(value)}`);
+      return value as readonly ArmValue[];
+    };
+
     if (fn.startsWith('list')) {
       args();
       return new RuntimeValue(source, undefined, undefined, [], true);
@@ -627,6 +664,82 @@ export function createEvaluator(
         if (isRecord(value)) return Object.keys(value).length;
         throw new ArmExpressionError('length() needs a string, array or object');
       }
+      case 'lambda':
+        throw new ArmExpressionError('lambda() can only be an argument of filter(), groupBy(), map(), mapValues(), reduce(), sort() or toObject()');
+      case 'lambdavariables': {
+        const name = str(0);
+        for (let n = lambdaScopes.length - 1; n >= 0; n -= 1) {
+          const scope = lambdaScopes[n];
+          if (scope?.has(name) === true) return scope.get(name) ?? null;
+        }
+        throw new ArmExpressionError(`lambdaVariables('${name}') is not a variable of an enclosing lambda`);
+      }
+      case 'map': {
+        // map(inputArray, lambda(item[, index])): the lambda applied to each element, in order.
+        const items = arrayArg(0);
+        const apply = lambdaArg(1, [1, 2]);
+        return items.map((item, index) => apply(item, index));
+      }
+      case 'filter': {
+        // filter(inputArray, lambda(item[, index])): the elements for which the lambda is true, in order.
+        const items = arrayArg(0);
+        const keep = lambdaArg(1, [1, 2]);
+        return items.filter((item, index) => {
+          const result = keep(item, index);
+          if (typeof result !== 'boolean') throw new ArmExpressionError('the lambda of filter() must return a bool');
+          return result;
+        });
+      }
+      case 'toobject': {
+        // toObject(inputArray, lambda(item) key[, lambda(item) value]): the value is the element itself without a value lambda.
+        const items = arrayArg(0);
+        const keyOf = lambdaArg(1, [1]);
+        const valueOf = expr.args.length > 2 ? lambdaArg(2, [1]) : (item: ArmValue): ArmValue => item;
+        const out: Record<string, ArmValue> = {};
+        for (const item of items) {
+          const key = asString(keyOf(item), 'key of toObject()');
+          // Microsoft does not document duplicate keys; an offline check must not guess which one wins.
+          if (Object.hasOwn(out, key)) throw new ArmExpressionError(`toObject() produces the key '${key}' twice`);
+          out[key] = valueOf(item);
+        }
+        return out;
+      }
+      case 'createobject': {
+        const values = args();
+        if (values.length % 2 !== 0) throw new ArmExpressionError('createObject() needs key/value pairs');
+        const out: Record<string, ArmValue> = {};
+        for (let n = 0; n < values.length; n += 2) out[asString(values[n] ?? null, 'key of createObject()')] = values[n + 1] ?? null;
+        return out;
+      }
+      case 'createarray':
+        return args();
+      case 'union': {
+        const values = args();
+        if (values.length < 2) throw new ArmExpressionError('union() needs at least two arguments');
+        if (values.every(Array.isArray)) {
+          // Arrays: every element once, in order of first appearance.
+          const out: ArmValue[] = [];
+          for (const value of values as readonly (readonly ArmValue[])[]) {
+            for (const item of value) if (!out.some((seen) => JSON.stringify(seen) === JSON.stringify(item))) out.push(item);
+          }
+          return out;
+        }
+        if (values.every(isRecord)) return values.reduce<ArmValue>((merged, value) => mergeObjects(merged as Readonly<Record<string, ArmValue>>, value as Readonly<Record<string, ArmValue>>), {});
+        throw new ArmExpressionError('union() needs all arrays or all objects');
+      }
+      case 'contains': {
+        const [container, item] = args();
+        if (typeof container === 'string') return container.includes(asString(item ?? null, 'item of contains()'));
+        if (Array.isArray(container)) return (container as readonly ArmValue[]).some((v) => JSON.stringify(v) === JSON.stringify(item));
+        if (isRecord(container)) {
+          // Object keys compare case-insensitively.
+          const key = asString(item ?? null, 'key of contains()').toLowerCase();
+          return Object.keys(container).some((k) => k.toLowerCase() === key);
+        }
+        throw new ArmExpressionError(`contains() needs an array, object or string, got ${typeName(container ?? null)}`);
+      }
+      case 'copyindex':
+        throw new ArmExpressionError('copyIndex() outside a copy loop (expand the template with expandCopies first)');
       case 'true':
         return true;
       case 'false':
@@ -695,4 +808,117 @@ export function createEvaluator(
     resourceGroupId: rgId,
     findResourceById,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Copy loops
+
+/** The result of expanding a template's resource copy loops for one parameter set. */
+export interface ExpandedTemplate {
+  /** A copy of the template: each resource with `copy` is replaced by `count` resources whose `copyIndex()` is a number. */
+  readonly template: ArmTemplate;
+  /** Copy loop name (lower case) → indexes of its resources in `template.resources`. */
+  readonly loops: ReadonlyMap<string, readonly number[]>;
+  /** Index in the original `resources` of each expanded resource. */
+  readonly origin: readonly number[];
+  /** Loops that could not be expanded (left out of `template`), with the reason. */
+  readonly errors: readonly { readonly where: string; readonly message: string }[];
+}
+
+/** Replaces `copyIndex()`, `copyIndex(offset)`, `copyIndex('loop')` and `copyIndex('loop', offset)` of `loop` by a number. */
+function substituteCopyIndex(expr: Expr, loop: string, index: number, evaluateOffset: (e: Expr) => number): Expr {
+  switch (expr.kind) {
+    case 'call': {
+      if (expr.name.toLowerCase() === 'copyindex') {
+        const [first, second] = expr.args;
+        const named = first?.kind === 'string';
+        if (named && first.value.toLowerCase() !== loop.toLowerCase()) throw new ArmExpressionError(`copyIndex('${first.value}') names another loop than '${loop}'`);
+        if (expr.args.length > 2) throw new ArmExpressionError('copyIndex() takes at most a loop name and an offset');
+        const offsetExpr = named ? second : first;
+        const offset = offsetExpr === undefined ? 0 : evaluateOffset(substituteCopyIndex(offsetExpr, loop, index, evaluateOffset));
+        return { kind: 'number', value: index + offset };
+      }
+      return { ...expr, args: expr.args.map((a) => substituteCopyIndex(a, loop, index, evaluateOffset)) };
+    }
+    case 'member':
+      return { ...expr, target: substituteCopyIndex(expr.target, loop, index, evaluateOffset) };
+    case 'index':
+      return { ...expr, target: substituteCopyIndex(expr.target, loop, index, evaluateOffset), index: substituteCopyIndex(expr.index, loop, index, evaluateOffset) };
+    default:
+      return expr;
+  }
+}
+
+function substituteInValue(value: unknown, loop: string, index: number, evaluateOffset: (e: Expr) => number): unknown {
+  if (typeof value === 'string') {
+    const expr = parseTemplateString(value);
+    if (expr === null) return value;
+    let uses = false;
+    walkExpr(expr, (node) => {
+      if (node.kind === 'call' && node.name.toLowerCase() === 'copyindex') uses = true;
+    });
+    return uses ? `[${printExpr(substituteCopyIndex(expr, loop, index, evaluateOffset))}]` : value;
+  }
+  if (Array.isArray(value)) return value.map((item) => substituteInValue(item, loop, index, evaluateOffset));
+  if (isRecord(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [substituteInValue(k, loop, index, evaluateOffset) as string, substituteInValue(v, loop, index, evaluateOffset)]));
+  }
+  return value;
+}
+
+/**
+ * Expands resource copy loops (`"copy": { "name", "count" }`, learn.microsoft.com azure-resource-manager/templates/
+ * copy-resources): `count` (0-800, no runtime values) is evaluated with the parameters, and each copy gets `copyIndex()`
+ * replaced by its index (plus the offset). Serial `mode`/`batchSize` only order the deployment and are dropped.
+ * Property and variable copy loops are not supported (this template has none): such a template is refused.
+ */
+export function expandCopies(template: ArmTemplate, parameterValues: Readonly<Record<string, unknown>>, options: EvaluatorOptions = {}): ExpandedTemplate {
+  const evaluator = createEvaluator(template, parameterValues, options);
+  const evaluateOffset = (e: Expr): number => asNumber(evaluator.evaluate(e), 'offset of copyIndex()');
+  const resources: ArmResource[] = [];
+  const loops = new Map<string, number[]>();
+  const origin: number[] = [];
+  const errors: { where: string; message: string }[] = [];
+  template.resources.forEach((resource, i) => {
+    const where = `resources[${i}]`;
+    if (isRecord(resource.properties) && Object.hasOwn(resource.properties, 'copy')) {
+      errors.push({ where: `${where}.properties.copy`, message: 'property copy loops are not supported by the offline checks' });
+    }
+    const copy = resource['copy'];
+    if (copy === undefined) {
+      resources.push(structuredClone(resource));
+      origin.push(i);
+      return;
+    }
+    const name = isRecord(copy) ? copy['name'] : undefined;
+    if (typeof name !== 'string' || name === '') {
+      errors.push({ where: `${where}.copy.name`, message: 'a copy loop needs a name' });
+      return;
+    }
+    let count: number;
+    try {
+      const value = evaluator.evaluateValue(isRecord(copy) ? copy['count'] : undefined);
+      count = asNumber(value, 'copy count');
+      if (!Number.isInteger(count) || count < 0 || count > 800) throw new ArmExpressionError(`copy count must be an integer 0-800, is ${count}`);
+    } catch (error) {
+      errors.push({ where: `${where}.copy.count`, message: (error as Error).message });
+      return;
+    }
+    const key = name.toLowerCase();
+    if (loops.has(key)) errors.push({ where: `${where}.copy.name`, message: `copy loop '${name}' is declared twice` });
+    const indexes: number[] = loops.get(key) ?? [];
+    const { copy: _copy, ...body } = resource;
+    for (let index = 0; index < count; index += 1) {
+      try {
+        resources.push(substituteInValue(body, name, index, evaluateOffset) as ArmResource);
+        origin.push(i);
+        indexes.push(resources.length - 1);
+      } catch (error) {
+        errors.push({ where, message: (error as Error).message });
+        break;
+      }
+    }
+    loops.set(key, indexes);
+  });
+  return { template: { ...structuredClone({ ...template, resources: [] }), resources }, loops, origin, errors };
 }

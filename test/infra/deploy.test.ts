@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_ROLES } from '../../shared/identity/operations.js';
 import { SECRET_NAMES } from '../../shared/secrets/names.js';
-import { checkParameterValues } from './armChecks.js';
+import { checkParameterValues, checkTemplate, SAMPLE_PARAMETERS } from './armChecks.js';
 import type { ArmTemplate } from './armExpression.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -487,6 +487,38 @@ describe('infra/deploy.sh: redeploying after the resource group was deleted', ()
     const result = deploy(BASE_ARGS, bin, { FAKE_LIST_DELETED_FAILS: '1' });
     expect(result.status).toBe(0);
     expect(result.stderr).toMatch(/cannot list soft-deleted vaults \(needs Microsoft\.KeyVault\/deletedVaults\/read on the subscription\)/);
+  }, 90_000);
+});
+
+describe('infra/deploy.sh --subscribers-file: event subscribers and rules become template parameters', () => {
+  const subscribers = {
+    subscribers: [{ name: 'worker', queue: 'events-worker', tid: AUDIENCE, oid: '0f3b8e2a-6c1d-4a7e-b295-3d8f1c6e0a41' }],
+    rules: [{ ctx: '*', events: ['connection.*'], subscribers: ['worker'] }],
+  };
+  const subscribersFile = join(dir, 'subscribers.json');
+  writeFileSync(subscribersFile, JSON.stringify(subscribers));
+
+  it('refuses a file that is not {"subscribers": [...], "rules": [...]} before doing anything', () => {
+    const { bin, log } = fakeTools('subscribers-refuse', 'forbid');
+    const bad = join(dir, 'bad-subscribers.json');
+    writeFileSync(bad, JSON.stringify({ subscribers: { worker: subscribers.subscribers[0] } }));
+    const result = deploy([...BASE_ARGS, '--subscribers-file', bad, '--dry-run'], bin);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--subscribers-file .* must be JSON \{"subscribers": \[\.\.\.\], "rules": \[\.\.\.\]\}/);
+    expect(argvLog(log)).toEqual([]);
+  });
+
+  it('passes them as eventSubscribers and eventRules, and the template accepts and checks them', () => {
+    const { bin, store } = fakeTools('subscribers-real', 'emulate');
+    const result = deploy([...BASE_ARGS, '--subscribers-file', subscribersFile], bin);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/\+ write \S+\/parameters\.json \S+,eventSubscribers,eventRules\n/);
+    const parameters = JSON.parse(readFileSync(join(store, 'parameters-parameters.json'), 'utf8')) as { parameters: Record<string, { value: unknown }> };
+    const values = Object.fromEntries(Object.entries(parameters.parameters).map(([k, v]) => [k, v.value]));
+    expect(values['eventSubscribers']).toEqual(subscribers.subscribers);
+    expect(values['eventRules']).toEqual(subscribers.rules);
+    expect(checkParameterValues(template, values, 'deploy.sh parameters')).toEqual([]);
+    expect(checkTemplate(template, { ...SAMPLE_PARAMETERS, eventSubscribers: values['eventSubscribers'], eventRules: values['eventRules'] })).toEqual([]);
   }, 90_000);
 });
 

@@ -5,6 +5,7 @@ import { SETTINGS } from '../../shared/config/config.js';
 import {
   checkApiVersions,
   checkAppSettings,
+  checkEventSubscribers,
   checkFlexApp,
   checkOutputs,
   checkParametersFile,
@@ -14,6 +15,8 @@ import {
   checkSecurity,
   checkStorageLayout,
   checkTemplate,
+  expand,
+  fakeRuntime,
   FLEX_DEPRECATED_SETTINGS,
   FLEX_DEPRECATIONS_URL,
   FLEX_REJECTED_SITE_PROPERTIES,
@@ -21,7 +24,9 @@ import {
   SAMPLE_PARAMETERS,
   type Violation,
 } from './armChecks.js';
-import type { ArmResource, ArmTemplate } from './armExpression.js';
+import { type ArmResource, type ArmTemplate, createEvaluator } from './armExpression.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { parseSubscriberConfig } from '../../shared/events/subscribers.js';
 
 const infra = resolve(import.meta.dirname, '../../infra');
 const templateText = readFileSync(resolve(infra, 'main.json'), 'utf8');
@@ -551,5 +556,196 @@ describe('infra/main.json passes every check', () => {
     const metadata = JSON.stringify(template.metadata);
     expect(metadata).toMatch(/Key Vault Secrets Officer \(this vault only\)/);
     expect(metadata).toMatch(/refresh token/);
+  });
+});
+
+describe('event subscribers: queues, per-queue role assignments and EVENT_SUBSCRIBERS from one parameter (issue 13 point 9)', () => {
+  const TID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+  const WORKER_OID = '0f3b8e2a-6c1d-4a7e-b295-3d8f1c6e0a41';
+  const LOGIC_APP_ID = '1c9d2e3f-4a5b-4c6d-8e7f-90a1b2c3d4e5';
+  const LOGIC_GROUP = '2d8e3f4a-5b6c-4d7e-9f80-a1b2c3d4e5f6';
+  const TWO = {
+    ...SAMPLE_PARAMETERS,
+    eventSubscribers: [
+      { name: 'worker', queue: 'events-worker', tid: TID, oid: WORKER_OID },
+      { name: 'logic', queue: 'events-logic', tid: TID, appId: LOGIC_APP_ID, principalId: LOGIC_GROUP, principalType: 'Group', description: 'Logic App' },
+    ],
+    eventRules: [
+      { ctx: 'Cust12345', events: ['contact.*'], subscribers: ['worker'] },
+      { ctx: '*', events: ['connection.*'], subscribers: ['worker', 'logic'] },
+    ],
+  };
+  const QUEUE = 'Microsoft.Storage/storageAccounts/queueServices/queues';
+  const PROCESSOR = ROLES['Storage Queue Data Message Processor'];
+
+  function deployed(t: ArmTemplate, parameters: Readonly<Record<string, unknown>>): { resources: { type: string; id: string; resource: ArmResource }[]; evaluate: (v: unknown) => unknown } {
+    const expanded = expand(t, parameters);
+    expect(expanded.errors).toEqual([]);
+    const evaluator = createEvaluator(expanded.template, parameters, { runtime: fakeRuntime });
+    return {
+      resources: expanded.template.resources.map((resource) => ({ type: resource.type, id: evaluator.resourceIdOf(resource), resource })),
+      evaluate: (v) => evaluator.evaluateValue(v),
+    };
+  }
+  const subscriberQueues = (d: ReturnType<typeof deployed>): string[] =>
+    d.resources.filter((r) => r.type === QUEUE).map((r) => r.id.split('/').pop() ?? '').filter((q) => q !== 'actions');
+  const processorAssignments = (d: ReturnType<typeof deployed>): { id: string; scope: string; principal: unknown; principalType: unknown; role: unknown; name: unknown }[] =>
+    d.resources
+      .filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && String(d.evaluate(props(r.resource)['roleDefinitionId'])).endsWith(PROCESSOR))
+      .map((r) => ({
+        id: r.id,
+        scope: r.id.slice(0, r.id.indexOf('/providers/Microsoft.Authorization/')),
+        principal: d.evaluate(props(r.resource)['principalId']),
+        principalType: d.evaluate(props(r.resource)['principalType']),
+        role: d.evaluate(props(r.resource)['roleDefinitionId']),
+        name: d.evaluate(r.resource.name),
+      }));
+  const setting = (d: ReturnType<typeof deployed>): string => {
+    const config = d.resources.find((r) => r.type === 'Microsoft.Web/sites/config');
+    if (config === undefined) throw new Error('fixture: no app settings');
+    return String(d.evaluate(props(config.resource)['EVENT_SUBSCRIBERS']));
+  };
+
+  it('with 2 subscribers: exactly 2 subscriber queues and 2 Message Processor assignments, each on its own queue for its own principal', () => {
+    const d = deployed(template, TWO);
+    expect(subscriberQueues(d).sort()).toEqual(['events-logic', 'events-worker']);
+    const assignments = processorAssignments(d);
+    expect(assignments).toHaveLength(2);
+    const account = d.resources.find((r) => r.type === 'Microsoft.Storage/storageAccounts')?.id ?? '';
+    const queueId = (q: string): string => `${account}/queueServices/default/queues/${q}`;
+    const byQueue = new Map(assignments.map((a) => [a.scope, a]));
+    expect(byQueue.get(queueId('events-worker'))).toMatchObject({ principal: WORKER_OID, principalType: 'ServicePrincipal' });
+    expect(byQueue.get(queueId('events-logic'))).toMatchObject({ principal: LOGIC_GROUP, principalType: 'Group' });
+    for (const a of assignments) {
+      expect(a.scope).not.toBe(account);
+      expect(a.role).toBe(`/subscriptions/${createEvaluator(template, TWO).context.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/8a0f0c08-91a1-4084-bc3d-661d67233fed`);
+    }
+    expect(checkTemplate(template, TWO)).toEqual([]);
+  });
+
+  it('names the assignments uniquely and stably (the same on a redeployment, changed when queue or principal changes)', () => {
+    const names = processorAssignments(deployed(template, TWO)).map((a) => a.name);
+    expect(new Set(names).size).toBe(2);
+    for (const name of names) expect(name).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(processorAssignments(deployed(template, structuredClone(TWO))).map((a) => a.name)).toEqual(names);
+    // Order of the parameter does not matter: the name comes from queue, principal and role, not the index.
+    const reversed = { ...TWO, eventSubscribers: [...TWO.eventSubscribers].reverse() };
+    expect(processorAssignments(deployed(template, reversed)).map((a) => a.name).sort()).toEqual([...names].sort());
+    const moved = { ...TWO, eventSubscribers: [{ ...TWO.eventSubscribers[0], queue: 'events-worker2' }, TWO.eventSubscribers[1]] };
+    expect(processorAssignments(deployed(template, moved)).map((a) => a.name)).not.toContain(names[0]);
+  });
+
+  it('EVENT_SUBSCRIBERS is generated from the same parameters: the broker loads it and it names the same queues', () => {
+    const d = deployed(template, TWO);
+    const raw = setting(d);
+    const config = parseSubscriberConfig(loadConfig({ ...checkableEnv(d), EVENT_SUBSCRIBERS: raw }).eventSubscribers);
+    expect([...config.subscribers.values()].map((s) => s.queue).sort()).toEqual(subscriberQueues(d).sort());
+    expect(config.subscribers.get('worker')?.identity).toEqual({ tid: TID, oid: WORKER_OID, appId: undefined });
+    expect(config.subscribers.get('logic')?.identity).toEqual({ tid: TID, oid: undefined, appId: LOGIC_APP_ID });
+    expect(config.rules).toEqual(TWO.eventRules);
+    // Only the broker's members: no principalId/principalType in the setting (the loader refuses unknown members).
+    expect(raw).not.toMatch(/principal/);
+  });
+
+  it('with 0 subscribers: no subscriber queue, no assignment, and a setting the broker loads as "no subscribers"', () => {
+    const d = deployed(template, SAMPLE_PARAMETERS);
+    expect(subscriberQueues(d)).toEqual([]);
+    expect(processorAssignments(d)).toEqual([]);
+    const config = parseSubscriberConfig(JSON.parse(setting(d)) as unknown);
+    expect(config.subscribers.size).toBe(0);
+    expect(config.rules).toEqual([]);
+  });
+
+  /** The evaluated app settings other than EVENT_SUBSCRIBERS, so loadConfig sees a complete environment. */
+  function checkableEnv(d: ReturnType<typeof deployed>): Record<string, string> {
+    const config = d.resources.find((r) => r.type === 'Microsoft.Web/sites/config');
+    if (config === undefined) throw new Error('fixture');
+    return Object.fromEntries(Object.entries(props(config.resource)).map(([k, v]) => [k, String(d.evaluate(v))]));
+  }
+
+  const copyOf = (t: ArmTemplate): ArmResource => find(t, 'Microsoft.Authorization/roleAssignments', (r) => r['copy'] !== undefined);
+
+  it('refuses a subscriber assignment scoped to the storage account', () => {
+    const copy = broken((t) => {
+      copyOf(t).scope = "[format('Microsoft.Storage/storageAccounts/{0}', variables('storageAccountName'))]";
+    });
+    expectViolation(checkEventSubscribers(copy, TWO), 'eventSubscribers', /on the whole storage account would let a subscriber read every queue/);
+    expectViolation(checkEventSubscribers(copy, TWO), 'eventSubscribers', /must get Storage Queue Data Message Processor on queue 'events-worker' exactly once, gets it 0/);
+    expectViolation(checkRoleAssignments(copy, TWO), 'roles', /Storage Queue Data Message Processor belongs on a microsoft\.storage\/storageaccounts\/queueservices\/queues/);
+  });
+
+  it('refuses a wrong role: Queue Data Contributor (can send and manage) instead of Message Processor', () => {
+    const copy = broken((t) => {
+      props(copyOf(t))['roleDefinitionId'] = "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', variables('roleDefinitionIds').storageQueueDataContributor)]";
+    });
+    expectViolation(checkEventSubscribers(copy, TWO), 'eventSubscribers', /must grant Storage Queue Data Message Processor/);
+    expectViolation(checkRoleAssignments(copy, TWO), 'roles', /claims Storage Queue Data Message Processor but grants 974c5e8b/);
+    const swapped = broken((t) => {
+      ((t.variables ?? {})['roleDefinitionIds'] as Record<string, string>)['storageQueueDataMessageProcessor'] = ROLES['Storage Queue Data Contributor'];
+    });
+    expectViolation(checkRoleAssignments(swapped, TWO), 'roles', /'storageQueueDataMessageProcessor' must be Storage Queue Data Message Processor's GUID/);
+  });
+
+  it("refuses an assignment for another principal, or one not bound to the loop's queue", () => {
+    const otherPrincipal = broken((t) => {
+      props(copyOf(t))['principalId'] = "[reference(resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', variables('identityName')), '2023-01-31').principalId]";
+      copyOf(t).dependsOn = [...(copyOf(t).dependsOn ?? []), "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', variables('identityName'))]"];
+    });
+    expectViolation(checkEventSubscribers(otherPrincipal, TWO), 'eventSubscribers', /may be read only by its principal/);
+    expectViolation(checkRoleAssignments(otherPrincipal, TWO), 'roles', /the app identity gets Storage Queue Data Message Processor, which it does not need/);
+    const firstQueueOnly = broken((t) => {
+      copyOf(t).scope = "[format('Microsoft.Storage/storageAccounts/{0}/queueServices/default/queues/{1}', variables('storageAccountName'), variables('eventSubscriberQueues')[0].queue)]";
+    });
+    const violations = checkEventSubscribers(firstQueueOnly, TWO);
+    expectViolation(violations, 'eventSubscribers', /queue 'events-worker' of subscriber 'worker' may be read only by its principal/);
+    expectViolation(violations, 'eventSubscribers', /on queue 'events-logic' exactly once, gets it 0/);
+  });
+
+  it('refuses a name that is not unique per queue and principal', () => {
+    const copy = broken((t) => {
+      copyOf(t).name = "[guid(resourceId('Microsoft.Storage/storageAccounts', variables('storageAccountName')), 'subscribers', variables('roleDefinitionIds').storageQueueDataMessageProcessor)]";
+    });
+    expectViolation(checkEventSubscribers(copy, TWO), 'eventSubscribers', /same name/);
+    expectViolation(checkRoleAssignments(copy, TWO), 'roles', /first argument must be the scope's resource id/);
+  });
+
+  it('refuses a setting that does not come from the parameters, or is missing while queues exist', () => {
+    const literal = broken((t) => {
+      appSettings(t)['EVENT_SUBSCRIBERS'] = JSON.stringify({ subscribers: { worker: { queue: 'events-other', tid: TID, oid: WORKER_OID } } });
+    });
+    const violations = checkEventSubscribers(literal, TWO);
+    expectViolation(violations, 'eventSubscribers', /names 1 subscriber\(s\), the eventSubscribers parameter 2/);
+    expectViolation(violations, 'eventSubscribers', /queue 'events-other' is named in EVENT_SUBSCRIBERS but not declared/);
+    expectViolation(checkStorageLayout(literal, TWO), 'storageLayout', /queues must be actions, events-other/);
+    const missing = broken((t) => {
+      delete appSettings(t)['EVENT_SUBSCRIBERS'];
+    });
+    expectViolation(checkEventSubscribers(missing, TWO), 'eventSubscribers', /names 0 subscriber\(s\), the eventSubscribers parameter 2/);
+  });
+
+  it("refuses parameters the broker would not load: a reserved or malformed queue name, a shared queue, no identity", () => {
+    const withSubscriber = (s: Record<string, unknown>): Record<string, unknown> => ({ ...TWO, eventSubscribers: [s], eventRules: [] });
+    const reserved = withSubscriber({ name: 'w', queue: 'actions', tid: TID, oid: WORKER_OID });
+    expectViolation(checkEventSubscribers(template, reserved), 'eventSubscribers', /refused by the broker's loader: .*not one of the broker's own queues/);
+    expectViolation(checkReferences(template, reserved), 'references', /declares the same resource as/);
+    const poison = withSubscriber({ name: 'w', queue: 'actions-poison', tid: TID, oid: WORKER_OID });
+    expectViolation(checkTemplate(template, poison), 'eventSubscribers', /not one of the broker's own queues/);
+    expectViolation(checkTemplate(template, poison), 'storageLayout', /'actions-poison' is created by the Functions host/);
+    const upper = withSubscriber({ name: 'w', queue: 'Events_Worker', tid: TID, oid: WORKER_OID });
+    expectViolation(checkEventSubscribers(template, upper), 'eventSubscribers', /a storage queue name/);
+    const noIdentity = withSubscriber({ name: 'w', queue: 'events-w', tid: TID, principalId: WORKER_OID });
+    expectViolation(checkEventSubscribers(template, noIdentity), 'eventSubscribers', /an identity with oid and\/or appId/);
+    const shared = { ...TWO, eventSubscribers: [TWO.eventSubscribers[0], { ...TWO.eventSubscribers[1], queue: 'events-worker' }] };
+    expectViolation(checkReferences(template, shared), 'references', /declares the same resource as/);
+    const badType = { ...TWO, eventSubscribers: [{ ...TWO.eventSubscribers[0], principalType: 'Application' }], eventRules: [] };
+    expectViolation(checkEventSubscribers(template, badType), 'eventSubscribers', /must be one of User, ServicePrincipal, Group, is "Application"/);
+  });
+
+  it('the app settings resource depends on the subscriber queues (the broker sends to them)', () => {
+    expect(find(template, 'Microsoft.Web/sites/config').dependsOn).toContain('subscriberQueues');
+    const ghost = broken((t) => {
+      find(t, 'Microsoft.Web/sites/config').dependsOn?.push('noSuchLoop');
+    });
+    expectViolation(checkReferences(ghost, TWO), 'references', /dependsOn noSuchLoop names no declared resource/);
   });
 });

@@ -38,7 +38,7 @@ export const SETTINGS = [
   { name: 'BROKER_POLICY', source: 'template', description: 'the authorization policy as a JSON document' },
   { name: 'RIGHTS_STRATEGIES', source: 'optional', description: 'JSON: rights-check strategy per tenant, {"default":"webapi","tenants":{"Cust1":{"strategy":"crmscript","scriptUniqueId":"…"}}}' },
   { name: 'ACTION_RESULT_RETENTION_HOURS', source: 'optional', description: 'hours a finished action result is kept before the pruning timer deletes it (1-2160, default 168)' },
-  { name: 'EVENT_SUBSCRIBERS', source: 'optional', description: 'JSON: event subscribers (queue and Entra identity) and per-tenant rules naming which events go to which subscriber (docs/ops.md)' },
+  { name: 'EVENT_SUBSCRIBERS', source: 'template', description: 'JSON: event subscribers (queue and Entra identity) and per-tenant rules naming which events go to which subscriber (docs/ops.md)' },
   { name: 'REQUEST_DEADLINE_MS', source: 'optional', description: 'per-request deadline in ms (1000-30000, default 10000)' },
   { name: 'CONNECTION_STATUS_CACHE_MS', source: 'optional', description: 'how long an active connection record is served from memory per instance, ms (0-30000, default 5000; 0 turns the cache off)' },
   { name: 'AUDIT_WRITERS', source: 'optional', description: 'audit writers (lanes) per instance that one caller\'s records may spread over while several are in flight (1-16, default 4; docs/audit.md "Writing")' },

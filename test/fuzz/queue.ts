@@ -1,7 +1,9 @@
 /**
  * Queue messages get the fuzzer's treatment too (issue 15 point 2): hostile messages on the `actions`
  * queue — junk JSON, text, invalid UTF-8, oversized, envelopes tampered with or forged, genuinely signed
- * envelopes for actions that do not exist or are too old, and text that is not base64 at all — read by the
+ * envelopes for actions that do not exist or are too old, wrong encodings (a signed envelope as UTF-16 or
+ * after a UTF-8 BOM inside the base64; one put on the queue as plain JSON text instead of base64), and text
+ * that is not base64 at all — read by the
  * dev host's queue trigger as the Functions host would. What must hold, checked once the queue drained:
  * - no execution: SuperOffice's Web API was not called;
  * - a recorded refusal: every message the trigger could decode is refused and recorded (`actionresults`,
@@ -48,10 +50,11 @@ export interface QueueFuzzSummary {
   readonly durationMs: number;
 }
 
-type Kind = 'junk_json' | 'text' | 'invalid_utf8' | 'oversized' | 'tampered' | 'forged' | 'unknown_action' | 'expired' | 'not_base64';
+type Kind = 'junk_json' | 'text' | 'invalid_utf8' | 'oversized' | 'tampered' | 'forged' | 'unknown_action' | 'expired' | 'utf16' | 'bom' | 'json_text' | 'not_base64';
 
 const MESSAGE = fc.record({
-  kind: fc.constantFrom<Kind>('junk_json', 'text', 'invalid_utf8', 'oversized', 'tampered', 'forged', 'unknown_action', 'expired', 'not_base64'),
+  kind: fc.constantFrom<Kind>('junk_json', 'text', 'invalid_utf8', 'oversized', 'tampered', 'forged', 'unknown_action', 'expired', 'utf16', 'bom', 'json_text', 'not_base64'),
+  encoding: fc.constantFrom('utf16le', 'utf16le-bom', 'utf16be-bom'),
   junk: fc.jsonValue({ maxDepth: 4 }),
   text: fc.string({ unit: 'grapheme', maxLength: 200 }),
   bytes: fc.uint8Array({ minLength: 1, maxLength: 200 }),
@@ -137,13 +140,28 @@ export async function fuzzActionsQueue(stack: FuzzStack, options: QueueFuzzOptio
         text = sample.mutation === 'duplicate' ? sealed.replace(/}$/, ',"action":{"id":"x"}}') : JSON.stringify(envelope);
         break;
       }
+      case 'utf16':
+      case 'bom':
+      case 'json_text':
+        // A genuinely signed envelope (of an action that was never stored) in the wrong encoding.
+        text = await sealEnvelope(action(), runtime.actionsKeyring);
+        break;
       case 'invalid_utf8':
       case 'not_base64':
         text = '';
     }
-    if (sample.kind === 'not_base64') {
+    if (sample.kind === 'not_base64' || sample.kind === 'json_text') {
+      // Not base64 although host.json says so: the host cannot decode it (JSON text has `{`, `"` and `:`).
       undecodable += 1;
-      texts.push(`not base64 <fz> ${sample.text.replace(/[A-Za-z0-9+/=]/g, '')}%%`);
+      texts.push(sample.kind === 'json_text' ? text : `not base64 <fz> ${sample.text.replace(/[A-Za-z0-9+/=]/g, '')}%%`);
+    } else if (sample.kind === 'utf16') {
+      decodable += 1;
+      const le = Buffer.from(text, 'utf16le');
+      const bytes = sample.encoding === 'utf16le' ? le : sample.encoding === 'utf16le-bom' ? Buffer.concat([Buffer.from([0xff, 0xfe]), le]) : Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(le).swap16()]);
+      texts.push(bytes.toString('base64'));
+    } else if (sample.kind === 'bom') {
+      decodable += 1;
+      texts.push(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text, 'utf8')]).toString('base64'));
     } else {
       decodable += 1;
       texts.push(sample.kind === 'invalid_utf8' ? Buffer.from(sample.bytes).toString('base64') : Buffer.from(text, 'utf8').toString('base64'));

@@ -112,6 +112,7 @@ describe('a small fuzz run over the local stack (issue 15 point 1)', () => {
     expect(queue.refused).toBe(queue.decodable);
     expect(queue.auditedDenials).toBeGreaterThanOrEqual(queue.decodable);
     expect(queue.poisoned).toBe(queue.undecodable);
+    expect(queue.poisonedDecodable).toBe(0);
     expect(queue.left).toBe(0);
     expect(queue.decodable + queue.undecodable).toBe(queue.messages);
   });

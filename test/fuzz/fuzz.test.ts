@@ -10,7 +10,9 @@ import { fuzzWebhooks, webhookFuzzFailed, webhookSummaryLine, type WebhookFuzzSu
 
 /**
  * Issue 15 point 1 in `npm test`: the checks the fuzzer applies fail on what they must catch, and a small
- * fuzz run (`FUZZ_TEST_RUNS` requests per endpoint, default 60) over the local stack finds no failure.
+ * fuzz run (`FUZZ_TEST_RUNS` requests per endpoint, default 60) over the local stack finds no failure;
+ * point 2: hostile queue messages (`FUZZ_TEST_QUEUE_RUNS`, 60) and signed webhook deliveries
+ * (`FUZZ_TEST_WEBHOOK_RUNS`, 200) on the same stack.
  * `npm run fuzz` runs 10,000 per endpoint.
  */
 

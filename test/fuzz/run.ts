@@ -57,7 +57,7 @@ try {
   if (queueRuns > 0) {
     const queue = await fuzzActionsQueue(stack, { runs: queueRuns, seed });
     queueFailed = !queue.drained || queue.executed > 0 || queue.refused < queue.decodable || queue.poisoned < queue.undecodable || queue.poisonedDecodable > 0 || queue.auditedDenials < queue.decodable;
-    process.stdout.write(`  queue: ${queue.decodable} decodable (refused ${queue.refused}, audited deny ${queue.auditedDenials}), ${queue.undecodable} not base64 (poisoned ${queue.poisoned}), ${queue.left} left, ${queue.executed} Web API calls, ${(queue.durationMs / 1000).toFixed(1)} s${queueFailed ? '  FAIL' : ''}\n`);
+    process.stdout.write(`  queue: ${queue.decodable} decodable (refused ${queue.refused}, audited deny ${queue.auditedDenials}), ${queue.undecodable} not base64 (poisoned ${queue.poisoned}), ${queue.poisonedDecodable} decodable ones in poison, ${queue.left} left, ${queue.executed} Web API calls, ${(queue.durationMs / 1000).toFixed(1)} s${queueFailed ? '  FAIL' : ''}\n`);
     process.stdout.write(`${queueSummaryLine(queue)}\n`);
   }
   let webhooksFailed = false;

@@ -5,7 +5,7 @@ import { described } from '../shared/http/schemas.js';
 import { registerTimer } from '../shared/runtime/registry.js';
 import { getRuntime } from '../shared/runtime/runtime.js';
 import { TenantId } from '../shared/superoffice/identifiers.js';
-import { disabledWebhooks, MAX_WEBHOOK_BODY_BYTES } from '../shared/webhooks/webhookService.js';
+import { disabledWebhooks, MAX_WEBHOOK_BODY_BYTES, type WebhookPayloadRefusal } from '../shared/webhooks/webhookService.js';
 import { parseSubscriberConfig } from '../shared/events/subscribers.js';
 
 /**
@@ -29,6 +29,14 @@ const Webhook = z.strictObject({
   targetUrl: z.string(),
 });
 
+/** The problem detail of a signed body that is JSON but not a usable notification. */
+const WEBHOOK_REFUSALS: Readonly<Record<Exclude<WebhookPayloadRefusal, 'not_utf8' | 'not_json'>, string>> = {
+  duplicate_key: 'The webhook body names a member twice',
+  too_deep: 'The webhook body is nested too deeply',
+  not_a_notification: 'The webhook body is not a SuperOffice notification',
+  wrong_tenant: 'ContextIdentifier does not name this tenant',
+};
+
 // `not_connected`: no administrator of the tenant consented to the system user (found by `npm run fuzz`).
 const ADMIN_ERRORS: readonly ErrorCode[] = ['not_found', 'not_connected', 'upstream_bad_response', 'upstream_unavailable', 'upstream_timeout', 'tenant_unavailable', 'secret_store_unavailable', 'secret_store_throttled', 'secret_conflict'];
 
@@ -40,7 +48,7 @@ export const receiveWebhookHandler = registerEndpoint({
   route: 'webhooks/superoffice/{ctx}/{webhookName}',
   tag: 'webhooks',
   summary: 'SuperOffice webhook delivery',
-  description: "Anonymous; authenticated by `X-SuperOffice-Signature` (base64 HMAC-SHA256 of the raw body with the webhook's secret), checked before the body is parsed: missing or wrong → 401. The `test` event → 200. A repeated `EventId` → 200 without effect. `ContextIdentifier` must be `{ctx}`. Verified events go to the subscriber queues the rules name, as CloudEvents.",
+  description: "Anonymous; authenticated by `X-SuperOffice-Signature` (base64 HMAC-SHA256 of the raw body with the webhook's secret), checked before the body is parsed: missing or wrong → 401. A signed body that is not UTF-8 JSON → 400 `invalid_json`; one that repeats a member, nests deeper than 32, is not a notification or names another tenant → 400 `validation_failed` (the audit record names the reason). The `test` event → 200. A repeated `EventId` → 200 without effect. `ContextIdentifier` must be `{ctx}`. Verified events go to the subscriber queues the rules name, as CloudEvents.",
   access: { kind: 'anonymous' },
   failClosedAudit: true,
   maxBodyBytes: MAX_WEBHOOK_BODY_BYTES,
@@ -50,13 +58,20 @@ export const receiveWebhookHandler = registerEndpoint({
     rawBody: { description: 'The notification JSON exactly as SuperOffice sent it.' },
   },
   responses: { 200: { description: 'Received.', body: z.strictObject({ received: z.enum(['test', 'duplicate', 'delivered']) }) } },
-  errors: ['unauthenticated', 'upstream_unavailable', 'secret_store_unavailable', 'secret_store_throttled'],
+  errors: ['invalid_json', 'unauthenticated', 'upstream_unavailable', 'secret_store_unavailable', 'secret_store_throttled'],
   async handler({ path, headers, body, scope }) {
     scope.annotate({ subject: { env: scope.runtime.config.superOffice.environment, ctx: path.ctx }, target: `webhook ${path.webhookName}` });
     const result = await scope.runtime.webhooks.receive({ ctx: path.ctx, name: path.webhookName, body, signature: headers['x-superoffice-signature'] ?? null });
     if (result.status === 401) {
       scope.annotate({ reason: result.reason });
       throw new BrokerError('unauthenticated', 'The webhook signature is missing or wrong');
+    }
+    if (result.status === 400) {
+      // Signed, so from the webhook's holder, but unusable: refused, and the audit record says why (issue 15 point 2).
+      scope.annotate({ reason: result.reason, flags: ['signature:verified'] });
+      throw result.reason === 'not_utf8' || result.reason === 'not_json'
+        ? new BrokerError('invalid_json', 'The webhook body is not a UTF-8 JSON text')
+        : new BrokerError('validation_failed', WEBHOOK_REFUSALS[result.reason]);
     }
     scope.annotate({
       subject: { env: scope.runtime.config.superOffice.environment, ctx: path.ctx, ...(result.changedBy !== undefined && result.changedBy !== '0' ? { associateId: result.changedBy } : {}) },

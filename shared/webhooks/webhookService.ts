@@ -8,7 +8,7 @@ import { Secret } from '../secrets/secret.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { WebhookDedupeStore } from './dedupe.js';
-import { webhookPayloadSchema } from './payload.js';
+import { readWebhookJson, webhookPayloadSchema, type WebhookJsonRefusal } from './payload.js';
 import { verifyWebhookSignature, webhookSecretName } from './signature.js';
 
 /**
@@ -17,9 +17,11 @@ import { verifyWebhookSignature, webhookSecretName } from './signature.js';
  *
  * Receiving, in this order: the raw body is bounded; the webhook's secret is read from Key Vault
  * (`so-wh-…`); `X-SuperOffice-Signature` must verify over the raw bytes (constant time) before anything
- * is parsed — a missing or wrong signature, or an unknown webhook, is 401; then the JSON is parsed;
- * the `test` event is answered 200 and ignored; `ContextIdentifier` must be the route's tenant; a repeated
- * `EventId` already delivered has no effect; otherwise the event goes to the subscribers.
+ * is parsed — a missing or wrong signature, or an unknown webhook, is 401; then the JSON is read
+ * strictly (UTF-8 without BOM, one JSON text, no repeated member, bounded depth); the `test` event is
+ * answered 200 and ignored; the body must be a notification whose `ContextIdentifier` is the route's
+ * tenant — a verified body that is not is refused with its reason (400; the audit record names it); a
+ * repeated `EventId` already delivered has no effect; otherwise the event goes to the subscribers.
  */
 
 /** Largest webhook body accepted (SuperOffice's payloads are a few KiB). */
@@ -27,9 +29,13 @@ export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
 /** SuperOffice's webhook states (docs/superoffice.md §6). */
 const WEBHOOK_STATE_NAMES: Readonly<Record<number, string>> = { 0: 'Unknown', 1: 'Active', 2: 'Stopped', 3: 'TooManyErrors' };
 
+/** Why a body whose signature verified is refused: not a JSON text (`not_utf8`, `not_json`), or not a notification for this tenant. */
+export type WebhookPayloadRefusal = WebhookJsonRefusal | 'not_a_notification' | 'wrong_tenant';
+
 export type ReceiveResult =
   | { readonly status: 200; readonly reason: 'test' | 'duplicate' | 'delivered'; readonly eventId?: string; readonly event?: string; readonly subscribers?: readonly string[]; readonly changedBy?: string }
-  | { readonly status: 401; readonly reason: 'signature_missing' | 'signature_invalid' | 'webhook_unknown' };
+  | { readonly status: 401; readonly reason: 'signature_missing' | 'signature_invalid' | 'webhook_unknown' }
+  | { readonly status: 400; readonly reason: WebhookPayloadRefusal };
 
 export interface RegisteredWebhook {
   readonly id: number;
@@ -63,7 +69,7 @@ export class WebhookService {
     return `${this.options.publicOrigin}/api/webhooks/superoffice/${encodeURIComponent(ctx)}/${encodeURIComponent(name)}`;
   }
 
-  /** Handles one delivery. Throws `validation_failed` (400) for a verified but unusable body; storage and Key Vault failures throw (5xx: SuperOffice retries). */
+  /** Handles one delivery. A verified but unusable body is a 400 result with its reason; storage and Key Vault failures throw (5xx: SuperOffice retries). */
   async receive(input: { readonly ctx: string; readonly name: string; readonly body: Uint8Array; readonly signature: string | null }): Promise<ReceiveResult> {
     if (input.body.byteLength > MAX_WEBHOOK_BODY_BYTES) throw new BrokerError('payload_too_large', `A webhook body may be at most ${MAX_WEBHOOK_BODY_BYTES} bytes`);
     if (input.signature === null || input.signature.trim() === '') return { status: 401, reason: 'signature_missing' };
@@ -76,18 +82,15 @@ export class WebhookService {
     }
     if (!verifyWebhookSignature(input.body, input.signature, secret)) return { status: 401, reason: 'signature_invalid' };
 
-    let json: unknown;
-    try {
-      json = JSON.parse(Buffer.from(input.body).toString('utf8')) as unknown;
-    } catch {
-      throw new BrokerError('invalid_json', 'The webhook body is not JSON');
-    }
+    const read = readWebhookJson(input.body);
+    if (!read.ok) return { status: 400, reason: read.reason };
+    const json = read.value;
     const event = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['Event'] : undefined;
     if (event === 'test') return { status: 200, reason: 'test', event: 'test' };
     const parsed = webhookPayloadSchema.safeParse(json);
-    if (!parsed.success) throw new BrokerError('validation_failed', 'The webhook body is not a SuperOffice notification');
+    if (!parsed.success) return { status: 400, reason: 'not_a_notification' };
     const payload = parsed.data;
-    if (payload.ContextIdentifier !== input.ctx) throw new BrokerError('validation_failed', 'ContextIdentifier does not name this tenant');
+    if (payload.ContextIdentifier !== input.ctx) return { status: 400, reason: 'wrong_tenant' };
     const changedBy = payload.ChangedByAssociateId !== undefined ? String(payload.ChangedByAssociateId) : undefined;
     const base = { eventId: payload.EventId, event: payload.Event, ...(changedBy !== undefined ? { changedBy } : {}) };
 

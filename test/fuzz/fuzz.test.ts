@@ -6,10 +6,13 @@ import { runFuzz, summaryLine, type FuzzSummary } from './fuzzer.js';
 import { MARKER, requestsFor, type Operation } from './inputs.js';
 import { fuzzActionsQueue, queueSummaryLine, type QueueFuzzSummary } from './queue.js';
 import { startFuzzStack, type FuzzStack } from './stack.js';
+import { fuzzWebhooks, webhookFuzzFailed, webhookSummaryLine, type WebhookFuzzSummary } from './webhooks.js';
 
 /**
  * Issue 15 point 1 in `npm test`: the checks the fuzzer applies fail on what they must catch, and a small
- * fuzz run (`FUZZ_TEST_RUNS` requests per endpoint, default 60) over the local stack finds no failure.
+ * fuzz run (`FUZZ_TEST_RUNS` requests per endpoint, default 60) over the local stack finds no failure;
+ * point 2: hostile queue messages (`FUZZ_TEST_QUEUE_RUNS`, 60) and signed webhook deliveries
+ * (`FUZZ_TEST_WEBHOOK_RUNS`, 200) on the same stack.
  * `npm run fuzz` runs 10,000 per endpoint.
  */
 
@@ -86,6 +89,7 @@ describe('a small fuzz run over the local stack (issue 15 point 1)', () => {
   let stack: FuzzStack;
   let summary: FuzzSummary;
   let queue: QueueFuzzSummary;
+  let webhooks: WebhookFuzzSummary;
   const runs = Number(process.env['FUZZ_TEST_RUNS'] ?? 60);
   const seed = Number(process.env['FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -93,7 +97,8 @@ describe('a small fuzz run over the local stack (issue 15 point 1)', () => {
     stack = await startFuzzStack();
     summary = await runFuzz(stack, { runs, seed, concurrency: 32 });
     queue = await fuzzActionsQueue(stack, { runs: Number(process.env['FUZZ_TEST_QUEUE_RUNS'] ?? 60), seed, timeoutMs: 90_000 });
-    process.stdout.write(`[fuzz] seed ${seed} (replay with FUZZ_SEED=${seed}): ${summaryLine(summary)}; ${queueSummaryLine(queue)}\n`);
+    webhooks = await fuzzWebhooks(stack, { runs: Number(process.env['FUZZ_TEST_WEBHOOK_RUNS'] ?? 200), seed });
+    process.stdout.write(`[fuzz] seed ${seed} (replay with FUZZ_SEED=${seed}): ${summaryLine(summary)}; ${queueSummaryLine(queue)}; ${webhookSummaryLine(webhooks)}\n`);
   }, 360_000);
   afterAll(async () => stack?.stop());
 
@@ -109,8 +114,24 @@ describe('a small fuzz run over the local stack (issue 15 point 1)', () => {
     expect(queue.refused).toBe(queue.decodable);
     expect(queue.auditedDenials).toBeGreaterThanOrEqual(queue.decodable);
     expect(queue.poisoned).toBe(queue.undecodable);
+    expect(queue.poisonedDecodable).toBe(0);
     expect(queue.left).toBe(0);
     expect(queue.decodable + queue.undecodable).toBe(queue.messages);
+  });
+
+  it('issue 15 point 2: hostile signed webhooks are refused and audited with their reason, only valid first deliveries reach the subscriber, replays and refusals execute nothing', () => {
+    expect(webhooks.failures).toEqual([]);
+    expect(webhooks.requests).toBe(Number(process.env['FUZZ_TEST_WEBHOOK_RUNS'] ?? 200));
+    expect(webhooks.valid).toBeGreaterThan(0);
+    expect(webhooks.replays).toBeGreaterThan(0);
+    expect(webhooks.delivered).toBe(webhooks.valid);
+    expect(webhooks.duplicates).toBe(webhooks.replays);
+    expect(webhooks.cloudEvents).toBe(webhooks.valid);
+    expect(webhooks.grants).toBe(webhooks.expectedGrants);
+    expect(webhooks.webApiCalls).toBe(0);
+    expect(webhooks.audited).toBe(webhooks.requests);
+    expect(webhooks.refused).toBeGreaterThan(webhooks.requests / 2);
+    expect(webhookFuzzFailed(webhooks)).toBe(false);
   });
 
   it('finds no server error and no failed check', () => {

@@ -1,7 +1,9 @@
 /**
  * Queue messages get the fuzzer's treatment too (issue 15 point 2): hostile messages on the `actions`
  * queue — junk JSON, text, invalid UTF-8, oversized, envelopes tampered with or forged, genuinely signed
- * envelopes for actions that do not exist or are too old, and text that is not base64 at all — read by the
+ * envelopes for actions that do not exist or are too old, wrong encodings (a signed envelope as UTF-16 or
+ * after a UTF-8 BOM inside the base64; one put on the queue as plain JSON text instead of base64), and text
+ * that is not base64 at all — read by the
  * dev host's queue trigger as the Functions host would. What must hold, checked once the queue drained:
  * - no execution: SuperOffice's Web API was not called;
  * - a recorded refusal: every message the trigger could decode is refused and recorded (`actionresults`,
@@ -40,18 +42,21 @@ export interface QueueFuzzSummary {
   readonly executed: number;
   /** Messages that are not base64, which the host must move to the poison queues. */
   readonly undecodable: number;
-  /** Messages that ended in `actions-poison` or `actions-poison-poison`. */
+  /** Messages of this run that ended in `actions-poison-poison` (found by their text). */
   readonly poisoned: number;
+  /** Of those, messages that were decodable (a crash loop: the broker should have refused them at once). */
+  readonly poisonedDecodable: number;
   /** Messages still on the `actions` queue at the end. */
   readonly left: number;
   readonly drained: boolean;
   readonly durationMs: number;
 }
 
-type Kind = 'junk_json' | 'text' | 'invalid_utf8' | 'oversized' | 'tampered' | 'forged' | 'unknown_action' | 'expired' | 'not_base64';
+type Kind = 'junk_json' | 'text' | 'invalid_utf8' | 'oversized' | 'tampered' | 'forged' | 'unknown_action' | 'expired' | 'utf16' | 'bom' | 'json_text' | 'not_base64';
 
 const MESSAGE = fc.record({
-  kind: fc.constantFrom<Kind>('junk_json', 'text', 'invalid_utf8', 'oversized', 'tampered', 'forged', 'unknown_action', 'expired', 'not_base64'),
+  kind: fc.constantFrom<Kind>('junk_json', 'text', 'invalid_utf8', 'oversized', 'tampered', 'forged', 'unknown_action', 'expired', 'utf16', 'bom', 'json_text', 'not_base64'),
+  encoding: fc.constantFrom('utf16le', 'utf16le-bom', 'utf16be-bom'),
   junk: fc.jsonValue({ maxDepth: 4 }),
   text: fc.string({ unit: 'grapheme', maxLength: 200 }),
   bytes: fc.uint8Array({ minLength: 1, maxLength: 200 }),
@@ -99,7 +104,6 @@ export async function fuzzActionsQueue(stack: FuzzStack, options: QueueFuzzOptio
   const since = new Date();
   const refusedFilter = odata`PartitionKey eq 'refused' and at ge ${since}`;
   const deniedFilter = odata`action eq 'actions.execute' and outcome eq 'deny' and time ge ${since.toISOString()}`;
-  const poisonedBefore = (await queueLength(poison)) + (await queueLength(poisonPoison));
   const webApiBefore = simulator.counters.get('webapi');
   const otherKey = randomBytes(32);
 
@@ -137,13 +141,28 @@ export async function fuzzActionsQueue(stack: FuzzStack, options: QueueFuzzOptio
         text = sample.mutation === 'duplicate' ? sealed.replace(/}$/, ',"action":{"id":"x"}}') : JSON.stringify(envelope);
         break;
       }
+      case 'utf16':
+      case 'bom':
+      case 'json_text':
+        // A genuinely signed envelope (of an action that was never stored) in the wrong encoding.
+        text = await sealEnvelope(action(), runtime.actionsKeyring);
+        break;
       case 'invalid_utf8':
       case 'not_base64':
         text = '';
     }
-    if (sample.kind === 'not_base64') {
+    if (sample.kind === 'not_base64' || sample.kind === 'json_text') {
+      // Not base64 although host.json says so: the host cannot decode it (JSON text has `{`, `"` and `:`).
       undecodable += 1;
-      texts.push(`not base64 <fz> ${sample.text.replace(/[A-Za-z0-9+/=]/g, '')}%%`);
+      texts.push(sample.kind === 'json_text' ? text : `not base64 <fz> ${sample.text.replace(/[A-Za-z0-9+/=]/g, '')}%%`);
+    } else if (sample.kind === 'utf16') {
+      decodable += 1;
+      const le = Buffer.from(text, 'utf16le');
+      const bytes = sample.encoding === 'utf16le' ? le : sample.encoding === 'utf16le-bom' ? Buffer.concat([Buffer.from([0xff, 0xfe]), le]) : Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(le).swap16()]);
+      texts.push(bytes.toString('base64'));
+    } else if (sample.kind === 'bom') {
+      decodable += 1;
+      texts.push(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text, 'utf8')]).toString('base64'));
     } else {
       decodable += 1;
       texts.push(sample.kind === 'invalid_utf8' ? Buffer.from(sample.bytes).toString('base64') : Buffer.from(text, 'utf8').toString('base64'));
@@ -156,14 +175,28 @@ export async function fuzzActionsQueue(stack: FuzzStack, options: QueueFuzzOptio
   const deadline = Date.now() + (options.timeoutMs ?? 180_000);
   let refused = 0;
   let poisoned = 0;
+  let poisonedDecodable = 0;
   let left = 0;
   let drained = false;
+  // This run's messages by text (the host copies a message to the poison queue unchanged); other messages
+  // (actions of the HTTP fuzz still being retried) are not counted.
+  const sent = new Map(texts.map((t, i) => [t, samples[i]!.kind !== 'not_base64' && samples[i]!.kind !== 'json_text']));
+  await poisonPoison.createIfNotExists();
   while (Date.now() < deadline) {
     refused = await countTable(connectionString, ACTION_RESULTS_TABLE, refusedFilter);
-    poisoned = (await queueLength(poison)) + (await queueLength(poisonPoison)) - poisonedBefore;
+    for (;;) {
+      const { receivedMessageItems } = await poisonPoison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 });
+      const ours = receivedMessageItems.filter((m) => sent.has(m.messageText));
+      for (const m of ours) {
+        poisoned += 1;
+        if (sent.get(m.messageText) === true) poisonedDecodable += 1;
+        await poisonPoison.deleteMessage(m.messageId, m.popReceipt);
+      }
+      if (receivedMessageItems.length < 32) break;
+    }
     left = await queueLength(queue);
     // Undecodable messages pass through actions-poison on their way to actions-poison-poison.
-    if (refused >= decodable && left === 0 && (await queueLength(poison)) === 0 && (await queueLength(poisonPoison)) - poisonedBefore >= undecodable) {
+    if (refused >= decodable && left === 0 && (await queueLength(poison)) === 0 && poisoned >= undecodable) {
       drained = true;
       break;
     }
@@ -172,7 +205,7 @@ export async function fuzzActionsQueue(stack: FuzzStack, options: QueueFuzzOptio
   const auditedDenials = await countTable(connectionString, 'audit', deniedFilter);
   return {
     messages: texts.length, decodable, refused, auditedDenials, executed: simulator.counters.get('webapi') - webApiBefore,
-    undecodable, poisoned, left, drained, durationMs: performance.now() - started,
+    undecodable, poisoned, poisonedDecodable, left, drained, durationMs: performance.now() - started,
   };
 }
 

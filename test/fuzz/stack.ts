@@ -29,6 +29,15 @@ export interface FuzzStack {
   stop(): Promise<void>;
 }
 
+/** The tenant whose webhook events the fuzz subscriber gets (`webhooks.ts`), and the subscriber's queue. */
+export const FUZZ_WEBHOOK_CTX = 'Cust12345';
+export const FUZZ_SUBSCRIBER_QUEUE = 'events-fuzz';
+/** Every event of that tenant goes to the fuzz subscriber (an identity no caller has: its grants stay unused). */
+const EVENT_SUBSCRIBERS = {
+  subscribers: { fuzz: { queue: FUZZ_SUBSCRIBER_QUEUE, tid: '11111111-1111-4111-8111-111111111111', oid: 'fafafafa-0000-4000-8000-000000000001' } },
+  rules: [{ ctx: FUZZ_WEBHOOK_CTX, events: ['*'], subscribers: ['fuzz'] }],
+};
+
 /** Users connected before the run, per tenant. */
 const CONNECTED: ReadonlyArray<readonly [string, number]> = [['Cust12345', 5], ['Cust12345', 6], ['Cust12345', 7], ['Cust54321', 5], ['Cust54321', 6]];
 
@@ -49,7 +58,7 @@ export async function startFuzzStack(): Promise<FuzzStack> {
   const stack = await startLocalStack({
     starters: { startAzurite, startKeyVault: startKeyVaultServer, startSimulator: startSuperOfficeSimulator, startIssuer: startCallerIssuer },
     port: 0,
-    env: { LOG_LEVEL: 'error' },
+    env: { LOG_LEVEL: 'error', EVENT_SUBSCRIBERS: JSON.stringify(EVENT_SUBSCRIBERS) },
     log: quiet,
   });
   try {

@@ -2,17 +2,26 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { odata, TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { HttpHandler } from '@azure/functions';
 import { createActionHandler } from '../../../functions/actions.js';
+import { rightsTableHandler } from '../../../functions/rights.js';
+import { superofficeProxyHandlers } from '../../../functions/superoffice.js';
 import { tokensHandler } from '../../../functions/tokens.js';
+import { callerIssuerSettings, startCallerIssuer, type CallerIssuer } from '../../../dev/entra/issuer.js';
 import { ACTIONS_HMAC_KEY_NAME } from '../../../shared/actions/hmacKey.js';
 import { createAuditRecorder } from '../../../shared/audit/recorder.js';
+import { loadConfig } from '../../../shared/config/config.js';
+import { createCallerVerifier } from '../../../shared/identity/callerVerifier.js';
+import { createRequestGuard } from '../../../shared/identity/guard.js';
+import { OPERATION_ROLES } from '../../../shared/identity/operations.js';
+import { parsePolicy } from '../../../shared/identity/policy.js';
 import { createQueueSender } from '../../../shared/events/queueSender.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { createRuntime, setRuntime, type Runtime, type RuntimeOverrides } from '../../../shared/runtime/runtime.js';
 import { connectionSecretName } from '../../../shared/secrets/names.js';
 import { Secret } from '../../../shared/secrets/secret.js';
 import { StorageClients } from '../../../shared/storage/storage.js';
-import { startBrokerHarness, TEST_POLICY, type BrokerHarness, type HarnessResponse } from '../../support/brokerHarness.js';
+import { CALLERS, startBrokerHarness, TEST_POLICY, TEST_TENANT, type BrokerHarness, type HarnessResponse } from '../../support/brokerHarness.js';
 
 /**
  * The fault matrix (docs/faults.md, issue 15 point 3): for each dependency fault, what the broker answers
@@ -25,7 +34,13 @@ import { startBrokerHarness, TEST_POLICY, type BrokerHarness, type HarnessRespon
 let h: BrokerHarness;
 const CTX = 'Cust12345';
 const NORA = 6;
-const quiet = createLogger({ level: 'error', sink: (l) => { if (process.env['FAULTS_DEBUG']) process.stdout.write(`LOG ${l}\n`); } });
+/** Error log lines of the current test (the audit rows of docs/faults.md name some). */
+const errorLog: string[] = [];
+const quiet = createLogger({ level: 'error', sink: (l) => {
+  errorLog.push(l);
+  if (process.env['FAULTS_DEBUG']) process.stdout.write(`LOG ${l}\n`);
+} });
+const logged = (event: string): boolean => errorLog.some((line) => line.includes(`"${event}"`));
 
 // The integration caller may also run actions (the queue row) in this file's policy.
 const POLICY = {
@@ -44,6 +59,7 @@ afterAll(async () => h?.stop());
 
 let instance: Runtime;
 beforeEach(() => {
+  errorLog.length = 0;
   h.sim.control.clearFaults();
   h.sim.control.setTenantState(CTX, 'Running');
   h.vault.faults.clear();
@@ -66,11 +82,26 @@ interface Outcome {
   readonly ms: number;
 }
 
-async function requestToken(associateId = NORA): Promise<Outcome> {
+async function requestToken(associateId = NORA, headers: Record<string, string> = {}): Promise<Outcome> {
+  return callAudited(tokensHandler, { method: 'POST', path: '/api/tokens', caller: 'integration', body: { ctx: CTX, associateId: String(associateId) }, headers });
+}
+
+/** Calls an endpoint with a fresh request id and returns the answer with its audit record. */
+async function callAudited(handler: HttpHandler, init: Parameters<BrokerHarness['call']>[1]): Promise<Outcome> {
   const id = `fault-${randomUUID()}`;
   const started = Date.now();
-  const res = await h.call(tokensHandler, { method: 'POST', path: '/api/tokens', caller: 'integration', body: { ctx: CTX, associateId: String(associateId) }, headers: { 'x-request-id': id } });
+  const res = await h.call(handler, { ...init, headers: { ...init.headers, 'x-request-id': id } });
   return { res, audit: await auditOf(id), ms: Date.now() - started };
+}
+
+/** `GET v1/Contact/101` through the proxy, as Nora. */
+function proxyGet(): Promise<Outcome> {
+  return callAudited(superofficeProxyHandlers['GET']!, { path: `/api/superoffice/${CTX}/${NORA}/v1/Contact/101`, params: { ctx: CTX, actAs: String(NORA), path: 'v1/Contact/101' }, caller: 'integration' });
+}
+
+/** Nora's right to update contact 101 (the Web API strategy). */
+function rightsCheck(): Promise<Outcome> {
+  return callAudited(rightsTableHandler, { path: `/api/rights/${CTX}/${NORA}/tables/contact?right=update&recordId=101`, params: { ctx: CTX, associateId: String(NORA), table: 'contact' }, caller: 'integration' });
 }
 
 async function auditOf(correlationId: string): Promise<Record<string, unknown> | undefined> {
@@ -83,9 +114,13 @@ async function storedRefreshToken(associateId = NORA): Promise<string> {
   return (await h.runtime.secrets.get(connectionSecretName('sod', CTX, String(associateId)), { fresh: true })).value.reveal();
 }
 
-/** The invariants of every row: a token only with its allow record; the refresh token still in the vault. */
-async function expectInvariants(outcome: Outcome, refreshTokenBefore: string): Promise<void> {
-  if (outcome.res.status === 200) {
+/**
+ * The invariants of every row: a token only with its allow record (`releases`: the answer carries an access
+ * token, as `POST /api/tokens` does; the proxy and rights answers never do); the refresh token still in the vault.
+ */
+async function expectInvariants(outcome: Outcome, refreshTokenBefore: string, releases = true): Promise<void> {
+  if (!releases) expect(outcome.res.text).not.toMatch(/8A:Cust12345\./);
+  if (outcome.res.status === 200 && releases) {
     expect(outcome.audit).toMatchObject({ outcome: 'allow', http_status: 200 });
     expect(String(outcome.audit?.['token_fingerprints'])).toMatch(/^fp1_/);
   } else {
@@ -174,6 +209,8 @@ describe('fault matrix: Table Storage', () => {
     expect(outcome.res.headers.get('retry-after')).toBe('5');
     // The record could not be written anywhere: that is exactly why nothing was released.
     expect(outcome.audit).toBeUndefined();
+    expect(logged('audit.all_sinks_failed')).toBe(true);
+    expect(logged('audit.write_failed')).toBe(true);
     await expectInvariants(outcome, rt);
   });
 
@@ -189,6 +226,7 @@ describe('fault matrix: Table Storage', () => {
       expect(outcome.res.json['code']).toBe('audit_unavailable');
       expect(outcome.res.headers.get('retry-after')).toBe('5');
       expect(outcome.ms).toBeLessThan(h.config.requestDeadlineMs + 1_000);
+      expect(logged('audit.write_failed')).toBe(true);
       await expectInvariants(outcome, rt);
     } finally {
       await proxy.close();
@@ -310,6 +348,7 @@ describe('fault matrix: tenant, audit sink, restart', () => {
     expect(outcome.res.headers.get('retry-after')).toBe('5');
     expect(h.sim.counters.get('tokens')).toBe(1);
     expect(outcome.audit).toBeUndefined();
+    expect(logged('audit.all_sinks_failed')).toBe(true);
     await expectInvariants(outcome, rt);
   });
 
@@ -330,6 +369,138 @@ describe('fault matrix: tenant, audit sink, restart', () => {
     await expectInvariants(abandoned, rt);
     expect((await h.runtime.connections.get({ env: 'sod', ctx: CTX, associateId: String(NORA) }))?.status).toBe('active');
   }, 30_000);
+});
+
+describe('fault matrix: SuperOffice Web API', () => {
+  it('Web API 401 once (proxy): the user token is renewed once and the call repeated, 200, the audit says retried, refresh token kept', async () => {
+    const rt = await storedRefreshToken();
+    expect((await proxyGet()).res.status).toBe(200);
+    h.sim.counters.reset();
+    h.sim.control.setFault('webapi', { kind: 'malformed', status: 401, times: 1 });
+    const outcome = await proxyGet();
+    expect(outcome.res.status).toBe(200);
+    expect(h.sim.counters.get('tokens')).toBe(1);
+    expect(h.sim.counters.get('webapi')).toBe(2);
+    expect(outcome.audit).toMatchObject({ outcome: 'allow', http_status: 200, action: 'proxy' });
+    expect(String(outcome.audit?.['flags'])).toContain('retried');
+    await expectInvariants(outcome, rt, false);
+  });
+
+  it('Web API 401 again after the renewal (proxy): 409 reauth_required, connection marked, refresh token kept, no loop', async () => {
+    const rt = await storedRefreshToken();
+    h.sim.control.setFault('webapi', { kind: 'malformed', status: 401 });
+    try {
+      const outcome = await proxyGet();
+      expectProblem(outcome, 409, 'reauth_required');
+      expect(h.sim.counters.get('webapi')).toBe(2);
+      expect((await instance.connections.get({ env: 'sod', ctx: CTX, associateId: String(NORA) }))?.status).toBe('reauth_required');
+      expect(await storedRefreshToken()).toBe(rt);
+      await expectInvariants(outcome, rt, false);
+    } finally {
+      h.sim.control.clearFaults();
+      await h.connect(NORA);
+    }
+  });
+
+  it('Web API 401 again after the renewal (rights): 502 upstream_bad_response after one renewal, no loop', async () => {
+    const rt = await storedRefreshToken();
+    h.sim.control.setFault('webapi', { kind: 'malformed', status: 401 });
+    const outcome = await rightsCheck();
+    expectProblem(outcome, 502, 'upstream_bad_response');
+    expect(h.sim.counters.get('webapi')).toBe(2);
+    await expectInvariants(outcome, rt, false);
+  });
+
+  it('Web API 5xx (rights): retried, 3 attempts, then 503 upstream_unavailable with its Retry-After, audited', async () => {
+    const rt = await storedRefreshToken();
+    h.sim.control.setFault('webapi', { status: 503, retryAfter: 2 });
+    const outcome = await rightsCheck();
+    expectProblem(outcome, 503, 'upstream_unavailable', 2);
+    expect(h.sim.counters.get('webapi')).toBe(3);
+    expect(outcome.audit).toMatchObject({ action: 'rights', upstream_status: 503 });
+    await expectInvariants(outcome, rt, false);
+  });
+
+  it('Web API 5xx (proxy): SuperOffice\'s status and Retry-After pass through, one call, audited with the upstream status', async () => {
+    const rt = await storedRefreshToken();
+    h.sim.control.setFault('webapi', { status: 503, retryAfter: 7 });
+    const outcome = await proxyGet();
+    expect(outcome.res.status).toBe(503);
+    expect(outcome.res.headers.get('retry-after')).toBe('7');
+    expect(h.sim.counters.get('webapi')).toBe(1);
+    expect(outcome.audit).toMatchObject({ action: 'proxy', http_status: 503, upstream_status: 503 });
+    await expectInvariants(outcome, rt, false);
+  });
+});
+
+describe('fault matrix: Entra JWKS', () => {
+  let issuer: CallerIssuer;
+  let now = Date.now();
+  const clock = (): number => now;
+
+  beforeAll(async () => {
+    issuer = await startCallerIssuer({ tenantId: TEST_TENANT, clock });
+  });
+  afterAll(async () => issuer?.close());
+
+  /** A broker instance whose guard verifies real Entra tokens from the dev issuer (on this file's clock). */
+  function verifyingInstance(): void {
+    const entra = loadConfig({
+      KEY_VAULT_URL: 'http://127.0.0.1:9', AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUPEROFFICE_ENVIRONMENT: 'sod', SUPEROFFICE_CLIENT_ID: 'dev-client-0001',
+      SUPEROFFICE_REDIRECT_URI: 'http://127.0.0.1:7071/api/consent/callback', BROKER_POLICY: JSON.stringify(POLICY), ...callerIssuerSettings(issuer),
+    }).entra;
+    const config = { ...h.config, entra };
+    const verifier = createCallerVerifier({ entra, logger: quiet, clock });
+    instance = newInstance(() => ({ guard: createRequestGuard({ config, policy: parsePolicy(h.config.policy), verifier, logger: quiet }) }));
+  }
+
+  const mint = (kid?: string): Promise<string> => issuer.mint({ oid: CALLERS.integration.oid, azp: CALLERS.integration.azp, roles: Object.values(OPERATION_ROLES) }, kid !== undefined ? { signingKid: kid } : {});
+  const withToken = (token: string): Promise<Outcome> => requestToken(NORA, { authorization: `Bearer ${token}` });
+
+  beforeEach(() => {
+    now = Date.now();
+    issuer.reset();
+    verifyingInstance();
+  });
+
+  it('Entra JWKS down: a token signed with a known key still validates (200, allow); an unknown kid is 401 with the reason only in the record; no token released', async () => {
+    const rt = await storedRefreshToken();
+    const known = await mint();
+    expect((await withToken(known)).res.status).toBe(200);
+    issuer.setJwksDown(true);
+    await issuer.rotateKey();
+    now += 31_000;
+    const served = await withToken(known);
+    expect(served.res.status).toBe(200);
+    expect(served.audit).toMatchObject({ outcome: 'allow', http_status: 200 });
+    await expectInvariants(served, rt);
+    const tokenCalls = h.sim.counters.get('tokens');
+    const refused = await withToken(await mint());
+    expect(refused.res.status).toBe(401);
+    expect(refused.res.json['code']).toBe('unauthenticated');
+    expect(refused.res.text).not.toContain('kid_unknown');
+    expect(refused.audit).toMatchObject({ outcome: 'deny', reason: 'kid_unknown', http_status: 401 });
+    expect(h.sim.counters.get('tokens')).toBe(tokenCalls);
+    await expectInvariants(refused, rt);
+  });
+
+  it('Entra JWKS rotated: a token signed with a newly published key validates without a restart; a withdrawn key stops validating after the next refresh', async () => {
+    const rt = await storedRefreshToken();
+    const oldKid = (await issuer.publishedKids()).at(-1)!;
+    const before = await mint();
+    expect((await withToken(before)).res.status).toBe(200);
+    await issuer.rotateKey({ retainPrevious: false });
+    now += 31_000;
+    const rotated = await withToken(await mint());
+    expect(rotated.res.status).toBe(200);
+    expect(rotated.audit).toMatchObject({ outcome: 'allow', http_status: 200 });
+    await expectInvariants(rotated, rt);
+    expect(await issuer.publishedKids()).not.toContain(oldKid);
+    const withdrawn = await withToken(before);
+    expect(withdrawn.res.status).toBe(401);
+    expect(withdrawn.audit).toMatchObject({ outcome: 'deny', http_status: 401 });
+    await expectInvariants(withdrawn, rt);
+  });
 });
 
 /** A loopback TCP forwarder that holds every chunk from the client for `delayMs` before passing it on. */

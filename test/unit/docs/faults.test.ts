@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 /**
  * docs/faults.md (issue 15 point 3): one row per fault the issue lists, each naming at least one test
  * (`file` › "title"), and every named test exists: the file is in the repository and declares a test
- * with exactly that title.
+ * with exactly that title. Every row names a test of the fault-matrix file, and every test of that file is
+ * named by a row.
  */
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -61,6 +62,19 @@ describe('docs/faults.md', () => {
       }
     }
     expect(named).toBeGreaterThanOrEqual(REQUIRED.length);
+  });
+
+  it('every row names a test of test/integration/faults/faults.test.ts (which asserts the invariants), and every test there is named', () => {
+    const file = 'test/integration/faults/faults.test.ts';
+    const named = new Set<string>();
+    for (const row of rows) {
+      const ours = [...row.matchAll(REFERENCE)].filter(([, f]) => f === file).map(([, , title]) => title!);
+      expect(ours.length, firstCell(row)).toBeGreaterThan(0);
+      for (const title of ours) named.add(title);
+    }
+    const declared = [...readFileSync(resolve(ROOT, file), 'utf8').matchAll(/\bit\('((?:[^'\\]|\\.)*)'/g)].map(([, title]) => title!.replaceAll("\\'", "'"));
+    expect(declared.length).toBeGreaterThanOrEqual(REQUIRED.length);
+    expect(declared.filter((title) => !named.has(title))).toEqual([]);
   });
 
   it('the checks fail on a missing test', () => {

@@ -115,10 +115,41 @@ describe('WebhookService.receive: refusals first', () => {
   });
 
   it('refuses a signed body naming another tenant, and an oversized body', async () => {
-    await expect(receive(payload({ ContextIdentifier: 'Cust2' }))).rejects.toMatchObject({ code: 'validation_failed' });
+    expect(await receive(payload({ ContextIdentifier: 'Cust2' }))).toEqual({ status: 400, reason: 'wrong_tenant' });
     const big = Buffer.alloc(MAX_WEBHOOK_BODY_BYTES + 1, 0x20);
     await expect(receive(big)).rejects.toMatchObject({ code: 'payload_too_large' });
     expect(sent).toEqual([]);
+  });
+
+  it('issue 15 point 2: refuses a signed body that is not UTF-8 JSON, repeats a member, nests too deep or is not a notification, with its reason', async () => {
+    const text = payload().toString('utf8');
+    const cases: Array<[Buffer, string]> = [
+      [Buffer.from('{not json'), 'not_json'],
+      [Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), payload()]), 'not_json'],
+      // UTF-16 of ASCII text is valid UTF-8 (with NUL bytes), but not JSON; with its BOM it is not UTF-8.
+      [Buffer.from(text, 'utf16le'), 'not_json'],
+      [Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), 'not_utf8'],
+      [Buffer.alloc(0), 'not_json'],
+      [Buffer.concat([Buffer.from(text.slice(0, -1)), Buffer.from(',"X":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), 'not_utf8'],
+      [Buffer.from(text.replace(/}$/, ',"ContextIdentifier":"Cust2"}')), 'duplicate_key'],
+      [Buffer.from(text.replace(/}$/, ',"Cont\u0065xtIdentifier":"Cust1"}')), 'duplicate_key'],
+      [Buffer.from(text.replace(/}$/, `,"X":${'['.repeat(40)}${']'.repeat(40)}}`)), 'too_deep'],
+      [Buffer.from('[1,2]'), 'not_a_notification'],
+      [Buffer.from('42'), 'not_a_notification'],
+      [payload({ EventId: 7 }), 'not_a_notification'],
+      [payload({ PrimaryKey: '2' }), 'not_a_notification'],
+      [payload({ ChangedByAssociateId: -1 }), 'not_a_notification'],
+    ];
+    for (const [body, reason] of cases) expect(await receive(body), reason).toEqual({ status: 400, reason });
+    expect(sent).toEqual([]);
+    expect(dedupe.rows.size).toBe(0);
+  });
+
+  it('accepts what is strict enough: nested members, the same name in different objects, escaped quotes, 32 levels', async () => {
+    const text = payload().toString('utf8');
+    const extra = JSON.stringify({ FieldValues: { a: { a: '\\"a"}', b: [{ a: 1 }, { a: 2 }] } } }).slice(1, -1);
+    const body = Buffer.from(text.replace(/}$/, `,${extra},"Deep":${'['.repeat(31)}${']'.repeat(31)}}`));
+    expect(await receive(body)).toMatchObject({ status: 200, reason: 'delivered' });
   });
 });
 

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { odata, TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { superofficeProxyHandlers } from '../../../functions/superoffice.js';
 import { tokensHandler } from '../../../functions/tokens.js';
 import { callerIssuerSettings, startCallerIssuer, type CallerIssuer } from '../../../dev/entra/issuer.js';
 import { ACTIONS_HMAC_KEY_NAME } from '../../../shared/actions/hmacKey.js';
+import { ACTION_RESULTS_TABLE } from '../../../shared/actions/actionStore.js';
 import { createAuditRecorder } from '../../../shared/audit/recorder.js';
 import { loadConfig } from '../../../shared/config/config.js';
 import { createCallerVerifier } from '../../../shared/identity/callerVerifier.js';
@@ -246,10 +247,20 @@ describe('fault matrix: queue', () => {
     expect(refused.json['code']).toBe('upstream_unavailable');
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await auditOf(id)).toMatchObject({ outcome: 'error', reason: 'upstream_unavailable', http_status: 503 });
-    // The queue is back: the same key is accepted (the stored action is sent now), with one id.
+    // The action was stored before the send: its idempotency row names the id it will keep.
+    const keys = TableClient.fromConnectionString(h.azurite.connectionString, ACTION_RESULTS_TABLE, { allowInsecureConnection: true });
+    const claimed: string[] = [];
+    for await (const row of keys.listEntities<{ actionId?: string }>({ queryOptions: { filter: odata`PartitionKey ge ${'key_'} and PartitionKey lt ${'key`'} and RowKey eq ${createHash('sha256').update(key).digest('hex')}` } })) {
+      if (typeof row.actionId === 'string') claimed.push(row.actionId);
+    }
+    expect(claimed).toHaveLength(1);
+    // The queue is back: the same key is accepted (the stored action is sent now), with that one id, and again.
     instance = newInstance();
     const accepted = await h.call(createActionHandler, { method: 'POST', path: '/api/actions', caller: 'integration', body, headers: { 'idempotency-key': key } });
     expect(accepted.status).toBe(202);
+    expect(accepted.headers.get('location')).toBe(`/api/actions/${claimed[0]}`);
+    const again = await h.call(createActionHandler, { method: 'POST', path: '/api/actions', caller: 'integration', body, headers: { 'idempotency-key': key } });
+    expect(again.headers.get('location')).toBe(`/api/actions/${claimed[0]}`);
   });
 });
 

@@ -68,6 +68,6 @@ export interface ConnectionChangeOutbox {
   setStatusNoting(key: ConnectionKey, status: ConnectionStatus, lastErrorCode: string | undefined, note: ConnectionChangeNote): Promise<Connection | undefined>;
   /** Notes written at or before `notAfter` (ms), oldest first, at most `limit`. */
   pendingChanges(options: { readonly notAfter: number; readonly limit: number; readonly signal?: AbortSignal }): Promise<PendingConnectionChange[]>;
-  /** Clears a note (its notification was sent); clearing one already gone is not an error. */
-  clearChange(pending: PendingConnectionChange): Promise<void>;
+  /** Clears the note of this change (its notification was sent); clearing one already gone is not an error. */
+  clearChange(change: ConnectionKey & ConnectionChangeNote): Promise<void>;
 }

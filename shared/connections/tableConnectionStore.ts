@@ -37,8 +37,7 @@ const OUTBOX_PREFIX = '~change~';
 
 const outboxTime = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 
-/** The outbox row of a note; `NotifyingConnectionStore` clears it by this id. */
-export function outboxRowKey(associateId: string, note: ConnectionChangeNote): string {
+function outboxRowKey(associateId: string, note: ConnectionChangeNote): string {
   return `${OUTBOX_PREFIX}${outboxTime(note.at)}~${associateId}~${note.change}`;
 }
 
@@ -201,10 +200,10 @@ export class TableConnectionStore implements ConnectionStore, ConnectionChangeOu
     return out.sort((a, b) => a.at - b.at).slice(0, Math.max(0, options.limit));
   }
 
-  async clearChange(pending: PendingConnectionChange): Promise<void> {
+  async clearChange(change: ConnectionKey & ConnectionChangeNote): Promise<void> {
     await this.ensureTable();
     try {
-      await this.table.deleteEntity(connectionPartition(pending.env, pending.ctx), pending.id);
+      await this.table.deleteEntity(connectionPartition(change.env, change.ctx), outboxRowKey(change.associateId, change));
     } catch (error) {
       if (isNotFound(error)) return;
       throw storageError(error);

@@ -1,7 +1,6 @@
 import type {
-  Connection, ConnectionChange, ConnectionChangeNote, ConnectionChangeOutbox, ConnectionKey, ConnectionStatus, ConnectionStore, PendingConnectionChange,
+  Connection, ConnectionChange, ConnectionChangeNote, ConnectionChangeOutbox, ConnectionKey, ConnectionStatus, ConnectionStore,
 } from '../connections/connection.js';
-import { outboxRowKey } from '../connections/tableConnectionStore.js';
 import type { Logger } from '../log/logger.js';
 import type { EventPublisher } from './publisher.js';
 
@@ -85,9 +84,8 @@ export class NotifyingConnectionStore implements ConnectionStore {
       return;
     }
     if (this.outbox === undefined) return;
-    const pending: PendingConnectionChange = { env: connection.env, ctx: connection.ctx, associateId: connection.associateId, change, at: note.at, id: outboxRowKey(connection.associateId, note) };
     try {
-      await this.outbox.clearChange(pending);
+      await this.outbox.clearChange({ env: connection.env, ctx: connection.ctx, associateId: connection.associateId, change, at: note.at });
     } catch (error) {
       // Sent but not cleared: the timer sends it once more with the same id (at-least-once).
       this.logger.warn('events.connection_change_not_cleared', { ctx: connection.ctx, change, errorName: error instanceof Error ? error.name : typeof error });

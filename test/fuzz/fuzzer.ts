@@ -27,6 +27,8 @@ export interface FuzzOptions {
   /** Only endpoints whose name matches. */
   readonly only?: RegExp;
   readonly timeoutMs?: number;
+  /** Called after each endpoint with its statistics and the time since the run started. */
+  readonly onEndpoint?: (stats: EndpointStats, elapsedMs: number) => void;
 }
 
 export interface FuzzSummary {
@@ -80,8 +82,9 @@ function startClientThread(input: ClientInput): ClientThread {
 
 /**
  * Runs the fuzzer against a started stack; resolves to the summary (it never throws for a failed check).
- * Before each endpoint the stack's users are connected again, so that an endpoint fuzzed earlier (a
- * revocation) does not keep later ones from reaching their handlers.
+ * Each endpoint is fuzzed on a new broker instance (`FuzzStack.newInstance`), with the stack's users
+ * connected again, so that an endpoint fuzzed earlier (a revocation) does not keep later ones from reaching
+ * their handlers.
  */
 export async function runFuzz(stack: FuzzStack, options: FuzzOptions): Promise<FuzzSummary> {
   const started = performance.now();
@@ -115,6 +118,7 @@ export async function runFuzz(stack: FuzzStack, options: FuzzOptions): Promise<F
       const operation = routes.find((r) => r.name === endpoint.name)!.operation;
       const accepted = (operation as { 'x-required-role'?: readonly string[] | null })['x-required-role'] ?? [];
       const preferred = callers.flatMap((c, i) => (c.valid && c.roles.some((r) => accepted.includes(r)) ? [i] : []));
+      stack.newInstance();
       await stack.reconnect();
       const results = await Promise.all(threads.map((thread, w) => thread.run({
         name: endpoint.name, method: endpoint.method, route: endpoint.route, operation, preferred, canaries: [...stack.canaries],
@@ -133,6 +137,8 @@ export async function runFuzz(stack: FuzzStack, options: FuzzOptions): Promise<F
           byEndpoint.set(stats.name, into);
         }
       }
+      const done = byEndpoint.get(endpoint.name);
+      if (done !== undefined) options.onEndpoint?.(done, performance.now() - started);
     }
   } finally {
     await Promise.all(threads.map((t) => t.stop()));

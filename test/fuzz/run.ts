@@ -44,11 +44,13 @@ process.stdout.write(`fuzz: seed ${seed} (replay with FUZZ_SEED=${seed} FUZZ_WOR
 const stack = await startFuzzStack();
 let failed = true;
 try {
-  const summary = await runFuzz(stack, { runs, seed, concurrency, workers, ...(only ? { only } : {}) });
-  for (const e of summary.byEndpoint) {
-    const statuses = Object.entries(e.statuses).sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}:${n}`).join(' ');
-    process.stdout.write(`  ${e.method.padEnd(5)} /api/${e.route} (${e.name}): ${e.requests} requests  ${statuses}\n`);
-  }
+  const summary = await runFuzz(stack, {
+    runs, seed, concurrency, workers, ...(only ? { only } : {}),
+    onEndpoint: (e, elapsedMs) => {
+      const statuses = Object.entries(e.statuses).sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}:${n}`).join(' ');
+      process.stdout.write(`  ${e.method.padEnd(6)} /api/${e.route} (${e.name}): ${e.requests} requests  ${statuses}  [${(elapsedMs / 1000).toFixed(0)} s]\n`);
+    },
+  });
   for (const example of summary.examples) process.stdout.write(`  FAIL ${example.kind} ${example.endpoint}: ${example.detail}\n       ${example.request}\n`);
   const failures = Object.entries(summary.violations).filter(([, n]) => n > 0);
   if (failures.length > 0) process.stdout.write(`  failed checks: ${failures.map(([k, n]) => `${k} ${n}`).join(', ')}\n`);

@@ -368,3 +368,32 @@ describe('requirement 19: no token or secret in queue payloads or stored actions
     expect(all).not.toContain(webhookSecret);
   });
 });
+
+describe('issue 13 point 7: the daily probe reports webhooks SuperOffice has stopped', () => {
+  it('webhooksProbe logs nothing while the webhook is active, and webhooks.stopped once SuperOffice stopped it', async () => {
+    const probe = listFunctions().find((f) => f.name === 'webhooksProbe');
+    expect(probe).toMatchObject({ kind: 'timer', schedule: '0 30 3 * * *' });
+    const run = async () => {
+      const from = harness.logLines.length;
+      await (probe as unknown as { handler: (timer: unknown, context: unknown) => Promise<void> }).handler({ isPastDue: false }, { invocationId: 'probe' });
+      return harness.logLines.slice(from).filter((l) => l.includes('webhooks.stopped') || l.includes('webhooks.probe_failed'));
+    };
+    expect(await run()).toEqual([]);
+    // SuperOffice stops the webhook (as after too many failed deliveries, or an administrator in Settings and maintenance).
+    const call = { signal: AbortSignal.timeout(10_000), deadline: Date.now() + 10_000 };
+    const mine = (await harness.runtime.webhooks.list(CTX, call)).find((w) => w.name === 'contacts');
+    expect(mine).toBeDefined();
+    // A PUT saves the whole definition (SuperOffice tests the target with it): the same secret.
+    const secret = (await harness.runtime.secrets.get(webhookSecretName('sod', CTX, 'contacts'))).value.reveal();
+    const stop = await harness.runtime.proxy.call({
+      ctx: CTX, actAs: { kind: 'system' }, method: 'PUT', path: parseProxyPath(`v1/Webhook/${mine!.id}`, ''),
+      headers: new Headers({ 'content-type': 'application/json', accept: 'application/json' }),
+      body: new TextEncoder().encode(JSON.stringify({ Name: mine!.name, Events: ['contact.changed'], TargetUrl: mine!.targetUrl, Secret: secret, State: 'Stopped', Type: 'webhook' })),
+      proxyPrefix: `/api/superoffice/${CTX}/system/`, deadline: Date.now() + 10_000, signal: AbortSignal.timeout(10_000),
+    });
+    expect(stop.status).toBe(200);
+    const lines = await run();
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'webhooks.stopped', level: 'warn', ctx: CTX, name: 'contacts', state: 'Stopped' });
+  });
+});

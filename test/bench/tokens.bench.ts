@@ -18,7 +18,6 @@ import azureFunctions, { type HttpResponseInit } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { startDevHost, type DevHost } from '../../dev/host/index.js';
 import { ACCESS_TOKEN_TTL_S } from '../../dev/superoffice/store.js';
-import { superofficeProxyHandlers } from '../../functions/superoffice.js';
 import { tokensHandler } from '../../functions/tokens.js';
 import { CachedConnectionStore } from '../../shared/connections/statusCache.js';
 import { callerId } from '../../shared/identity/caller.js';
@@ -27,6 +26,7 @@ import type { HttpFunctionDefinition } from '../../shared/runtime/registry.js';
 import { setRuntime, type Runtime } from '../../shared/runtime/runtime.js';
 import { KEY_VAULT_STORE_DEFAULTS } from '../../shared/secrets/keyVaultStore.js';
 import { TOKEN_SERVICE_DEFAULTS } from '../../shared/tokens/tokenService.js';
+import { startBrokerProcess } from './brokerProcess.js';
 import { recordOutboundIo, type DependencyIo, type IoRecorder } from './io.js';
 import { isBenchOverhead, profiled, saveProfile, steps } from './profile.js';
 import { scaleModel, type MeasuredCosts } from './scale.js';
@@ -117,8 +117,7 @@ export async function run(): Promise<BenchReport> {
       },
     };
     const tokensDef: HttpFunctionDefinition = { kind: 'http', name: 'tokens', route: 'tokens', methods: ['POST'], handler: tokensHandler };
-    const proxyDef: HttpFunctionDefinition = { kind: 'http', name: 'superofficeGet', route: 'superoffice/{ctx}/{actAs}/{*path}', methods: ['GET'], handler: superofficeProxyHandlers['GET']! };
-    const host = await startDevHost({ functions: [tokensDef, baseline, proxyDef], port: 0, log: () => undefined });
+        const host = await startDevHost({ functions: [tokensDef, baseline], port: 0, log: () => undefined });
     try {
       const warm = await fetch(`${host.url}/api/tokens`, { method: 'POST', headers: { authorization: stack.bearer, 'content-type': 'application/json' }, body: JSON.stringify({ ctx: BENCH_TENANT, associateId: '6' }) });
       if (warm.status !== 200) throw new Error(`warm-up token request answered ${warm.status}: ${await warm.text()}`);
@@ -150,30 +149,37 @@ export async function run(): Promise<BenchReport> {
       out.push(result('(a) cached token requests, p99', quantile(full.latencies, 0.99), quantile(base.latencies, 0.99), 'ms', `full: ${tail(full)}; baseline: ${tail(base)} ms`));
       // The proxy: a proxied GET (caller JWT, policy, audit, cached user token, the Web API call) against the
       // same GET sent straight to the simulator with the user's cached token (the irreducible upstream call).
+      // The broker runs in a process of its own here, as in production, so that the load generator and the
+      // simulator (both in this process) do not take its CPU.
       const token = await runtime.tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
       const direct = { url: new URL('v1/Contact/101', token.webApiUrl).href, request: { method: 'GET' as const, headers: { authorization: `Bearer ${token.accessToken.reveal()}`, accept: 'application/json' } } };
-      const proxied = { url: `${host.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
-      await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
-      // The simulator answers in-process in well under a millisecond; SuperOffice Online is a network round
-      // trip plus NetServer's own work away. The comparison runs at several Web API service times (the
-      // simulator's `delay` fault on its Web API, so both paths wait alike); 0 ms is the broker's raw cost.
-      for (const serviceMs of PROXY_SERVICE_TIMES_MS) {
-        if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
-        try {
-          const directLoads: Load[] = [];
-          const proxiedLoads: Load[] = [];
-          for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
-            const target = which === 'direct' ? direct : proxied;
-            (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+      const broker = await startBrokerProcess(stack.env, ['superofficeGet']);
+      try {
+        const proxied = { url: `${broker.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
+        await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
+        // The simulator answers in-process in well under a millisecond; SuperOffice Online is a network round
+        // trip plus NetServer's own work away. The comparison runs at several Web API service times (the
+        // simulator's `delay` fault on its Web API, so both paths wait alike); 0 ms is the broker's raw cost.
+        for (const serviceMs of PROXY_SERVICE_TIMES_MS) {
+          if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
+          try {
+            const directLoads: Load[] = [];
+            const proxiedLoads: Load[] = [];
+            for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
+              const target = which === 'direct' ? direct : proxied;
+              (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+            }
+            const d = merge(directLoads);
+            const p = merge(proxiedLoads);
+            const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
+            out.push(result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections; broker in its own process; non-2xx ${p.failures} (direct ${d.failures})`));
+            out.push(result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`));
+          } finally {
+            stack.sim.control.clearFaults('webapi');
           }
-          const d = merge(directLoads);
-          const p = merge(proxiedLoads);
-          const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
-          out.push(result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections; non-2xx ${p.failures} (direct ${d.failures})`));
-          out.push(result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`));
-        } finally {
-          stack.sim.control.clearFaults('webapi');
         }
+      } finally {
+        await broker.stop();
       }
       const perRequest = (m: Map<string, { calls: number; totalMs: number }>, l: Load, dep: string) => (m.get(dep)?.calls ?? 0) / Math.max(1, l.requests);
       const meanMs = (m: Map<string, { calls: number; totalMs: number }>, dep: string) => { const e = m.get(dep); return e && e.calls > 0 ? e.totalMs / e.calls : 0; };

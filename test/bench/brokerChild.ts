@@ -1,0 +1,20 @@
+/**
+ * The broker as its own process for the bench (`brokerProcess.ts`): the instance runtime from the
+ * environment (`getRuntime()`, as in Azure), the functions named in `BENCH_FUNCTIONS` served by the dev
+ * host on an OS-chosen loopback port. Prints one JSON line `{"url": …}` when it listens; stops on SIGTERM.
+ */
+import { startDevHost } from '../../dev/host/index.js';
+import { listFunctions } from '../../shared/runtime/registry.js';
+import { getRuntime } from '../../shared/runtime/runtime.js';
+
+// Outside the Functions host, @azure/functions warns once per registration; here those lines are noise.
+console.warn = () => undefined;
+await import('../../functions/superoffice.js');
+await import('../../functions/tokens.js');
+const wanted = new Set((process.env['BENCH_FUNCTIONS'] ?? '').split(',').filter(Boolean));
+getRuntime();
+const host = await startDevHost({ functions: listFunctions().filter((f) => wanted.has(f.name)), port: 0, log: () => undefined });
+process.stdout.write(`${JSON.stringify({ url: host.url })}\n`);
+process.on('SIGTERM', () => {
+  void host.close().finally(() => process.exit(0));
+});

@@ -1,0 +1,54 @@
+/**
+ * Starts the broker in a process of its own (`brokerChild.ts`, through tsx), with the bench stack's
+ * settings, so that its CPU is not shared with the load generator and the SuperOffice simulator in the
+ * bench process — as in production, where the broker, its callers and SuperOffice are different machines.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+
+export interface BrokerProcess {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export async function startBrokerProcess(env: Readonly<Record<string, string>>, functions: readonly string[]): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/brokerChild.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, BENCH_FUNCTIONS: functions.join(',') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const url = await new Promise<string>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the broker process did not start in 60 s: ${stderr}`)), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`the broker process exited (${code ?? 'signal'}): ${stderr}`));
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as { url?: unknown };
+        if (typeof parsed.url === 'string') {
+          clearTimeout(timer);
+          done(parsed.url);
+        }
+      } catch {
+        // Not the ready line (a library's own output): ignored.
+      }
+    });
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((done) => setTimeout(done, 5_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

@@ -11,6 +11,18 @@ const OpenApiDescription = z.looseObject({ openapi: z.literal('3.1.0'), info: z.
  * server. Like `/api/me`, it needs a valid caller token with any broker role: only health and the
  * consent pages are anonymous (issue 4). Audited best-effort.
  */
+/**
+ * The document is built once per instance (and again only if an endpoint is registered later or the
+ * server URL differs): building it walks every schema, which costs tens of milliseconds a request.
+ */
+let built: { readonly key: string; readonly document: ReturnType<typeof openApiDocument> } | undefined;
+function documentFor(serverUrl: string): ReturnType<typeof openApiDocument> {
+  const endpoints = listEndpoints();
+  const key = `${endpoints.length}|${serverUrl}`;
+  if (built?.key !== key) built = { key, document: openApiDocument(endpoints, { serverUrl }) };
+  return built.document;
+}
+
 export const openApiHandler = registerEndpoint({
   name: 'openapi',
   method: 'GET',
@@ -26,6 +38,6 @@ export const openApiHandler = registerEndpoint({
   handler: async ({ scope }) => ({
     status: 200,
     headers: { 'Content-Type': 'application/json' },
-    jsonBody: openApiDocument(listEndpoints(), { serverUrl: new URL(scope.runtime.config.superOffice.redirectUri).origin }),
+    jsonBody: documentFor(new URL(scope.runtime.config.superOffice.redirectUri).origin),
   }),
 });

@@ -37,12 +37,14 @@ export function readWebhookJson(body: Uint8Array): { readonly ok: true; readonly
   try {
     text = UTF8.decode(body);
   } catch {
+    // The decoder's error is the answer: the body is refused (and audited) as not UTF-8.
     return { ok: false, reason: 'not_utf8' };
   }
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch {
+    // The parse error is the answer: the body is refused (and audited) as not JSON.
     return { ok: false, reason: 'not_json' };
   }
   const structure = structureOf(text);

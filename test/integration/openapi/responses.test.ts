@@ -354,6 +354,9 @@ describe('GET /api/health and GET /api/openapi.json (anonymous)', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.json).toEqual(JSON.parse(JSON.stringify(document)));
     expect(res.json['servers']).toEqual([{ url: 'http://127.0.0.1:7071', description: 'This broker' }]);
+    // Built once per instance: a second request serves the same document.
+    const again = await send('GET', '/api/openapi.json', { caller: 'integration' });
+    expect(again.json).toEqual(res.json);
   });
 });
 

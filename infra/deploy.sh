@@ -229,6 +229,19 @@ validate_policy() {
   fi
 }
 
+# validate_subscribers: the subscribers file through the broker's own loader (queue names, identities, rules).
+validate_subscribers() {
+  [[ -n $subscribers_file ]] || return 0
+  show npx tsx scripts/validate-subscribers.ts "$subscribers_file"
+  if ((dry_run == 0)); then
+    npx tsx scripts/validate-subscribers.ts "$subscribers_file" >&3 || die "--subscribers-file $subscribers_file cannot be deployed (see the line above)"
+  elif [[ -e node_modules/tsx/package.json ]]; then
+    node --import tsx scripts/validate-subscribers.ts "$subscribers_file" >&3 || die "--subscribers-file $subscribers_file cannot be deployed (see the line above)"
+  else
+    printf 'not run in this dry run: npm ci installs the checker (or: npm ci && npm run subscribers:validate -- %s)\n' "$subscribers_file" >&3
+  fi
+}
+
 # recover_deleted_vault: after the resource group was deleted, the purge-protected vault is soft-deleted and keeps
 # its name (derived from subscription, resource group and prefix) for the retention period; the template would
 # fail on it. Recover it (its secrets come back with it) before deploying the template.
@@ -298,6 +311,7 @@ step 'Build the bundle and check the policy'
 run npm ci
 run npm run build
 validate_policy
+validate_subscribers
 
 # ---- 2. who deploys (gets Key Vault Secrets Officer on the vault to seed secrets) -------------------------------
 step 'Signed-in deployer'

@@ -508,6 +508,19 @@ describe('infra/deploy.sh --subscribers-file: event subscribers and rules become
     expect(argvLog(log)).toEqual([]);
   });
 
+  it('a dry run refuses a file the broker would refuse at start (a reserved queue name), through the broker\'s loader', () => {
+    const { bin, log } = fakeTools('subscribers-loader', 'forbid');
+    const reserved = join(dir, 'reserved-subscribers.json');
+    writeFileSync(reserved, JSON.stringify({ subscribers: [{ ...subscribers.subscribers[0], queue: 'actions' }], rules: [] }));
+    const result = deploy([...BASE_ARGS, '--subscribers-file', reserved, '--dry-run'], bin);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toContain(`+ npx tsx scripts/validate-subscribers.ts ${reserved}`);
+    expect(result.stderr).toMatch(/validate-subscribers: .*reserved-subscribers\.json: .*not one of the broker's own queues/);
+    expect(result.stderr).toMatch(/--subscribers-file .* cannot be deployed \(see the line above\)/);
+    expect(result.stdout).not.toContain('+ az group create');
+    expect(argvLog(log)).toEqual([]);
+  }, 60_000);
+
   it('passes them as eventSubscribers and eventRules, and the template accepts and checks them', () => {
     const { bin, store } = fakeTools('subscribers-real', 'emulate');
     const result = deploy([...BASE_ARGS, '--subscribers-file', subscribersFile], bin);

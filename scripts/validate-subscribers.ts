@@ -1,0 +1,84 @@
+/**
+ * Checks an event subscribers file (`infra/deploy.sh --subscribers-file`) before it is deployed.
+ *
+ *   npm run subscribers:validate -- <subscribers.json>
+ *
+ * The file is `{"subscribers": [{name, queue, tid, oid?, appId?, description?, principalId?, principalType?}],
+ * "rules": [...]}`, the template's `eventSubscribers` and `eventRules` parameters. The template turns it into the
+ * broker's `EVENT_SUBSCRIBERS` document (subscribers by name, without the role-assignment members); this script
+ * does the same and runs the broker's own loader (`parseSubscriberConfig`), so a file it accepts is one the
+ * broker starts with — the template itself cannot check queue names, GUIDs or rules that name no subscriber.
+ * Prints one line. Exit codes: 0 valid, 1 not deployable (the line says why), 2 usage or unreadable file.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../shared/config/config.js';
+import { parseSubscriberConfig } from '../shared/events/subscribers.js';
+
+const USAGE = 'usage: validate-subscribers <subscribers.json>';
+/** Members of a template subscriber entry that configure the role assignment, not the broker. */
+const TEMPLATE_ONLY = new Set(['name', 'principalId', 'principalType']);
+
+export type SubscribersCheck = { readonly ok: true; readonly subscribers: number; readonly rules: number } | { readonly ok: false; readonly message: string };
+
+/** Validates a subscribers file's text for deployment. Pure; never throws for bad input. */
+export function checkSubscribersText(text: string): SubscribersCheck {
+  let file: unknown;
+  try {
+    file = JSON.parse(text);
+  } catch {
+    // The parse error is the answer: reported to the operator as "not valid JSON".
+    return { ok: false, message: 'not valid JSON' };
+  }
+  const shape = file as { subscribers?: unknown; rules?: unknown } | null;
+  if (typeof shape !== 'object' || shape === null || Array.isArray(shape) || !Array.isArray(shape.subscribers) || !(shape.rules === undefined || Array.isArray(shape.rules))) {
+    return { ok: false, message: 'must be {"subscribers": [...], "rules": [...]}' };
+  }
+  const byName: Record<string, unknown> = {};
+  for (const [index, entry] of (shape.subscribers as unknown[]).entries()) {
+    const name = (entry as { name?: unknown } | null)?.name;
+    if (typeof entry !== 'object' || entry === null || typeof name !== 'string') return { ok: false, message: `subscribers.${index} needs a name` };
+    if (Object.hasOwn(byName, name)) return { ok: false, message: `subscribers.${index}: the name "${name.slice(0, 64)}" is used twice` };
+    byName[name] = Object.fromEntries(Object.entries(entry as Record<string, unknown>).filter(([key]) => !TEMPLATE_ONLY.has(key)));
+  }
+  try {
+    const config = parseSubscriberConfig({ subscribers: byName, rules: shape.rules ?? [] });
+    return { ok: true, subscribers: config.subscribers.size, rules: config.rules.length };
+  } catch (error) {
+    if (error instanceof ConfigError) return { ok: false, message: error.message.replace(/^Invalid configuration: /, '') };
+    throw error;
+  }
+}
+
+/** The command: returns the exit code. */
+export function runValidateSubscribers(argv: readonly string[], io: { readFile: (path: string) => string; out: (line: string) => void; err: (line: string) => void }): number {
+  const file = argv[0];
+  if (argv.length !== 1 || file === undefined || file === '' || file.startsWith('-')) {
+    io.err(USAGE);
+    return 2;
+  }
+  let text: string;
+  try {
+    text = io.readFile(file);
+  } catch (error) {
+    io.err(`validate-subscribers: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return 2;
+  }
+  const result = checkSubscribersText(text);
+  if (!result.ok) {
+    io.err(`validate-subscribers: ${file}: ${result.message}`);
+    return 1;
+  }
+  io.out(`validate-subscribers: ${file}: valid, ${result.subscribers} subscriber${result.subscribers === 1 ? '' : 's'}, ${result.rules} rule${result.rules === 1 ? '' : 's'}`);
+  return 0;
+}
+
+const invokedPath = process.argv[1];
+if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
+  process.exitCode = runValidateSubscribers(process.argv.slice(2), {
+    readFile: (path) => readFileSync(path, 'utf8'),
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
+}

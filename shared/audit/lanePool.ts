@@ -33,7 +33,7 @@ export function createAuditLanePool(writers: readonly AuditSink[]): AuditLanePoo
   }
 
   return {
-    name: writers.length === 1 ? writers[0]!.name : `${writers[0]!.name}×${writers.length}`,
+    name: writers.length === 1 ? writers[0]!.name : `${writers[0]!.name}x${writers.length}`,
     inFlight: (caller) => [...(busy.get(caller) ?? writers.map(() => 0))],
     async append(body: AuditRecordBody): Promise<AuditRecord> {
       const caller = body.caller_id;

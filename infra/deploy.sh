@@ -216,30 +216,29 @@ check_az_version() {
   printf 'Azure CLI %s (%s or later required)\n' "$version" "$MIN_AZ_VERSION" >&3
 }
 
-# validate_policy: the policy goes through the broker's own loader; a policy without callers is refused too.
-validate_policy() {
-  show npx tsx scripts/validate-policy.ts "$policy_file"
+# validate_file <flag> <file> <checker> <npm script>: a deployment input goes through the broker's own loader
+# (scripts/<checker>.ts); read-only and local, so a dry run checks it too when the checker is installed.
+validate_file() {
+  local flag=$1 file=$2 checker=$3 npm_script=$4
+  show npx tsx "scripts/$checker.ts" "$file"
   if ((dry_run == 0)); then
-    npx tsx scripts/validate-policy.ts "$policy_file" >&3 || die "--policy-file $policy_file cannot be deployed (see the line above)"
+    npx tsx "scripts/$checker.ts" "$file" >&3 || die "$flag $file cannot be deployed (see the line above)"
   elif [[ -e node_modules/tsx/package.json ]]; then
-    # Read-only and local, so a dry run checks the policy too.
-    node --import tsx scripts/validate-policy.ts "$policy_file" >&3 || die "--policy-file $policy_file cannot be deployed (see the line above)"
+    node --import tsx "scripts/$checker.ts" "$file" >&3 || die "$flag $file cannot be deployed (see the line above)"
   else
-    printf 'not run in this dry run: npm ci installs the checker (or: npm ci && npm run policy:validate -- %s)\n' "$policy_file" >&3
+    printf 'not run in this dry run: npm ci installs the checker (or: npm ci && npm run %s -- %s)\n' "$npm_script" "$file" >&3
   fi
 }
 
-# validate_subscribers: the subscribers file through the broker's own loader (queue names, identities, rules).
+# validate_policy: the policy; a policy without callers is refused too.
+validate_policy() {
+  validate_file --policy-file "$policy_file" validate-policy policy:validate
+}
+
+# validate_subscribers: the subscribers file (queue names, identities, rules), when one is given.
 validate_subscribers() {
   [[ -n $subscribers_file ]] || return 0
-  show npx tsx scripts/validate-subscribers.ts "$subscribers_file"
-  if ((dry_run == 0)); then
-    npx tsx scripts/validate-subscribers.ts "$subscribers_file" >&3 || die "--subscribers-file $subscribers_file cannot be deployed (see the line above)"
-  elif [[ -e node_modules/tsx/package.json ]]; then
-    node --import tsx scripts/validate-subscribers.ts "$subscribers_file" >&3 || die "--subscribers-file $subscribers_file cannot be deployed (see the line above)"
-  else
-    printf 'not run in this dry run: npm ci installs the checker (or: npm ci && npm run subscribers:validate -- %s)\n' "$subscribers_file" >&3
-  fi
+  validate_file --subscribers-file "$subscribers_file" validate-subscribers subscribers:validate
 }
 
 # recover_deleted_vault: after the resource group was deleted, the purge-protected vault is soft-deleted and keeps

@@ -8,11 +8,9 @@
  * the broker would start and refuse every request (default deny), which looks like a successful deployment.
  * Prints one line. Exit codes: 0 valid, 1 not deployable (the line says why), 2 usage or unreadable file.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../shared/config/config.js';
 import { parsePolicy } from '../shared/identity/policy.js';
+import { plural, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
 
 const USAGE = 'usage: validate-policy <policy.json>';
 
@@ -40,40 +38,14 @@ export function checkPolicyText(text: string): PolicyCheck {
   return { ok: true, callers };
 }
 
-export interface ValidatePolicyIo {
-  readonly readFile: (path: string) => string;
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
+export type ValidatePolicyIo = FileCheckIo;
 
 /** The command: returns the exit code. */
 export function runValidatePolicy(argv: readonly string[], io: ValidatePolicyIo): number {
-  const file = argv[0];
-  if (argv.length !== 1 || file === undefined || file === '' || file.startsWith('-')) {
-    io.err(USAGE);
-    return 2;
-  }
-  let text: string;
-  try {
-    text = io.readFile(file);
-  } catch (error) {
-    io.err(`validate-policy: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    return 2;
-  }
-  const result = checkPolicyText(text);
-  if (!result.ok) {
-    io.err(`validate-policy: ${file}: ${result.message}`);
-    return 1;
-  }
-  io.out(`validate-policy: ${file}: valid, ${result.callers} caller${result.callers === 1 ? '' : 's'}`);
-  return 0;
-}
-
-const invokedPath = process.argv[1];
-if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
-  process.exitCode = runValidatePolicy(process.argv.slice(2), {
-    readFile: (path) => readFileSync(path, 'utf8'),
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
+  return runFileCheck('validate-policy', USAGE, argv, io, (text) => {
+    const result = checkPolicyText(text);
+    return result.ok ? { ok: true, summary: plural(result.callers, 'caller') } : result;
   });
 }
+
+runAsMain(import.meta.url, runValidatePolicy);

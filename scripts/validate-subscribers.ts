@@ -10,11 +10,9 @@
  * broker starts with — the template itself cannot check queue names, GUIDs or rules that name no subscriber.
  * Prints one line. Exit codes: 0 valid, 1 not deployable (the line says why), 2 usage or unreadable file.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../shared/config/config.js';
 import { parseSubscriberConfig } from '../shared/events/subscribers.js';
+import { plural, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
 
 const USAGE = 'usage: validate-subscribers <subscribers.json>';
 /** Members of a template subscriber entry that configure the role assignment, not the broker. */
@@ -52,33 +50,11 @@ export function checkSubscribersText(text: string): SubscribersCheck {
 }
 
 /** The command: returns the exit code. */
-export function runValidateSubscribers(argv: readonly string[], io: { readFile: (path: string) => string; out: (line: string) => void; err: (line: string) => void }): number {
-  const file = argv[0];
-  if (argv.length !== 1 || file === undefined || file === '' || file.startsWith('-')) {
-    io.err(USAGE);
-    return 2;
-  }
-  let text: string;
-  try {
-    text = io.readFile(file);
-  } catch (error) {
-    io.err(`validate-subscribers: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    return 2;
-  }
-  const result = checkSubscribersText(text);
-  if (!result.ok) {
-    io.err(`validate-subscribers: ${file}: ${result.message}`);
-    return 1;
-  }
-  io.out(`validate-subscribers: ${file}: valid, ${result.subscribers} subscriber${result.subscribers === 1 ? '' : 's'}, ${result.rules} rule${result.rules === 1 ? '' : 's'}`);
-  return 0;
-}
-
-const invokedPath = process.argv[1];
-if (invokedPath !== undefined && import.meta.url === pathToFileURL(resolve(invokedPath)).href) {
-  process.exitCode = runValidateSubscribers(process.argv.slice(2), {
-    readFile: (path) => readFileSync(path, 'utf8'),
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
+export function runValidateSubscribers(argv: readonly string[], io: FileCheckIo): number {
+  return runFileCheck('validate-subscribers', USAGE, argv, io, (text) => {
+    const result = checkSubscribersText(text);
+    return result.ok ? { ok: true, summary: `${plural(result.subscribers, 'subscriber')}, ${plural(result.rules, 'rule')}` } : result;
   });
 }
+
+runAsMain(import.meta.url, runValidateSubscribers);

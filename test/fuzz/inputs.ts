@@ -8,8 +8,9 @@
  * Every hostile string carries the marker `<fz` so the checker can see input reflected unescaped in HTML.
  */
 import fc from 'fast-check';
+import { schemaArbitrary, type Schema } from '../support/schemaArbitrary.js';
 
-export type Schema = Record<string, unknown>;
+export type { Schema };
 
 export interface Parameter {
   readonly name: string;
@@ -92,67 +93,16 @@ const junk: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => ({
   ),
 })).value;
 
-function generatable(pattern: string): fc.Arbitrary<string> | undefined {
-  try {
-    return fc.stringMatching(new RegExp(pattern.replace(/\(\?[!=][^()]*\)/g, '')), { size: 'small' });
-  } catch {
-    return undefined;
-  }
-}
-
-/** Values for a schema: mostly ones it accepts, sometimes a neighbour, sometimes junk. */
-export function valueFor(schema: Schema, name: string | undefined, depth = 0): fc.Arbitrary<unknown> {
-  const likely: fc.Arbitrary<unknown>[] = [];
-  for (const key of ['anyOf', 'oneOf'] as const) {
-    for (const branch of (schema[key] as Schema[] | undefined) ?? []) likely.push(valueFor(branch, name, depth + 1));
-  }
-  // Known tenants and users count three times, so that valid requests often name a connected user.
-  if (name !== undefined && KNOWN[name] !== undefined) likely.push(...Array.from({ length: 3 }, () => fc.constantFrom(...KNOWN[name]!)));
-  if (Array.isArray(schema['enum'])) likely.push(fc.constantFrom(...(schema['enum'] as unknown[])));
-  if ('const' in schema) likely.push(fc.constant(schema['const']));
-  if (Array.isArray(schema['examples'])) likely.push(fc.constantFrom(...(schema['examples'] as unknown[])));
-  const type = Array.isArray(schema['enum']) || 'const' in schema ? undefined : schema['type'];
-  if (typeof schema['pattern'] === 'string') {
-    const matching = generatable(schema['pattern']);
-    if (matching !== undefined) likely.push(matching);
-  } else if (type === 'string') {
-    const max = typeof schema['maxLength'] === 'number' ? schema['maxLength'] : 40;
-    likely.push(fc.string({ maxLength: Math.min(max + 2, 300) }));
-  }
-  if (type === 'integer' || type === 'number') {
-    const min = typeof schema['minimum'] === 'number' ? schema['minimum'] : typeof schema['exclusiveMinimum'] === 'number' ? schema['exclusiveMinimum'] : -1000;
-    const max = typeof schema['maximum'] === 'number' ? schema['maximum'] : 1_000_000;
-    likely.push(fc.oneof(fc.integer({ min: Math.max(min - 2, -(2 ** 53)), max: Math.min(min + 20, 2 ** 53) }), fc.constantFrom(min, max, min - 1, max + 1, 1.5)));
-  }
-  if (type === 'boolean') likely.push(fc.boolean());
-  if (type === 'object' && depth < 6) likely.push(objectFor(schema, depth + 1));
-  if (type === 'array' && depth < 6) {
-    const items = (schema['items'] as Schema | undefined) ?? {};
-    const minItems = typeof schema['minItems'] === 'number' ? schema['minItems'] : 0;
-    const maxItems = typeof schema['maxItems'] === 'number' ? schema['maxItems'] : 5;
-    const item = valueFor(items, undefined, depth + 1);
-    likely.push(fc.oneof(
-      { weight: 6, arbitrary: fc.array(item, { minLength: minItems, maxLength: Math.max(minItems, Math.min(maxItems, 3)) }) },
-      { weight: 1, arbitrary: fc.array(item, { maxLength: Math.max(0, minItems - 1) }) },
-      { weight: 1, arbitrary: fc.array(item, { minLength: maxItems, maxLength: maxItems + 1 }) },
-    ));
-  }
-  if (likely.length === 0) return junk;
-  return fc.oneof({ weight: depth === 0 ? 8 : 30, arbitrary: fc.oneof(...likely) }, { weight: 1, arbitrary: junk });
-}
-
-function objectFor(schema: Schema, depth: number): fc.Arbitrary<Record<string, unknown>> {
-  const properties = (schema['properties'] as Record<string, Schema> | undefined) ?? {};
-  const required = new Set((schema['required'] as string[] | undefined) ?? []);
-  const members = Object.fromEntries(Object.entries(properties).map(([name, property]) => [name, fc.option(valueFor(property, name, depth), { freq: required.has(name) ? 14 : 2, nil: undefined })]));
-  const extra = rarely(fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(properties), 'extra', '__proto__', 'constructor'), fc.string({ maxLength: 8 })), junk), 6);
-  return fc.tuple(fc.record(members), extra).map(([record, more]) => {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(record)) if (v !== undefined) out[k] = v;
-    if (more !== undefined && !Object.hasOwn(out, more[0])) Object.defineProperty(out, more[0], { value: more[1], enumerable: true, configurable: true, writable: true });
-    return out;
-  });
-}
+/** Values for a schema: mostly ones it accepts, sometimes a neighbour, sometimes junk; known tenants and users often. */
+export const valueFor: (schema: Schema, name?: string) => fc.Arbitrary<unknown> = schemaArbitrary({
+  junk: () => junk,
+  known: (name) => KNOWN[name],
+  likelyWeight: { top: 8, deep: 30 },
+  strings: { maxLength: 40, cap: 300 },
+  requiredFreq: 14,
+  extraNames: ['extra', '__proto__', 'constructor'],
+  extraEvery: 6,
+});
 
 /** A JSON text whose first member appears twice (the second with another value). */
 function duplicateKeys(text: string, value: unknown): string {

@@ -13,6 +13,7 @@ import { createRuntime, setRuntime, type Runtime, type RuntimeOverrides } from '
 import { isTenantId } from '../../../shared/superoffice/identifiers.js';
 import { testConfig } from '../../support/config.js';
 import { fuzzSeed } from '../../unit/consent/fuzz.js';
+import { schemaArbitrary, type Schema } from '../../support/schemaArbitrary.js';
 
 /**
  * Done-when of issue 11 §2: for every endpoint, the server accepts exactly the inputs its published
@@ -37,7 +38,6 @@ setRuntime(undefined);
 const endpoints = listEndpoints();
 const document = openApiDocument(endpoints) as { paths: Record<string, Record<string, Operation>> };
 
-type Schema = Record<string, unknown>;
 interface Parameter {
   readonly name: string;
   readonly in: string;
@@ -73,80 +73,23 @@ const junkString = fc.oneof(
 );
 const junk: fc.Arbitrary<unknown> = fc.oneof(junkString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}), fc.constant(2 ** 31), fc.constant(-0.5));
 
-/** A regex fast-check can generate from: lookaheads dropped (the oracle still decides with the full pattern). */
-function generatable(pattern: string): fc.Arbitrary<string> | undefined {
-  try {
-    return fc.stringMatching(new RegExp(pattern.replace(/\(\?[!=][^()]*\)/g, '')), { size: 'small' });
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Values for a schema: mostly ones it is likely to accept, sometimes junk (less often deeper down, so
- * that whole bodies are still valid often enough). `text`: it is a path or query value.
+ * that whole bodies are still valid often enough). `text`: it is a path, query or header value.
  */
-function arbitraryFor(schema: Schema, text: boolean, depth = 0): fc.Arbitrary<unknown> {
-  const likely: fc.Arbitrary<unknown>[] = [];
-  for (const key of ['anyOf', 'oneOf'] as const) {
-    for (const branch of (schema[key] as Schema[] | undefined) ?? []) likely.push(arbitraryFor(branch, text, depth + 1));
-  }
-  if (Array.isArray(schema['enum'])) likely.push(fc.constantFrom(...(schema['enum'] as unknown[])));
-  if ('const' in schema) likely.push(fc.constant(schema['const']));
-  if (Array.isArray(schema['examples'])) likely.push(fc.constantFrom(...(schema['examples'] as unknown[])));
-  // A closed set of values is generated from the set (the noise below covers everything else).
-  const type = Array.isArray(schema['enum']) || 'const' in schema ? undefined : schema['type'];
-  if (typeof schema['pattern'] === 'string') {
-    const matching = generatable(schema['pattern']);
-    if (matching !== undefined) likely.push(matching);
-  } else if (type === 'string') {
-    const max = typeof schema['maxLength'] === 'number' ? schema['maxLength'] : 20;
-    likely.push(fc.string({ maxLength: Math.min(max + 2, 200) }));
-  }
-  if (type === 'integer' || type === 'number') {
-    const min = typeof schema['minimum'] === 'number' ? schema['minimum'] : typeof schema['exclusiveMinimum'] === 'number' ? schema['exclusiveMinimum'] : -1000;
-    const max = typeof schema['maximum'] === 'number' ? schema['maximum'] : 1_000_000;
-    likely.push(fc.oneof(fc.integer({ min: Math.max(min - 2, -(2 ** 53)), max: Math.min(min + 50, 2 ** 53) }), fc.integer({ min: Math.max(max - 50, -(2 ** 53)), max: Math.min(max + 2, 2 ** 53) }), fc.constantFrom(min, max, min - 1, max + 1, 1.5)));
-  }
-  if (type === 'boolean') likely.push(fc.boolean());
-  if (type === 'object') likely.push(objectFor(schema, depth + 1));
-  if (type === 'array') {
-    const items = (schema['items'] as Schema | undefined) ?? {};
-    const minItems = typeof schema['minItems'] === 'number' ? schema['minItems'] : 0;
-    const maxItems = typeof schema['maxItems'] === 'number' ? schema['maxItems'] : 5;
-    const item = arbitraryFor(items, false, depth + 1);
-    likely.push(fc.oneof(
-      { weight: 6, arbitrary: fc.array(item, { minLength: minItems, maxLength: Math.max(minItems, Math.min(maxItems, 3)) }) },
-      { weight: 1, arbitrary: fc.array(item, { maxLength: Math.max(0, minItems - 1) }) },
-      { weight: 1, arbitrary: fc.array(item, { minLength: maxItems, maxLength: maxItems + 1 }) },
-    ));
-  }
-  const noise = text ? junkString : junk;
-  if (likely.length === 0) return noise;
-  return fc.oneof({ weight: depth === 0 ? 12 : 40, arbitrary: fc.oneof(...likely) }, { weight: 1, arbitrary: noise });
-}
-
-/** `arbitrary` one time in eight, otherwise `undefined`. */
-const sometimes = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ weight: 7, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
+const valueFor = schemaArbitrary({
+  junk: (text) => (text ? junkString : junk),
+  likelyWeight: { top: 12, deep: 40 },
+  strings: { maxLength: 20, cap: 200 },
+  requiredFreq: 12,
+  extraNames: ['extra', 'recordID', 'Check'],
+  extraEvery: 8,
+});
+const arbitraryFor = (schema: Schema, text: boolean): fc.Arbitrary<unknown> => valueFor(schema, undefined, text);
 
 /** `arbitrary` one time in three, otherwise `undefined`. */
 const often = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
 
-/** An object for a schema: each required member usually present, optional ones sometimes, sometimes an extra one. */
-function objectFor(schema: Schema, depth: number): fc.Arbitrary<Record<string, unknown>> {
-  const properties = (schema['properties'] as Record<string, Schema> | undefined) ?? {};
-  const required = new Set((schema['required'] as string[] | undefined) ?? []);
-  const members = Object.fromEntries(
-    Object.entries(properties).map(([name, property]) => [name, fc.option(arbitraryFor(property, false, depth), { freq: required.has(name) ? 12 : 2, nil: undefined })]),
-  );
-  const extra = sometimes(fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(properties), 'extra', 'recordID', 'Check'), fc.string({ maxLength: 8 })), junk));
-  return fc.tuple(fc.record(members), extra).map(([record, more]) => {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(record)) if (v !== undefined) out[k] = v;
-    if (more !== undefined && !Object.hasOwn(out, more[0])) out[more[0]] = more[1];
-    return out;
-  });
-}
 
 interface Sample {
   readonly path: Record<string, string>;

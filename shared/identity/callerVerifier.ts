@@ -9,6 +9,7 @@ import {
   type JWSHeaderParameters,
   type JWTPayload,
 } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Caller } from './caller.js';
@@ -32,6 +33,14 @@ import { CallerDeniedError, type TokenRejection } from './denial.js';
  *
  * Every failure is `unauthenticated` with one fixed message; the reason goes to the log and the audit
  * record only.
+ *
+ * A token that verified is remembered (its exact text, bounded LRU) with the key set object that verified
+ * it, so a caller presenting the same token again skips the RSA check and the claim decoding. The answer
+ * is the one a full verification would give: the entry is used only while the key set chosen for the
+ * token now is that same object (a refresh, a rotation or a removed key replaces it, and the token is
+ * verified again against the new keys), and only inside the time window in which every time check passed
+ * without using the clock tolerance (`iat`/`nbf` reached, `exp` and the maximum age not reached); near
+ * the edges the full check runs and gives its own answer. Only verified tokens are remembered.
  */
 
 export type TokenVersion = '1.0' | '2.0';
@@ -49,6 +58,8 @@ export const CALLER_VERIFIER_DEFAULTS = Object.freeze({
   maxTokenLength: 16 * 1024,
   maxDocumentBytes: 512 * 1024,
   maxKeys: 100,
+  /** Verified tokens remembered per instance (exact token text); see `createCallerVerifier`. */
+  verifiedTokens: 1_000,
 });
 
 /** The only JWKS/metadata host accepted besides the configured authority host (requirement 17). */
@@ -119,6 +130,17 @@ interface KeySet {
   readonly fetchedAt: number;
 }
 
+/** A token that verified, with what the verification depended on besides the clock. */
+interface VerifiedEntry {
+  readonly source: KeySource;
+  readonly kid: string;
+  readonly keySet: KeySet;
+  readonly result: VerifiedCallerToken;
+  /** Milliseconds since epoch: the entry answers for `validFromMs <= now < validUntilMs` only. */
+  readonly validFromMs: number;
+  readonly validUntilMs: number;
+}
+
 interface KeySource {
   readonly tid: string;
   readonly version: TokenVersion;
@@ -186,6 +208,7 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const log = (options.logger ?? createLogger({ sink: () => undefined })).child({ service: 'caller-verifier' });
   const sources = new Map<string, KeySource>();
+  const verified = new LRUCache<string, VerifiedEntry>({ max: d.verifiedTokens });
 
   async function fetchDocument(url: string): Promise<unknown> {
     const response = await fetchImpl(url, {
@@ -328,8 +351,24 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
     return 'malformed';
   }
 
+  /** The remembered answer for `token`, when a full verification now would give the same. */
+  async function rememberedFor(token: string): Promise<VerifiedCallerToken | undefined> {
+    const entry = verified.get(token);
+    if (entry === undefined) return undefined;
+    const now = clock();
+    if (now >= entry.validFromMs && now < entry.validUntilMs) {
+      // Throws as a full verification would when the keys are gone or past their grace period.
+      const keySet = await keySetFor(entry.source, entry.kid);
+      if (keySet === entry.keySet) return entry.result;
+    }
+    verified.delete(token);
+    return undefined;
+  }
+
   async function verifyOrThrow(token: string): Promise<VerifiedCallerToken> {
     if (token.length > d.maxTokenLength) throw new Rejection('malformed');
+    const remembered = await rememberedFor(token);
+    if (remembered !== undefined) return remembered;
     let header: JWSHeaderParameters;
     let unverified: JWTPayload;
     try {
@@ -349,8 +388,10 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
     if (!allowedTenants.has(tid)) throw new Rejection('tenant_not_allowed');
 
     const source = sourceFor(tid, version);
+    let usedKeySet: KeySet | undefined;
     const getKey = async (protectedHeader: JWSHeaderParameters, input: FlattenedJWSInput) => {
       const keySet = await keySetFor(source, kid);
+      usedKeySet = keySet;
       const published = keySet.keys.get(kid);
       if (published?.issuer !== undefined && !keyIssuerMatches(published.issuer, tid)) throw new Rejection('key_issuer_mismatch');
       return keySet.resolve(protectedHeader, input);
@@ -385,7 +426,19 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
       roles: Object.freeze([...roles]),
       tokenVersion: version,
     });
-    return Object.freeze({ caller, delegated: scp !== undefined, expiresAt: payload.exp ?? 0 });
+    const result: VerifiedCallerToken = Object.freeze({ caller, delegated: scp !== undefined, expiresAt: payload.exp ?? 0 });
+    remember(token, { source, kid, keySet: usedKeySet, result, payload });
+    return result;
+  }
+
+  /** Remembers a verified token for the window in which every time check passes without tolerance. */
+  function remember(token: string, from: { source: KeySource; kid: string; keySet: KeySet | undefined; result: VerifiedCallerToken; payload: JWTPayload }): void {
+    const { iat, nbf, exp } = from.payload;
+    if (from.keySet === undefined || typeof iat !== 'number' || typeof exp !== 'number' || (nbf !== undefined && typeof nbf !== 'number')) return;
+    const validFromMs = Math.max(iat, nbf ?? iat) * 1000;
+    const validUntilMs = Math.min(exp, iat + d.maxTokenAgeSec) * 1000;
+    if (!(validFromMs < validUntilMs)) return;
+    verified.set(token, { source: from.source, kid: from.kid, keySet: from.keySet, result: from.result, validFromMs, validUntilMs });
   }
 
   return {

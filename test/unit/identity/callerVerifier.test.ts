@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { CompactSign, calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CALLER_VERIFIER_DEFAULTS,
   createCallerVerifier,
@@ -158,5 +158,110 @@ describe('requirement 9: malformed metadata and key documents are refused', () =
     const { verifier, urls } = verifierWith((url) => (url.endsWith('openid-configuration') ? goodMetadata() : json({ keys: [jwk] })));
     await verifier.verify(await token(jwk.kid ?? ''));
     expect(urls).toEqual([`${AUTHORITY}/${TID}/v2.0/.well-known/openid-configuration`, `${AUTHORITY}/${TID}/discovery/v2.0/keys`]);
+  });
+});
+
+describe('requirements 5 and 9: a verified token is remembered only while a full verification would give the same answer', () => {
+  const keysUrl = `${AUTHORITY}/${TID}/discovery/v2.0/keys`;
+
+  /** A verifier on a movable clock whose key document the test can change. */
+  async function rememberingVerifier() {
+    const clock = { now: NOW };
+    const keys = { document: { keys: [await publicJwk()] } };
+    const fetchImpl = fakeFetch((url) => (url === keysUrl ? json(keys.document) : goodMetadata()));
+    const verifier = createCallerVerifier({
+      entra: { tenantIds: [TID], audience: AUD, appIdUri: undefined, authorityHost: AUTHORITY },
+      fetch: fetchImpl,
+      clock: () => clock.now,
+      jwksCooldownInMs: 1_000,
+      jwksMaxAgeInMs: 60_000,
+    });
+    return { verifier, clock, keys, urls: fetchImpl.urls };
+  }
+
+  /** Counts RSA signature checks (jose verifies through WebCrypto). */
+  function countSignatureChecks() {
+    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    return { get count() { return spy.mock.calls.length; }, restore: () => spy.mockRestore() };
+  }
+
+  it('req 9: the same token again is answered without a second signature check, with the same caller', async () => {
+    const { verifier } = await rememberingVerifier();
+    const jwt = await token((await publicJwk()).kid!);
+    const checks = countSignatureChecks();
+    try {
+      const first = await verifier.verify(jwt);
+      const second = await verifier.verify(jwt);
+      expect(second).toEqual(first);
+      expect(checks.count).toBe(1);
+    } finally {
+      checks.restore();
+    }
+  });
+
+  it('req 9: another token text is verified in full (one changed signature character is refused)', async () => {
+    const { verifier } = await rememberingVerifier();
+    const jwt = await token((await publicJwk()).kid!);
+    await verifier.verify(jwt);
+    const last = jwt.at(-2) === 'A' ? 'B' : 'A';
+    const tampered = `${jwt.slice(0, -2)}${last}${jwt.at(-1)}`;
+    expect(await reasonOf(verifier.verify(tampered))).toBe('signature_invalid');
+    await expect(verifier.verify(jwt)).resolves.toBeDefined();
+  });
+
+  it('req 5: a remembered token is refused once it expires', async () => {
+    const { verifier, clock } = await rememberingVerifier();
+    const jwt = await token((await publicJwk()).kid!, { exp: Math.floor(NOW / 1000) + 120 });
+    await verifier.verify(jwt);
+    clock.now = NOW + 119_000;
+    await expect(verifier.verify(jwt)).resolves.toBeDefined();
+    clock.now = NOW + (120 + CALLER_VERIFIER_DEFAULTS.clockToleranceSec) * 1000;
+    expect(await reasonOf(verifier.verify(jwt))).toBe('expired');
+  });
+
+  it('req 9: a remembered token is refused once its key leaves the published set', async () => {
+    const { verifier, clock, keys, urls } = await rememberingVerifier();
+    const jwt = await token((await publicJwk()).kid!, { exp: Math.floor(NOW / 1000) + 3600 });
+    await verifier.verify(jwt);
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const { kty, n, e } = await exportJWK(other);
+    keys.document = { keys: [{ kty, n, e, kid: 'rotated-key' }] };
+    clock.now = NOW + 61_000; // the key set is older than jwksMaxAgeInMs: the next use refreshes it
+    const fetchesBefore = urls.filter((u) => u === keysUrl).length;
+    expect(await reasonOf(verifier.verify(jwt))).toBe('kid_unknown');
+    expect(urls.filter((u) => u === keysUrl).length).toBe(fetchesBefore + 1);
+  });
+
+  it('req 9: after a key set refresh that keeps the key, the token is verified again against the new set', async () => {
+    const { verifier, clock } = await rememberingVerifier();
+    const jwt = await token((await publicJwk()).kid!, { exp: Math.floor(NOW / 1000) + 3600 });
+    await verifier.verify(jwt);
+    clock.now = NOW + 61_000;
+    const checks = countSignatureChecks();
+    try {
+      await verifier.verify(jwt);
+      await verifier.verify(jwt);
+      expect(checks.count).toBe(1);
+    } finally {
+      checks.restore();
+    }
+  });
+
+  it('req 5: a token not yet valid is not remembered before its nbf', async () => {
+    const { verifier, clock } = await rememberingVerifier();
+    const iat = Math.floor(NOW / 1000);
+    // nbf 30 s ahead: accepted within the 60 s tolerance, but the remembered window starts at nbf.
+    const jwt = await token((await publicJwk()).kid!, { nbf: iat + 30, exp: iat + 3600 });
+    const checks = countSignatureChecks();
+    try {
+      await verifier.verify(jwt);
+      await verifier.verify(jwt);
+      expect(checks.count).toBe(2);
+      clock.now = NOW + 30_000; // from nbf on, the remembered verification answers
+      await verifier.verify(jwt);
+      expect(checks.count).toBe(2);
+    } finally {
+      checks.restore();
+    }
   });
 });

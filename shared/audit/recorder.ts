@@ -27,7 +27,7 @@ export interface BrokerAuditRecorder extends AuditRecorder {
 
 export interface AuditRecorderOptions {
   readonly config: Config;
-  readonly storage: Pick<StorageClients, 'table'>;
+  readonly storage: Pick<StorageClients, 'table' | 'tableInserter'>;
   readonly secrets: SecretStore;
   readonly logger: Logger;
   /** Replaces the default sink (one Table Storage sink on `tableName`). */

@@ -55,7 +55,7 @@ export interface ChainHead {
 }
 
 export interface TableAuditSinkOptions {
-  readonly storage: Pick<StorageClients, 'table'>;
+  readonly storage: Pick<StorageClients, 'table' | 'tableInserter'>;
   readonly logger: Logger;
   readonly tableName?: string;
   /** Table of head hints; shared by sinks, keyed by (lane partition, records table name). */
@@ -142,6 +142,9 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
   const headsName = options.headsTableName ?? AUDIT_HEADS_TABLE;
   const records: TableClient = options.storage.table(tableName);
   const heads: TableClient = options.storage.table(headsName);
+  // A record at a time goes through the lean insert (the request every audited call waits for); batches,
+  // reads and everything else through the SDK client.
+  const inserter = options.storage.tableInserter(tableName);
   const budgetMs = options.writeBudgetMs ?? DEFAULT_WRITE_BUDGET_MS;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const hintEvery = Math.max(1, options.headHintEvery ?? DEFAULT_HEAD_HINT_EVERY);
@@ -327,7 +330,8 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
   async function insert(partition: string, batch: readonly AuditRecord[], signal: AbortSignal): Promise<void> {
     const entities = batch.map((record) => ({ partitionKey: partition, rowKey: rowKeyOf(record.seq), ...record }));
     if (entities.length === 1) {
-      await records.createEntity(entities[0]!, { abortSignal: signal });
+      if (inserter === undefined) await records.createEntity(entities[0]!, { abortSignal: signal });
+      else await inserter.insert(entities[0]!, signal);
       return;
     }
     // An entity group transaction is atomic: a 409 on any RowKey writes none of the batch.

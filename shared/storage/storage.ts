@@ -1,6 +1,7 @@
 import { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { AppendBlobContainer, sharedKeyFromConnectionString } from './appendBlobs.js';
+import { TableInserter } from './tableInsert.js';
 import type { StorageConfig } from '../config/config.js';
 
 /**
@@ -82,6 +83,19 @@ export class StorageClients {
       return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: isHttp(this.endpoints().table) });
     }
     return new TableClient(this.storage.tableServiceUri, name, this.credential());
+  }
+
+  /**
+   * The lean insert for `name` (`tableInsert.ts`): Shared Key Lite from the connection string's key, or the
+   * app's identity. Undefined for a connection string without an account key (then the SDK client inserts).
+   */
+  tableInserter(name: string): TableInserter | undefined {
+    if (this.storage.kind === 'connectionString') {
+      const endpoint = this.endpoints().table;
+      const shared = sharedKeyFromConnectionString(this.storage.connectionString, endpoint);
+      return shared === undefined ? undefined : new TableInserter(endpoint, name, shared.auth);
+    }
+    return new TableInserter(this.storage.tableServiceUri, name, { kind: 'token', credential: this.credential() });
   }
 
   /** A blob container for append blobs (the signed audit heads, requirement 61). */

@@ -214,7 +214,8 @@ describe('audit lanes: one writer per lane, no cross-instance contention (requir
     const caller = callerNo(108);
     const real = storageFor(azurite.connectionString);
     let refuse = true;
-    const storage: Pick<StorageClients, 'table'> = {
+    const storage: Pick<StorageClients, 'table' | 'tableInserter'> = {
+      tableInserter: (name) => real.tableInserter(name),
       table: (name) => {
         const table = real.table(name);
         return new Proxy(table, {

@@ -38,8 +38,11 @@ function failingSink(name: string): AuditSink & { calls: number } {
   return sink;
 }
 
-const noStorage: Pick<StorageClients, 'table'> = {
+const noStorage: Pick<StorageClients, 'table' | 'tableInserter'> = {
   table: () => {
+    throw new Error('no storage in unit tests');
+  },
+  tableInserter: () => {
     throw new Error('no storage in unit tests');
   },
 };

@@ -142,8 +142,8 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
   const headsName = options.headsTableName ?? AUDIT_HEADS_TABLE;
   const records: TableClient = options.storage.table(tableName);
   const heads: TableClient = options.storage.table(headsName);
-  // A record at a time goes through the lean insert (the request every audited call waits for); batches,
-  // reads and everything else through the SDK client.
+  // Records go through the lean inserts (the request every audited call waits for); reads, the registry
+  // and the head hints through the SDK client.
   const inserter = options.storage.tableInserter(tableName);
   const budgetMs = options.writeBudgetMs ?? DEFAULT_WRITE_BUDGET_MS;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -329,13 +329,14 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
 
   async function insert(partition: string, batch: readonly AuditRecord[], signal: AbortSignal): Promise<void> {
     const entities = batch.map((record) => ({ partitionKey: partition, rowKey: rowKeyOf(record.seq), ...record }));
-    if (entities.length === 1) {
-      if (inserter === undefined) await records.createEntity(entities[0]!, { abortSignal: signal });
-      else await inserter.insert(entities[0]!, signal);
+    if (inserter !== undefined) {
+      // An entity group transaction is atomic: a 409 on any RowKey writes none of the batch.
+      if (entities.length === 1) await inserter.insert(entities[0]!, signal);
+      else await inserter.insertBatch(entities, signal);
       return;
     }
-    // An entity group transaction is atomic: a 409 on any RowKey writes none of the batch.
-    await records.submitTransaction(entities.map((entity): TransactionAction => ['create', entity]), { abortSignal: signal });
+    if (entities.length === 1) await records.createEntity(entities[0]!, { abortSignal: signal });
+    else await records.submitTransaction(entities.map((entity): TransactionAction => ['create', entity]), { abortSignal: signal });
   }
 
   /** Appends `bodies` (times already clamped, all in `state`'s hour) to the lane; insert-if-absent guarded. */

@@ -6,7 +6,7 @@ import { startAzurite, type Azurite } from '../../../dev/azurite.js';
 import { recordHash } from '../../../shared/audit/canonical.js';
 import { sharedKeyFromConnectionString } from '../../../shared/storage/appendBlobs.js';
 import { StorageClients, endpointsFromConnectionString } from '../../../shared/storage/storage.js';
-import { TableInserter, TableRequestError, insertBody, sharedKeyLiteAuthorization, type TableEntityToInsert } from '../../../shared/storage/tableInsert.js';
+import { TableInserter, TableRequestError, failedOperation, insertBody, sharedKeyLiteAuthorization, type TableEntityToInsert } from '../../../shared/storage/tableInsert.js';
 
 /**
  * The lean Insert Entity (shared/storage/tableInsert.ts) that every audit record goes through: the same
@@ -62,6 +62,16 @@ const status = (code: number, body = '', headers: Record<string, string> = {}) =
   res.end(body);
 };
 
+/** A transaction answer with one sub-response per status (an OData error body on failures). */
+function transactionAnswer(statuses: readonly number[]): string {
+  const parts = statuses.map((code) => [
+    '--changesetresponse_c', 'Content-Type: application/http', 'Content-Transfer-Encoding: binary', '',
+    `HTTP/1.1 ${code} ${code < 300 ? 'No Content' : 'Conflict'}`, '',
+    code < 300 ? '' : JSON.stringify({ 'odata.error': { code: 'EntityAlreadyExists', message: { value: '1:exists' } } }),
+  ].join('\r\n'));
+  return `--batchresponse_r\r\nContent-Type: multipart/mixed; boundary=changesetresponse_c\r\n\r\n${parts.join('\r\n')}\r\n--changesetresponse_c--\r\n--batchresponse_r--\r\n`;
+}
+
 const entity: TableEntityToInsert = {
   partitionKey: 'caller~2026010203-w1', rowKey: '000000000001', event_id: 'e-1', time: '2026-01-02T03:04:05.006Z', http_status: 200, upstream_status: 0, latency_ms: 12, seq: 1, flags: 'act_as:user', outcome: 'allow',
 };
@@ -86,6 +96,32 @@ describe('Insert Entity: the request the SDK sends', () => {
       const url = new URL(theirs.url, server.url);
       expect(sharedKeyLiteAuthorization(ACCOUNT, sharedKey.key, String(theirs.headers['x-ms-date']), url)).toBe(theirs.headers['authorization']);
       expect(ours.headers['authorization']).toBe(sharedKeyLiteAuthorization(ACCOUNT, sharedKey.key, String(ours.headers['x-ms-date']), url));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an entity group transaction is the request of TableClient.submitTransaction (boundaries aside)', async () => {
+    const answer = (res: ServerResponse) => {
+      res.writeHead(202, { 'content-type': 'multipart/mixed; boundary=batchresponse_r' });
+      res.end(transactionAnswer([204, 204]));
+    };
+    const server = await scripted(answer);
+    try {
+      const rows = [entity, { ...entity, rowKey: '000000000002', seq: 2 }];
+      const sdk = new TableClient(server.url, 'audit', new AzureNamedKeyCredential(ACCOUNT, KEY), { allowInsecureConnection: true });
+      await sdk.submitTransaction(rows.map((row) => ['create', row] as const));
+      await new TableInserter(server.url, 'audit', sharedKey).insertBatch(rows, budget());
+      const [theirs, ours] = server.seen as [Seen, Seen];
+      const boundaries = (text: string) => text.replace(/(batch|changeset)_[0-9a-f-]{36}/g, '$1_B');
+      expect(ours.url).toBe(theirs.url);
+      expect(boundaries(ours.body)).toBe(boundaries(theirs.body));
+      for (const name of ['accept', 'x-ms-version', 'dataserviceversion', 'maxdataserviceversion', 'accept-charset', 'content-length']) {
+        expect(ours.headers[name], name).toBe(theirs.headers[name]);
+      }
+      expect(boundaries(String(ours.headers['content-type']))).toBe(boundaries(String(theirs.headers['content-type'])));
+      const url = new URL(theirs.url, server.url);
+      expect(sharedKeyLiteAuthorization(ACCOUNT, sharedKey.key, String(theirs.headers['x-ms-date']), url)).toBe(theirs.headers['authorization']);
     } finally {
       await server.close();
     }
@@ -145,6 +181,25 @@ describe('Insert Entity on Azurite', () => {
     await expect(storage.tableInserter('nosuchtable')!.insert(entity, budget())).rejects.toMatchObject({ statusCode: 404 });
   });
 
+  it('a transaction stores all its entities, or none when one RowKey exists (409 with the service code)', async () => {
+    const inserter = storage.tableInserter('inserted')!;
+    const partitionKey = 'caller~batch';
+    const rows = [1, 2, 3].map((seq) => ({ ...entity, partitionKey, rowKey: String(seq).padStart(12, '0'), seq }));
+    await inserter.insertBatch(rows, budget());
+    const table = storage.table('inserted');
+    const stored = async () => {
+      const out: Record<string, unknown>[] = [];
+      for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partitionKey}'` } })) out.push(row);
+      return out;
+    };
+    expect((await stored()).map((r) => r['seq'])).toEqual([1, 2, 3]);
+    expect((await stored()).map((r) => recordHash(r))).toEqual(rows.map((r) => recordHash(r)));
+    const clash = [4, 3, 5].map((seq) => ({ ...entity, partitionKey, rowKey: String(seq).padStart(12, '0'), seq }));
+    await expect(inserter.insertBatch(clash, budget())).rejects.toMatchObject({ name: 'TableRequestError', statusCode: 409, code: 'EntityAlreadyExists' });
+    expect((await stored()).map((r) => r['seq'])).toEqual([1, 2, 3]);
+    await expect(inserter.insertBatch([entity, { ...entity, partitionKey: 'other' }], budget())).rejects.toThrow(/one partition/);
+  });
+
   it('a connection string without an account key has no lean inserter (the SDK inserts)', () => {
     const { table } = endpointsFromConnectionString(azurite.connectionString);
     expect(sharedKeyFromConnectionString(azurite.connectionString, table)).toBeDefined();
@@ -171,6 +226,14 @@ describe('Insert Entity: failures', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('reads a transaction answer as the SDK does: the first failed operation, or none', () => {
+    expect(failedOperation(transactionAnswer([204, 204, 204]))).toBeUndefined();
+    expect(failedOperation(transactionAnswer([409]))).toEqual({ status: 409, code: 'EntityAlreadyExists' });
+    expect(failedOperation('not multipart')).toEqual({ status: 502, code: 'UnreadableTransactionAnswer' });
+    // A success status with an error body is a failure (the SDK's rule).
+    expect(failedOperation(transactionAnswer([204]).replace('\r\n\r\n\r\n--changesetresponse_c--', '\r\n\r\n{"odata.error":{"code":"X"}}\r\n--changesetresponse_c--'))).toEqual({ status: 502, code: 'X' });
   });
 
   it('does not retry a 4xx that is not transient; the error carries no entity value', async () => {

@@ -4,13 +4,19 @@
  * bench process — as in production, where the broker, its callers and SuperOffice are different machines.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
 export interface BrokerProcess {
   readonly url: string;
+  /** CPU time (user + system, ms) the process has used so far; undefined where `/proc` is not readable. */
+  cpuMs(): number | undefined;
   stop(): Promise<void>;
 }
+
+/** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -45,6 +51,15 @@ export async function startBrokerProcess(env: Readonly<Record<string, string>>, 
   });
   return {
     url,
+    cpuMs() {
+      try {
+        // Fields after the command name: utime and stime are the 12th and 13th (proc(5)).
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+      } catch {
+        return undefined; // not Linux, or the process is gone: the figure is left out
+      }
+    },
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((done) => setTimeout(done, 5_000))]);

@@ -165,14 +165,18 @@ export async function run(): Promise<BenchReport> {
           try {
             const directLoads: Load[] = [];
             const proxiedLoads: Load[] = [];
+            let brokerCpuMs = 0;
             for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
               const target = which === 'direct' ? direct : proxied;
+              const cpuBefore = broker.cpuMs();
               (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+              const cpuAfter = broker.cpuMs();
+              if (which === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
             }
             const d = merge(directLoads);
             const p = merge(proxiedLoads);
             const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
-            out.push(result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections; broker in its own process; non-2xx ${p.failures} (direct ${d.failures})`));
+            out.push(result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`));
             out.push(result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`));
           } finally {
             stack.sim.control.clearFaults('webapi');

@@ -196,6 +196,8 @@ export interface NodeHttpTransportOptions {
   readonly maxSockets?: number;
   /** How long an idle kept-alive connection stays open (shorter if the server's `Keep-Alive: timeout` says so). */
   readonly idleSocketMs?: number;
+  /** Trusted roots in place of Node's bundled ones (a test against a self-signed local server); verification itself is never turned off. */
+  readonly ca?: string;
 }
 
 /** What `fetch` sends when the caller does not say, so SuperOffice negotiates the same answer (no compression is asked for). */
@@ -211,7 +213,7 @@ const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}): UpstreamTransport {
   // Idle connections close after 4 s unless the server hints otherwise, as undici (fetch) does.
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, timeout: options.idleSocketMs ?? 4000 };
-  const agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent(agentOptions) };
+  const agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent({ ...agentOptions, ...(options.ca !== undefined ? { ca: options.ca } : {}) }) };
   return (request) => new Promise<TransportResponse>((resolve, reject) => {
     const { url, signal, maxBytes } = request;
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`Unsupported protocol ${url.protocol}`);

@@ -7,7 +7,9 @@ import { isAllowedApiUrl, isListedHost } from './apiHosts.js';
 /**
  * The boundary for every outbound SuperOffice call: host allow-list (requirement 17), a per-hop
  * timeout combined with the caller's deadline (49), a bounded body (55), and one translation of
- * transport failures into broker errors that carry only method, host, path and status (68).
+ * transport failures into broker errors that carry only method, host, path and status (68). The bytes
+ * move through an `UpstreamTransport`: `nodeHttpTransport` (node:http/https, keep-alive) by default,
+ * `fetchTransport` over an injected `fetch` where a test fakes SuperOffice.
  */
 
 export const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
@@ -205,8 +207,8 @@ const DEFAULT_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
- * A transport over `node:http`/`node:https` with keep-alive agents of its own (about 0.25 ms less CPU per
- * call than `fetch`). Same contract as `fetchTransport`: no redirects followed, TLS verified as Node
+ * A transport over `node:http`/`node:https` with keep-alive agents of its own (measured: about 0.2 ms
+ * less CPU per small call than `fetch`). Same contract as `fetchTransport`: no redirects followed, TLS verified as Node
  * does by default, the body bounded by Content-Length and by the bytes read (an oversized response's
  * connection is destroyed, not drained), an abort ends the call in any phase.
  */

@@ -20,7 +20,7 @@ import {
 import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse } from './upstream.js';
+import { assertAllowedHost, fetchTransport, nodeHttpTransport, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse, type UpstreamTransport } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
@@ -30,6 +30,9 @@ import { assertAllowedHost, parseJsonBody, sendUpstream, sendUpstreamBytes, type
 
 export interface SuperOfficeClientOptions {
   readonly config: Config;
+  /** How calls are sent; default `nodeHttpTransport`. */
+  readonly transport?: UpstreamTransport;
+  /** Sends through this `fetch` instead (`fetchTransport`), when no `transport` is given: how tests fake SuperOffice. */
   readonly fetch?: typeof fetch;
   /** Per-hop timeout (requirement 49). */
   readonly timeoutMs?: number;
@@ -66,7 +69,7 @@ export class SuperOfficeClient {
   readonly environment: string;
   /** SuperOffice's signing keys (id_tokens and system-user JWTs): jose's timeout and cooldown, selection by kid, x5t, then each RSA key. */
   readonly keys: JWTVerifyGetKey;
-  private readonly fetchImpl: typeof fetch;
+  private readonly transport: UpstreamTransport;
   private readonly timeoutMs: number;
   private readonly authHosts: readonly string[];
   private discovered: { readonly revocationEndpoint: string | undefined; readonly until: number } | undefined;
@@ -76,7 +79,7 @@ export class SuperOfficeClient {
     const so = options.config.superOffice;
     this.endpoints = superOfficeEndpoints(so.baseUrl);
     this.environment = so.environment;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.transport = options.transport ?? (options.fetch !== undefined ? fetchTransport(options.fetch) : nodeHttpTransport);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.authHosts = [new URL(so.baseUrl).host];
     this.keys = remoteSigningKeys(new URL(this.endpoints.jwks), { timeoutMs: DEFAULT_TIMEOUT_MS, cooldownMs: 30_000, cacheMaxAgeMs: 600_000 });
@@ -93,7 +96,7 @@ export class SuperOfficeClient {
       body: tokenRequestBody(clientId, clientSecret, grant),
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
-    }, this.fetchImpl);
+    }, this.transport);
     return { ...classifyTokenResponse(response, secretOf), response };
   }
 
@@ -114,7 +117,7 @@ export class SuperOfficeClient {
       body: revocationRequestBody(clientId, clientSecret, refreshToken),
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
-    }, this.fetchImpl);
+    }, this.transport);
     return classifyRevocationResponse(response);
   }
 
@@ -148,7 +151,7 @@ export class SuperOfficeClient {
       body: systemUserRequestBody(signed, clientSecret, ctx),
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
-    }, this.fetchImpl);
+    }, this.transport);
     return classifySystemUserResponse(response);
   }
 
@@ -167,7 +170,7 @@ export class SuperOfficeClient {
       headers: { Accept: 'application/json' },
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
-    }, this.fetchImpl);
+    }, this.transport);
   }
 
   /**
@@ -194,7 +197,7 @@ export class SuperOfficeClient {
       ...(options.body !== undefined ? { body: options.body } : {}),
       timeoutMs: this.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
-    }, this.fetchImpl);
+    }, this.transport);
   }
 
   /**
@@ -212,7 +215,7 @@ export class SuperOfficeClient {
       signal: request.signal,
       timeoutMs: this.options.config.requestDeadlineMs,
       maxBodyBytes: request.maxResponseBytes,
-    }, this.fetchImpl);
+    }, this.transport);
     return { status: response.status, headers: response.headers, body: response.body };
   };
 

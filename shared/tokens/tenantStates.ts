@@ -1,7 +1,7 @@
 import { BrokerError } from '../errors/errors.js';
 import type { SuperOfficeClient } from '../superoffice/client.js';
 import type { TenantState } from '../superoffice/tenantState.js';
-import { UpstreamTransportError } from '../superoffice/upstream.js';
+import { UpstreamTransportError, type UpstreamTransport } from '../superoffice/upstream.js';
 import { SingleFlight } from './singleFlight.js';
 
 /**
@@ -149,15 +149,14 @@ export function tenantOfWebApiUrl(url: string): string | undefined {
 }
 
 /**
- * Wraps `fetch` so that every 503 from a tenant's Web API marks that tenant's state stale
- * (`TenantStates.invalidate`). It only observes: the response is returned unchanged.
+ * Wraps a transport so that every 503 from a tenant's Web API marks that tenant's state stale
+ * (`TenantStates.invalidate`). It only observes: the answer (or the failure) is passed on unchanged.
  */
-export function invalidatingFetch(inner: typeof fetch, invalidate: (ctx: string) => void): typeof fetch {
-  return async (input, init) => {
-    const response = await inner(input, init);
+export function invalidatingTransport(inner: UpstreamTransport, invalidate: (ctx: string) => void): UpstreamTransport {
+  return async (request) => {
+    const response = await inner(request);
     if (response.status === 503) {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      const ctx = tenantOfWebApiUrl(url);
+      const ctx = tenantOfWebApiUrl(request.url.href);
       if (ctx !== undefined) {
         try {
           invalidate(ctx);

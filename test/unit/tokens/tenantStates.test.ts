@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import type { TenantState, TenantStateName, TenantStateOutcome } from '../../../shared/superoffice/tenantState.js';
-import { UpstreamTransportError } from '../../../shared/superoffice/upstream.js';
-import { TenantStates, invalidatingFetch, tenantOfWebApiUrl } from '../../../shared/tokens/tenantStates.js';
+import { UpstreamTransportError, sendUpstream, type TransportRequest, type TransportResponse, type UpstreamTransport } from '../../../shared/superoffice/upstream.js';
+import { TenantStates, invalidatingTransport, tenantOfWebApiUrl } from '../../../shared/tokens/tenantStates.js';
 
 /** A status API whose answer the test sets, counting calls; `validForMs` plays SuperOffice's ValidUntil (5 min in the simulator). */
 class FakeStateApi {
@@ -152,8 +152,10 @@ describe('tenant states: maintenance is noticed within one minute (issue 15 poin
   });
 });
 
-describe('invalidatingFetch', () => {
-  const answering = (status: number): typeof fetch => async () => new Response('{}', { status });
+describe('invalidatingTransport', () => {
+  const answer = (status: number): TransportResponse => ({ status, headers: new Headers({ 'retry-after': '7' }), body: Buffer.from('{}') });
+  const answering = (status: number): UpstreamTransport => async () => answer(status);
+  const request = (url: string): TransportRequest => ({ method: 'GET', url: new URL(url), signal: new AbortController().signal, maxBytes: 100 });
 
   it('names the tenant of a Web API URL only', () => {
     expect(tenantOfWebApiUrl('https://sod2.superoffice.com/Cust12345/api/v1/User/currentPrincipal')).toBe('Cust12345');
@@ -163,22 +165,47 @@ describe('invalidatingFetch', () => {
     expect(tenantOfWebApiUrl('not a url')).toBeUndefined();
   });
 
-  it('a Web API 503 invalidates that tenant and returns the response unchanged', async () => {
+  it('a Web API 503 invalidates that tenant and returns the answer unchanged', async () => {
     const seen: string[] = [];
-    const f = invalidatingFetch(answering(503), (ctx) => seen.push(ctx));
-    const response = await f(new URL('https://sod2.superoffice.com/Cust7/api/v1/Contact/1'));
-    expect(response.status).toBe(503);
+    const inner = answer(503);
+    const t = invalidatingTransport(async () => inner, (ctx) => seen.push(ctx));
+    const response = await t(request('https://sod2.superoffice.com/Cust7/api/v1/Contact/1'));
+    expect(response).toBe(inner);
+    expect(seen).toEqual(['Cust7']);
+  });
+
+  it('a 503 whose body was over the bound still invalidates (the status came back)', async () => {
+    const seen: string[] = [];
+    const t = invalidatingTransport(async () => ({ status: 503, headers: new Headers(), body: undefined }), (ctx) => seen.push(ctx));
+    expect((await t(request('https://sod2.superoffice.com/Cust7/api/v1/x'))).body).toBeUndefined();
     expect(seen).toEqual(['Cust7']);
   });
 
   it('other statuses and non-tenant URLs invalidate nothing; a throwing observer changes nothing', async () => {
     const seen: string[] = [];
     for (const status of [200, 401, 429, 500, 502, 504]) {
-      await invalidatingFetch(answering(status), (ctx) => seen.push(ctx))('https://sod2.superoffice.com/Cust7/api/v1/x');
+      await invalidatingTransport(answering(status), (ctx) => seen.push(ctx))(request('https://sod2.superoffice.com/Cust7/api/v1/x'));
     }
-    await invalidatingFetch(answering(503), (ctx) => seen.push(ctx))('https://sod.superoffice.com/login/common/oauth/tokens');
+    await invalidatingTransport(answering(503), (ctx) => seen.push(ctx))(request('https://sod.superoffice.com/login/common/oauth/tokens'));
     expect(seen).toEqual([]);
-    const response = await invalidatingFetch(answering(503), () => { throw new Error('boom'); })('https://sod2.superoffice.com/Cust7/api/v1/x');
+    const response = await invalidatingTransport(answering(503), () => { throw new Error('boom'); })(request('https://sod2.superoffice.com/Cust7/api/v1/x'));
     expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('7');
+  });
+
+  it('a failure of the inner transport passes through untouched and invalidates nothing', async () => {
+    const seen: string[] = [];
+    const failure = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+    const t = invalidatingTransport(async () => { throw failure; }, (ctx) => seen.push(ctx));
+    await expect(t(request('https://sod2.superoffice.com/Cust7/api/v1/x'))).rejects.toBe(failure);
+    expect(seen).toEqual([]);
+  });
+
+  it('through sendUpstream: the 503 still classifies as before (status, Retry-After) and the tenant is marked', async () => {
+    const seen: string[] = [];
+    const t = invalidatingTransport(answering(503), (ctx) => seen.push(ctx));
+    const response = await sendUpstream({ method: 'GET', url: 'https://sod2.superoffice.com/Cust9/api/v1/x', timeoutMs: 1000 }, t);
+    expect(response).toMatchObject({ status: 503, text: '{}', retryAfterSec: 7 });
+    expect(seen).toEqual(['Cust9']);
   });
 });

@@ -1,5 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Transform } from 'node:stream';
+import { constants as zlibConstants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { BrokerError } from '../errors/errors.js';
 import { parseRetryAfter } from '../resilience/retryAfter.js';
 import { isAllowedApiUrl, isListedHost } from './apiHosts.js';
@@ -114,11 +116,6 @@ export interface TransportResponse {
  */
 export type UpstreamTransport = (request: TransportRequest) => Promise<TransportResponse>;
 
-/** An upstream answer with its body as bytes (`sendUpstreamBytes`). */
-export interface UpstreamBytesResponse extends Omit<UpstreamResponse, 'text'> {
-  readonly body: Buffer;
-}
-
 /** Sends one request with a timeout and a bounded body; throws `UpstreamTransportError` or `upstream_bad_response` (oversized body). */
 export async function sendUpstreamBytes(request: UpstreamRequest, transport: UpstreamTransport = nodeHttpTransport): Promise<UpstreamBytesResponse> {
   const url = new URL(request.url);
@@ -202,8 +199,32 @@ export interface NodeHttpTransportOptions {
   readonly ca?: string;
 }
 
-/** What `fetch` sends when the caller does not say, so SuperOffice negotiates the same answer (no compression is asked for). */
-const DEFAULT_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze({ accept: '*/*', 'accept-language': '*', 'user-agent': 'node' });
+/**
+ * What `fetch` sends when the caller does not say, so SuperOffice negotiates the same answer: compressed
+ * where it compresses, decoded here as fetch decodes it (`decoderFor`).
+ */
+const DEFAULT_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze({ accept: '*/*', 'accept-language': '*', 'accept-encoding': 'gzip, deflate', 'user-agent': 'node' });
+
+/**
+ * A decoder for the answer's `Content-Encoding` when it is one coding fetch decodes (gzip, deflate, br),
+ * lenient about a truncated end as undici is; undefined for no coding, several, or one it does not know
+ * (those bytes are returned as received, as fetch returns them). Answers without a body are never decoded.
+ */
+function decoderFor(method: string, status: number, encoding: string | undefined): Transform | undefined {
+  if (encoding === undefined || method === 'HEAD' || status === 204 || status === 304) return undefined;
+  const sync = { flush: zlibConstants.Z_SYNC_FLUSH, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+  switch (encoding.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip(sync);
+    case 'deflate':
+      return createInflate(sync);
+    case 'br':
+      return createBrotliDecompress({ flush: zlibConstants.BROTLI_OPERATION_FLUSH, finishFlush: zlibConstants.BROTLI_OPERATION_FLUSH });
+    default:
+      return undefined;
+  }
+}
 const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
@@ -261,7 +282,9 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
       response = res;
       res.on('error', fail);
       // A response that closes before its end is reported by 'error' first; this catches any other early close.
-      res.on('close', () => fail(Object.assign(new Error('The response closed before its end'), { code: 'ECONNRESET' })));
+      res.on('close', () => {
+        if (!res.complete) fail(Object.assign(new Error('The response closed before its end'), { code: 'ECONNRESET' }));
+      });
       let responseHeaders: Headers;
       try {
         responseHeaders = headersOf(res.rawHeaders);
@@ -277,18 +300,23 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
         res.destroy();
         return;
       }
+      // The bound counts decoded bytes, so a small compressed answer cannot expand past it.
+      const decoder = decoderFor(request.method, status, res.headers['content-encoding']);
+      const source = decoder === undefined ? res : res.pipe(decoder);
+      decoder?.on('error', fail);
       const chunks: Buffer[] = [];
       let total = 0;
-      res.on('data', (chunk: Buffer) => {
+      source.on('data', (chunk: Buffer) => {
         total += chunk.byteLength;
         if (total > maxBytes) {
           succeed({ status, headers: responseHeaders, body: undefined });
           res.destroy();
+          decoder?.destroy();
           return;
         }
         chunks.push(chunk);
       });
-      res.on('end', () => succeed({ status, headers: responseHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) }));
+      source.on('end', () => succeed({ status, headers: responseHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) }));
     });
     req.on('error', fail);
     signal.addEventListener('abort', onAbort, { once: true });

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import {
@@ -342,8 +343,8 @@ describe('nodeHttpTransport: connections', () => {
  * Parity: each scenario through `fetchTransport(fetch)` and `nodeHttpTransport` gives the same status,
  * headers (but `date`), body or error code and `sent`. Echo scenarios answer with what the server received
  * (method, body and the request headers that steer SuperOffice's answer), so the two send the same request.
- * Not compared, on purpose: `accept-encoding` (fetch asks for gzip and inflates; the node transport asks
- * for no compression, so the bytes read are the bytes bounded) and fetch's browser-only `sec-fetch-mode`.
+ * Both ask for gzip and deflate and decode gzip, deflate and br answers, bounding the decoded bytes. Not
+ * compared, on purpose: fetch's browser-only `sec-fetch-mode`.
  */
 describe('parity with fetchTransport(fetch)', () => {
   let s: TestServer;
@@ -373,7 +374,7 @@ describe('parity with fetchTransport(fetch)', () => {
             return res.end(JSON.stringify({
               method: req.method,
               body: Buffer.concat(chunks).toString(),
-              headers: { accept: h.accept, 'accept-language': h['accept-language'], 'user-agent': h['user-agent'], 'content-type': h['content-type'], 'content-length': h['content-length'], 'transfer-encoding': h['transfer-encoding'], authorization: h.authorization },
+              headers: { accept: h.accept, 'accept-encoding': h['accept-encoding'], 'accept-language': h['accept-language'], 'user-agent': h['user-agent'], 'content-type': h['content-type'], 'content-length': h['content-length'], 'transfer-encoding': h['transfer-encoding'], authorization: h.authorization },
             }));
           }
           case '/big-declared':
@@ -382,6 +383,22 @@ describe('parity with fetchTransport(fetch)', () => {
           case '/big-chunked':
             res.writeHead(200);
             for (let i = 0; i < 10; i++) res.write('y'.repeat(1000));
+            return res.end();
+          case '/gzip':
+          case '/deflate':
+          case '/br': {
+            const json = Buffer.from(JSON.stringify({ id: 7, name: 'æøå'.repeat(50) }));
+            const coded = path === '/gzip' ? gzipSync(json) : path === '/deflate' ? deflateSync(json) : brotliCompressSync(json);
+            res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': path.slice(1), 'Content-Length': String(coded.length) });
+            return res.end(coded);
+          }
+          case '/gzip-bomb': {
+            const coded = gzipSync(Buffer.alloc(200_000, 0x61));
+            res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': String(coded.length) });
+            return res.end(coded);
+          }
+          case '/gzip-no-content':
+            res.writeHead(204, { 'Content-Encoding': 'gzip' });
             return res.end();
           case '/hang':
             return undefined;
@@ -424,6 +441,11 @@ describe('parity with fetchTransport(fetch)', () => {
     ['echo: PATCH bytes', () => ({ method: 'PATCH', url: `${s.base}/echo`, body: new Uint8Array([104, 105]) }), { status: 200 }],
     ['echo: DELETE without a body', () => ({ method: 'DELETE', url: `${s.base}/echo` }), { status: 200 }],
     ['echo: DELETE with a body', () => ({ method: 'DELETE', url: `${s.base}/echo`, body: 'x' }), { status: 200 }],
+    ['gzip answer decoded', () => ({ method: 'GET', url: `${s.base}/gzip` }), { status: 200, body: JSON.stringify({ id: 7, name: 'æøå'.repeat(50) }) }],
+    ['deflate answer decoded', () => ({ method: 'GET', url: `${s.base}/deflate` }), { status: 200, body: JSON.stringify({ id: 7, name: 'æøå'.repeat(50) }) }],
+    ['br answer decoded', () => ({ method: 'GET', url: `${s.base}/br` }), { status: 200, body: JSON.stringify({ id: 7, name: 'æøå'.repeat(50) }) }],
+    ['gzip answer over the bound once decoded', () => ({ method: 'GET', url: `${s.base}/gzip-bomb`, maxBodyBytes: 4096 }), { error: 'upstream_bad_response' }],
+    ['204 marked gzip, no body', () => ({ method: 'DELETE', url: `${s.base}/gzip-no-content` }), { status: 204, body: '' }],
     ['over the bound by Content-Length', () => ({ method: 'GET', url: `${s.base}/big-declared`, maxBodyBytes: 4096 }), { error: 'upstream_bad_response' }],
     ['over the bound, chunked', () => ({ method: 'GET', url: `${s.base}/big-chunked`, maxBodyBytes: 4096 }), { error: 'upstream_bad_response' }],
     ['hangs before headers', () => ({ method: 'GET', url: `${s.base}/hang`, timeoutMs: 200 }), { error: 'upstream_timeout', sent: true }],

@@ -6,7 +6,9 @@
  *      that only verifies the caller JWT and inserts one audit row. Baseline and full path alternate
  *      (B F F B) so that load from elsewhere on the machine falls on both alike; latencies are merged;
  *      both paths are warmed first. Also: outbound calls per request by dependency, and a CPU profile
- *      of each path split into the request's steps (ms per request).
+ *      of each path split into the request's steps (ms per request). And the proxy's overhead: a proxied
+ *      GET against the same GET sent directly, at several Web API service times (`BENCH_PROXY_MS`), each on
+ *      a fresh stack with the broker in its own process (`proxyOverhead`).
  *  (b) 1,000 concurrent requests for one user with a cold cache: upstream refreshes per instance;
  *  (c) Key Vault reads and writes, SuperOffice token calls and Table calls per user per token lifetime,
  *      which feed (d) the scale model (docs/scale.md): per user per hour at 1, 10 and 100 instances,
@@ -147,44 +149,6 @@ export async function run(): Promise<BenchReport> {
       out.push(result('(a) cached token requests, p50', quantile(full.latencies, 0.5), quantile(base.latencies, 0.5), 'ms', 'baseline: JWT check + one audit insert'));
       const tail = (l: Load) => `p90 ${quantile(l.latencies, 0.9).toFixed(0)}, p99.9 ${quantile(l.latencies, 0.999).toFixed(0)}, max ${l.latencies.reduce((m, x) => Math.max(m, x), 0).toFixed(0)}`;
       out.push(result('(a) cached token requests, p99', quantile(full.latencies, 0.99), quantile(base.latencies, 0.99), 'ms', `full: ${tail(full)}; baseline: ${tail(base)} ms`));
-      // The proxy: a proxied GET (caller JWT, policy, audit, cached user token, the Web API call) against the
-      // same GET sent straight to the simulator with the user's cached token (the irreducible upstream call).
-      // The broker runs in a process of its own here, as in production, so that the load generator and the
-      // simulator (both in this process) do not take its CPU.
-      const token = await runtime.tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
-      const direct = { url: new URL('v1/Contact/101', token.webApiUrl).href, request: { method: 'GET' as const, headers: { authorization: `Bearer ${token.accessToken.reveal()}`, accept: 'application/json' } } };
-      const broker = await startBrokerProcess(stack.env, ['superofficeGet']);
-      try {
-        const proxied = { url: `${broker.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
-        await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
-        // The simulator answers in-process in well under a millisecond; SuperOffice Online is a network round
-        // trip plus NetServer's own work away. The comparison runs at several Web API service times (the
-        // simulator's `delay` fault on its Web API, so both paths wait alike); 0 ms is the broker's raw cost.
-        for (const serviceMs of PROXY_SERVICE_TIMES_MS) {
-          if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
-          try {
-            const directLoads: Load[] = [];
-            const proxiedLoads: Load[] = [];
-            let brokerCpuMs = 0;
-            for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
-              const target = which === 'direct' ? direct : proxied;
-              const cpuBefore = broker.cpuMs();
-              (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
-              const cpuAfter = broker.cpuMs();
-              if (which === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
-            }
-            const d = merge(directLoads);
-            const p = merge(proxiedLoads);
-            const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
-            out.push(result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`));
-            out.push(result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`));
-          } finally {
-            stack.sim.control.clearFaults('webapi');
-          }
-        }
-      } finally {
-        await broker.stop();
-      }
       const perRequest = (m: Map<string, { calls: number; totalMs: number }>, l: Load, dep: string) => (m.get(dep)?.calls ?? 0) / Math.max(1, l.requests);
       const meanMs = (m: Map<string, { calls: number; totalMs: number }>, dep: string) => { const e = m.get(dep); return e && e.calls > 0 ? e.totalMs / e.calls : 0; };
       const tableRows = DEPENDENCIES.filter((d) => ioFull.has(d) || ioBase.has(d));
@@ -267,9 +231,55 @@ export async function run(): Promise<BenchReport> {
     const model = scaleModel(costs);
     sections.push({ title: '(d) scale model (docs/scale.md), from the counts measured in (c)', text: model.text });
     setRuntime(undefined);
-    return { results: out, sections };
   } finally {
     io.stop();
+    await stack.stop();
+  }
+  for (const serviceMs of PROXY_SERVICE_TIMES_MS) out.push(...(await proxyOverhead(serviceMs)));
+  return { results: out, sections };
+}
+
+/**
+ * The proxy: a proxied GET (caller JWT, policy, cached user token, the Web API call, one audit record)
+ * against the same GET sent straight to the simulator with the user's cached token (the irreducible
+ * upstream call), at one Web API service time. The simulator answers in-process in well under a
+ * millisecond; SuperOffice Online is a network round trip plus NetServer's own work away, so the Web API
+ * waits `serviceMs` (the simulator's `delay` fault, so both paths wait alike); 0 ms is the broker's raw
+ * cost. The broker runs in a process of its own, as in production, so that the load generator and the
+ * simulator do not take its CPU. Each service time gets a fresh stack: an Azurite process slows down as
+ * its tables grow (a local artifact; Table Storage does not), which would otherwise penalise later runs.
+ */
+async function proxyOverhead(serviceMs: number): Promise<BenchResult[]> {
+  const stack = await startBenchStack([6]);
+  const broker = await startBrokerProcess(stack.env, ['superofficeGet']);
+  try {
+    const token = await stack.newRuntime().tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
+    const direct = { url: new URL('v1/Contact/101', token.webApiUrl).href, request: { method: 'GET' as const, headers: { authorization: `Bearer ${token.accessToken.reveal()}`, accept: 'application/json' } } };
+    const proxied = { url: `${broker.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
+    if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
+    await loadUrl(direct.url, WARM_SECONDS, direct.request);
+    await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
+    const half = Math.max(1, Math.round(SECONDS / 2));
+    const directLoads: Load[] = [];
+    const proxiedLoads: Load[] = [];
+    let brokerCpuMs = 0;
+    for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
+      const target = which === 'direct' ? direct : proxied;
+      const cpuBefore = broker.cpuMs();
+      (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+      const cpuAfter = broker.cpuMs();
+      if (which === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
+    }
+    const d = merge(directLoads);
+    const p = merge(proxiedLoads);
+    const rps = (l: Load) => l.requests / l.seconds;
+    const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
+    return [
+      result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections, B P P B ${half} s each on a fresh stack; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`),
+      result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`),
+    ];
+  } finally {
+    await broker.stop();
     await stack.stop();
   }
 }

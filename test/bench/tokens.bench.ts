@@ -259,7 +259,9 @@ async function proxyOverhead(serviceMs: number): Promise<BenchResult[]> {
     if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
     await loadUrl(direct.url, WARM_SECONDS, direct.request);
     await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
-    const half = Math.max(1, Math.round(SECONDS / 2));
+    // Whole `SECONDS` per phase (not half, as for the token path): the ratio at low request rates moves with
+    // the machine's pauses, and longer phases average over more of them.
+    const half = SECONDS;
     const directLoads: Load[] = [];
     const proxiedLoads: Load[] = [];
     let brokerCpuMs = 0;

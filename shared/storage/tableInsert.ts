@@ -20,7 +20,7 @@ import { isTransientStatus } from '../resilience/transient.js';
  * an Entra token for `https://storage.azure.com/.default` (the app's managed identity), kept until five
  * minutes before it expires. REST reference: https://learn.microsoft.com/rest/api/storageservices/insert-entity
  * and https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key (Shared Key Lite, Table
- * service). Transient answers (408, 429, 5xx) and connection failures are retried by the one retry loop
+ * service). Transient answers (`isTransientStatus`) and connection failures are retried by the one retry loop
  * (`shared/resilience/retry.ts`), at most three attempts within the caller's signal; a write whose answer
  * was lost may then come back as 409, which the audit sink resolves by event id.
  */

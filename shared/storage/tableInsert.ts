@@ -90,7 +90,9 @@ class TokenCache {
     const now = Date.now();
     const current = this.token;
     if (current !== undefined && current.expiresOnTimestamp - now > TOKEN_RENEW_BEFORE_MS) return current.token;
-    this.inflight ??= this.credential.getToken(STORAGE_SCOPE, { abortSignal: signal }).then(
+    // One renewal shared by every caller, so it is not tied to the first caller's signal; each caller stops
+    // waiting when its own signal aborts.
+    this.inflight ??= this.credential.getToken(STORAGE_SCOPE).then(
       (token) => {
         this.inflight = undefined;
         if (token === null) throw new TableRequestError(401, '', 'NoToken', undefined);
@@ -103,13 +105,34 @@ class TokenCache {
       },
     );
     try {
-      return (await this.inflight).token;
+      return (await untilAborted(this.inflight, signal)).token;
     } catch (error) {
+      if (signal.aborted) throw error;
       // A renewal that fails while the old token is still valid: that token is used.
       if (current !== undefined && current.expiresOnTimestamp > Date.now()) return current.token;
       throw error;
     }
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw abortReason(signal);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
 }
 
 /** What a table request answered: its status, headers and (bounded) body. */

@@ -307,6 +307,33 @@ describe('Insert Entity with the app identity', () => {
     }
   });
 
+  it('a caller stops waiting for a slow token at its own deadline; the shared renewal still serves the next caller', async () => {
+    const server = await scripted(noContent);
+    try {
+      let release: (() => void) | undefined;
+      let calls = 0;
+      const slow = {
+        getToken: async () => {
+          calls++;
+          await new Promise<void>((done) => (release = done));
+          return { token: 'tok-slow', expiresOnTimestamp: Date.now() + 3_600_000 };
+        },
+      };
+      const inserter = new TableInserter(server.url, 'audit', { kind: 'token', credential: slow });
+      const started = Date.now();
+      const first = inserter.insert(entity, AbortSignal.timeout(100)).then(() => undefined, (e: unknown) => e);
+      const second = inserter.insert(entity, budget());
+      expect(((await first) as Error).name).toBe('TimeoutError');
+      expect(Date.now() - started).toBeLessThan(2_000);
+      release!();
+      await second;
+      expect(calls).toBe(1);
+      expect(server.seen.map((s) => s.headers['authorization'])).toEqual(['Bearer tok-slow']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('uses the current token while a renewal fails and it is still valid; without a valid token the insert fails', async () => {
     const server = await scripted(noContent);
     try {

@@ -27,7 +27,7 @@ import type { SecretStore } from '../secrets/store.js';
 import { AppCredentials } from '../superoffice/appCredentials.js';
 import { SuperOfficeClient } from '../superoffice/client.js';
 import { validateIdToken } from '../superoffice/idToken.js';
-import { nodeHttpTransport } from '../superoffice/upstream.js';
+import { defaultTransport } from '../superoffice/upstream.js';
 import { parsePolicy, type Policy } from '../identity/policy.js';
 import { createRequestGuardFromConfig } from '../identity/guard.js';
 import { SystemUserService } from '../tokens/systemUserService.js';
@@ -162,7 +162,7 @@ export function createRuntime(config: Config, overrides: RuntimeOverrides = {}):
     },
     get superOffice() {
       // A Web API 503 marks the tenant's state stale (issue 15 point 6).
-      return lazy('superOffice', () => new SuperOfficeClient({ config, transport: invalidatingTransport(nodeHttpTransport, (ctx) => runtime.tenants.invalidate(ctx)) }));
+      return lazy('superOffice', () => new SuperOfficeClient({ config, transport: invalidatingTransport(defaultTransport, (ctx) => runtime.tenants.invalidate(ctx)) }));
     },
     get connections() {
       // Active records are served from memory for a few seconds; writes through it drop them at once (docs/scale.md §3).

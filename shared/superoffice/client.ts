@@ -20,7 +20,7 @@ import {
 import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, fetchTransport, nodeHttpTransport, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse, type UpstreamTransport } from './upstream.js';
+import { assertAllowedHost, defaultTransport, fetchTransport, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse, type UpstreamTransport } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified
@@ -30,7 +30,7 @@ import { assertAllowedHost, fetchTransport, nodeHttpTransport, parseJsonBody, se
 
 export interface SuperOfficeClientOptions {
   readonly config: Config;
-  /** How calls are sent; default `nodeHttpTransport`. */
+  /** How calls are sent; default `defaultTransport`. */
   readonly transport?: UpstreamTransport;
   /** Sends through this `fetch` instead (`fetchTransport`), when no `transport` is given: how tests fake SuperOffice. */
   readonly fetch?: typeof fetch;
@@ -79,7 +79,7 @@ export class SuperOfficeClient {
     const so = options.config.superOffice;
     this.endpoints = superOfficeEndpoints(so.baseUrl);
     this.environment = so.environment;
-    this.transport = options.transport ?? (options.fetch !== undefined ? fetchTransport(options.fetch) : nodeHttpTransport);
+    this.transport = options.transport ?? (options.fetch !== undefined ? fetchTransport(options.fetch) : defaultTransport);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.authHosts = [new URL(so.baseUrl).host];
     this.keys = remoteSigningKeys(new URL(this.endpoints.jwks), { timeoutMs: DEFAULT_TIMEOUT_MS, cooldownMs: 30_000, cacheMaxAgeMs: 600_000 });

@@ -10,7 +10,7 @@ import { isAllowedApiUrl, isListedHost } from './apiHosts.js';
  * The boundary for every outbound SuperOffice call: host allow-list (requirement 17), a per-hop
  * timeout combined with the caller's deadline (49), a bounded body (55), and one translation of
  * transport failures into broker errors that carry only method, host, path and status (68). The bytes
- * move through an `UpstreamTransport`: `nodeHttpTransport` (node:http/https, keep-alive) by default,
+ * move through an `UpstreamTransport`: `defaultTransport` (node:http/https with keep-alive, or a replaced global `fetch`),
  * `fetchTransport` over an injected `fetch` where a test fakes SuperOffice.
  */
 
@@ -117,7 +117,7 @@ export interface TransportResponse {
 export type UpstreamTransport = (request: TransportRequest) => Promise<TransportResponse>;
 
 /** Sends one request with a timeout and a bounded body; throws `UpstreamTransportError` or `upstream_bad_response` (oversized body). */
-export async function sendUpstreamBytes(request: UpstreamRequest, transport: UpstreamTransport = nodeHttpTransport): Promise<UpstreamBytesResponse> {
+export async function sendUpstreamBytes(request: UpstreamRequest, transport: UpstreamTransport = defaultTransport): Promise<UpstreamBytesResponse> {
   const url = new URL(request.url);
   const target = targetOf(request.method, url);
   const maxBytes = request.maxBodyBytes ?? MAX_UPSTREAM_BODY_BYTES;
@@ -154,7 +154,7 @@ async function exchange(request: UpstreamRequest, url: URL, target: UpstreamTarg
 }
 
 /** `sendUpstreamBytes` with the body decoded as UTF-8 text. */
-export async function sendUpstream(request: UpstreamRequest, transport: UpstreamTransport = nodeHttpTransport): Promise<UpstreamResponse> {
+export async function sendUpstream(request: UpstreamRequest, transport: UpstreamTransport = defaultTransport): Promise<UpstreamResponse> {
   const { body, ...rest } = await sendUpstreamBytes(request, transport);
   return { ...rest, text: body.toString('utf8') };
 }
@@ -337,8 +337,19 @@ function headersOf(raw: readonly string[]): Headers {
   return headers;
 }
 
-/** The default transport: `node:http`/`node:https`, one pair of keep-alive agents for the process. */
+/** `node:http`/`node:https`, one pair of keep-alive agents for the process. */
 export const nodeHttpTransport: UpstreamTransport = createNodeHttpTransport();
+
+/** The process's own `fetch`, as it was when this module loaded. */
+const originalFetch = globalThis.fetch;
+
+/**
+ * The default transport: `nodeHttpTransport`, unless the process's global `fetch` has been replaced (a test
+ * double or an instrumentation wrapper set with `globalThis.fetch = …`); then calls go through that `fetch`,
+ * as every SuperOffice call did before this transport existed.
+ */
+export const defaultTransport: UpstreamTransport = (request) =>
+  globalThis.fetch === originalFetch ? nodeHttpTransport(request) : fetchTransport(globalThis.fetch)(request);
 
 /** Parses a JSON body, or throws `upstream_bad_response`. */
 export function parseJsonBody(response: UpstreamResponse, what: string): unknown {

@@ -3,11 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import {
   UpstreamTransportError,
   createNodeHttpTransport,
+  defaultTransport,
   fetchTransport,
   nodeHttpTransport,
   sendUpstreamBytes,
@@ -477,4 +478,24 @@ describe('parity with fetchTransport(fetch)', () => {
       expect(viaNode).toEqual(viaFetch);
     });
   }
+});
+
+describe('defaultTransport', () => {
+  it('sends over node:http, unless the global fetch has been replaced: then through that fetch', async () => {
+    const s = await serve((req, res) => res.end(req.headers['sec-fetch-mode'] === undefined ? 'node' : 'fetch'));
+    expect((await send({ method: 'GET', url: `${s.base}/x` }, defaultTransport)).body.toString()).toBe('node');
+    const seen: string[] = [];
+    const original = globalThis.fetch;
+    vi.stubGlobal('fetch', async (input: string | URL | Request, init?: RequestInit) => {
+      seen.push(input instanceof Request ? input.url : input.toString());
+      return original(input, init);
+    });
+    try {
+      expect((await send({ method: 'GET', url: `${s.base}/y` }, defaultTransport)).body.toString()).toBe('fetch');
+      expect(seen).toEqual([`${s.base}/y`]);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect((await send({ method: 'GET', url: `${s.base}/z` }, defaultTransport)).body.toString()).toBe('node');
+  });
 });

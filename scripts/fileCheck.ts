@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../shared/config/config.js';
 
 export interface FileCheckIo {
   readonly readFile: (path: string) => string;
@@ -35,6 +36,22 @@ export function runFileCheck(name: string, usage: string, argv: readonly string[
   }
   io.out(`${name}: ${file}: valid, ${result.summary}`);
   return 0;
+}
+
+/** The file's JSON value, or the line the operator reads when it is not JSON. */
+export function parseJsonText(text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    // The parse error is the answer: reported to the operator as "not valid JSON".
+    return { ok: false, message: 'not valid JSON' };
+  }
+}
+
+/** The broker's loader refused the file: its message without the "Invalid configuration: " prefix. Other errors are rethrown. */
+export function refusal(error: unknown): { readonly ok: false; readonly message: string } {
+  if (error instanceof ConfigError) return { ok: false, message: error.message.replace(/^Invalid configuration: /, '') };
+  throw error;
 }
 
 /** `s` after a count other than one. */

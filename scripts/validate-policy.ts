@@ -8,9 +8,8 @@
  * the broker would start and refuse every request (default deny), which looks like a successful deployment.
  * Prints one line. Exit codes: 0 valid, 1 not deployable (the line says why), 2 usage or unreadable file.
  */
-import { ConfigError } from '../shared/config/config.js';
 import { parsePolicy } from '../shared/identity/policy.js';
-import { plural, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
+import { parseJsonText, plural, refusal, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
 
 const USAGE = 'usage: validate-policy <policy.json>';
 
@@ -18,19 +17,13 @@ export type PolicyCheck = { readonly ok: true; readonly callers: number } | { re
 
 /** Validates a policy document's text for deployment. Pure; never throws for bad input. */
 export function checkPolicyText(text: string): PolicyCheck {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    // The parse error is the answer: reported to the operator as "not valid JSON".
-    return { ok: false, message: 'not valid JSON' };
-  }
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) return parsed;
   let callers: number;
   try {
-    callers = parsePolicy(document).callers.length;
+    callers = parsePolicy(parsed.value).callers.length;
   } catch (error) {
-    if (error instanceof ConfigError) return { ok: false, message: error.message.replace(/^Invalid configuration: /, '') };
-    throw error;
+    return refusal(error);
   }
   if (callers === 0) {
     return { ok: false, message: 'BROKER_POLICY.callers is empty: the broker would refuse every request (default deny); grant at least one caller' };

@@ -10,9 +10,8 @@
  * broker starts with — the template itself cannot check queue names, GUIDs or rules that name no subscriber.
  * Prints one line. Exit codes: 0 valid, 1 not deployable (the line says why), 2 usage or unreadable file.
  */
-import { ConfigError } from '../shared/config/config.js';
 import { parseSubscriberConfig } from '../shared/events/subscribers.js';
-import { plural, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
+import { parseJsonText, plural, refusal, runAsMain, runFileCheck, type FileCheckIo } from './fileCheck.js';
 
 const USAGE = 'usage: validate-subscribers <subscribers.json>';
 /** Members of a template subscriber entry that configure the role assignment, not the broker. */
@@ -22,14 +21,9 @@ export type SubscribersCheck = { readonly ok: true; readonly subscribers: number
 
 /** Validates a subscribers file's text for deployment. Pure; never throws for bad input. */
 export function checkSubscribersText(text: string): SubscribersCheck {
-  let file: unknown;
-  try {
-    file = JSON.parse(text);
-  } catch {
-    // The parse error is the answer: reported to the operator as "not valid JSON".
-    return { ok: false, message: 'not valid JSON' };
-  }
-  const shape = file as { subscribers?: unknown; rules?: unknown } | null;
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) return parsed;
+  const shape = parsed.value as { subscribers?: unknown; rules?: unknown } | null;
   if (typeof shape !== 'object' || shape === null || Array.isArray(shape) || !Array.isArray(shape.subscribers) || !(shape.rules === undefined || Array.isArray(shape.rules))) {
     return { ok: false, message: 'must be {"subscribers": [...], "rules": [...]}' };
   }
@@ -44,8 +38,7 @@ export function checkSubscribersText(text: string): SubscribersCheck {
     const config = parseSubscriberConfig({ subscribers: byName, rules: shape.rules ?? [] });
     return { ok: true, subscribers: config.subscribers.size, rules: config.rules.length };
   } catch (error) {
-    if (error instanceof ConfigError) return { ok: false, message: error.message.replace(/^Invalid configuration: /, '') };
-    throw error;
+    return refusal(error);
   }
 }
 

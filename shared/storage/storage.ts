@@ -63,6 +63,8 @@ function isHttp(url: string): boolean {
  * (queue-triggered functions get theirs from the host), and the queue SDK would add 160 KiB to the bundle.
  */
 export class StorageClients {
+  private readonly inserters = new Map<string, TableInserter | undefined>();
+
   constructor(
     private readonly storage: StorageConfig,
     private readonly credential: () => TokenCredential,
@@ -90,6 +92,12 @@ export class StorageClients {
    * app's identity. Undefined for a connection string without an account key (then the SDK client inserts).
    */
   tableInserter(name: string): TableInserter | undefined {
+    // One per table, shared by the instance's audit writers (and so one storage token for all of them).
+    if (!this.inserters.has(name)) this.inserters.set(name, this.newTableInserter(name));
+    return this.inserters.get(name);
+  }
+
+  private newTableInserter(name: string): TableInserter | undefined {
     if (this.storage.kind === 'connectionString') {
       const endpoint = this.endpoints().table;
       const shared = sharedKeyFromConnectionString(this.storage.connectionString, endpoint);

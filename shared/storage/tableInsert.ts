@@ -1,14 +1,13 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BROKER_VERSION } from '../config/version.js';
+import { abortReason, createNodeHttpTransport, type TransportResponse } from '../net/httpTransport.js';
 import { retry, RETRY_DEFAULTS } from '../resilience/retry.js';
 import { parseRetryAfter } from '../resilience/retryAfter.js';
 import { isTransientStatus } from '../resilience/transient.js';
 
 /**
- * Table Storage's Insert Entity operation over `node:http`, for the one write every audited request waits
+ * Table Storage's Insert Entity operation over `node:http` (`shared/net/httpTransport.ts`), for the one write every audited request waits
  * for (the audit record, docs/audit.md "Writing"). `@azure/data-tables` stays the client for everything
  * else; its request pipeline costs about 0.5 ms of CPU per insert, a sixth of a proxied call (docs/scale.md
  * §6). The request is the one the SDK sends (checked by a test against the SDK's own request):
@@ -33,10 +32,8 @@ const TOKEN_RENEW_BEFORE_MS = 5 * 60_000;
 const MAX_ANSWER_BYTES = 256 * 1024;
 const RETRY = { maxAttempts: RETRY_DEFAULTS.maxAttempts, baseDelayMs: 25, maxDelayMs: 500 } as const;
 
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-} as const;
+/** Keep-alive connections of the table requests, apart from those to SuperOffice. */
+const transport = createNodeHttpTransport({ maxSockets: 64 });
 
 export type TableAuth =
   | { readonly kind: 'sharedKey'; readonly account: string; readonly key: Buffer }
@@ -130,18 +127,6 @@ async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promis
   }
 }
 
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
-}
-
-/** What a table request answered: its status, headers and (bounded) body. */
-interface TableAnswer {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
 /** Inserts entities into one table: one at a time, or several of one partition in one transaction. */
 export class TableInserter {
   private readonly url: URL;
@@ -162,9 +147,9 @@ export class TableInserter {
 
   /** Inserts `entity` (409 when its RowKey exists: `TableRequestError` with `statusCode` 409). */
   async insert(entity: TableEntityToInsert, signal: AbortSignal): Promise<void> {
-    const body = Buffer.from(insertBody(entity), 'utf8');
+    const body = insertBody(entity);
     await this.withRetries(signal, async () => {
-      const answer = await this.send(this.url, INSERT_HEADERS, body, signal, (status) => status === 201 || status === 204);
+      const answer = await this.send(this.url, INSERT_HEADERS, body, signal);
       if (answer.status !== 201 && answer.status !== 204) throw answerError(answer, this.table);
     });
   }
@@ -179,12 +164,12 @@ export class TableInserter {
     if (entities.some((e) => e.partitionKey !== entities[0]!.partitionKey)) throw new RangeError('insertBatch: one partition per transaction');
     const batch = `batch_${randomUUID()}`;
     const changeset = `changeset_${randomUUID()}`;
-    const body = Buffer.from(transactionBody(this.url, batch, changeset, entities.map(insertBody)), 'utf8');
+    const body = transactionBody(this.url, batch, changeset, entities.map(insertBody));
     const headers = { ...TRANSACTION_HEADERS, 'content-type': `multipart/mixed; boundary=${batch}` };
     await this.withRetries(signal, async () => {
-      const answer = await this.send(this.batchUrl, headers, body, signal, () => false);
+      const answer = await this.send(this.batchUrl, headers, body, signal);
       if (answer.status < 200 || answer.status > 299) throw answerError(answer, this.table);
-      const failed = failedOperation(answer.body.toString('utf8'));
+      const failed = failedOperation(answer.body?.toString('utf8') ?? '');
       if (failed !== undefined) throw new TableRequestError(failed.status, this.table, failed.code, undefined);
     });
   }
@@ -203,33 +188,14 @@ export class TableInserter {
     );
   }
 
-  /** One request; the answer's body is read (up to MAX_ANSWER_BYTES) unless `discard(status)`. */
-  private async send(url: URL, fixed: Readonly<Record<string, string>>, body: Buffer, signal: AbortSignal, discard: (status: number) => boolean): Promise<TableAnswer> {
+  /** One POST with the table's authorization; the answer's body is read up to MAX_ANSWER_BYTES. */
+  private async send(url: URL, fixed: Readonly<Record<string, string>>, body: string, signal: AbortSignal): Promise<TransportResponse> {
     const date = new Date().toUTCString();
     const authorization = this.auth.kind === 'sharedKey'
       ? sharedKeyLiteAuthorization(this.auth.account, this.auth.key, date, url)
       : `Bearer ${await this.tokens!.get(signal)}`;
-    const headers = { ...fixed, 'x-ms-date': date, 'user-agent': USER_AGENT, 'content-length': String(body.length), authorization };
-    const client = url.protocol === 'https:' ? https : http;
-    const agent = agents[url.protocol as keyof typeof agents];
-    return new Promise<TableAnswer>((resolve, reject) => {
-      const request = client.request(url, { method: 'POST', headers, agent, signal }, (response) => {
-        const status = response.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        if (discard(status)) response.resume();
-        else {
-          response.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-          });
-        }
-        response.once('error', reject);
-        response.once('end', () => resolve({ status, headers: response.headers, body: Buffer.concat(chunks) }));
-      });
-      request.once('error', reject);
-      request.end(body);
-    });
+    const headers = { ...fixed, 'x-ms-date': date, 'user-agent': USER_AGENT, authorization };
+    return transport({ method: 'POST', url, headers, body, signal, maxBytes: MAX_ANSWER_BYTES });
   }
 }
 
@@ -293,22 +259,20 @@ export function failedOperation(text: string): { status: number; code: string | 
     const json = /\{.*\}/s.exec(part);
     if (code >= 200 && code <= 299 && json === null) continue;
     // A 2xx that carries an error body is a failure too (the SDK's rule); it has no status of its own.
-    return { status: code >= 200 && code <= 299 ? 502 : code, code: errorCodeOf(undefined, Buffer.from(json?.[0] ?? '', 'utf8')) };
+    return { status: code >= 200 && code <= 299 ? 502 : code, code: errorCodeOf(null, Buffer.from(json?.[0] ?? '', 'utf8')) };
   }
   return parts.length === 0 ? { status: 502, code: 'UnreadableTransactionAnswer' } : undefined;
 }
 
-function answerError(answer: TableAnswer, table: string): TableRequestError {
-  const retryAfter: string | undefined = answer.headers['retry-after'];
-  const errorCode: string | string[] | undefined = answer.headers['x-ms-error-code'];
-  return new TableRequestError(answer.status, table, errorCodeOf(errorCode, answer.body), parseRetryAfter(retryAfter));
+function answerError(answer: TransportResponse, table: string): TableRequestError {
+  return new TableRequestError(answer.status, table, errorCodeOf(answer.headers.get('x-ms-error-code'), answer.body), parseRetryAfter(answer.headers.get('retry-after')));
 }
 
 /** The error code from `x-ms-error-code`, else from the OData error body (`odata.error.code`). */
-function errorCodeOf(header: string | string[] | undefined, body: Buffer): string | undefined {
-  if (typeof header === 'string' && header !== '') return header;
+function errorCodeOf(header: string | null, body: Buffer | undefined): string | undefined {
+  if (header !== null && header !== '') return header;
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { 'odata.error'?: { code?: unknown } };
+    const parsed = JSON.parse(body?.toString('utf8') ?? '') as { 'odata.error'?: { code?: unknown } };
     const code = parsed['odata.error']?.code;
     return typeof code === 'string' ? code : undefined;
   } catch {

@@ -20,7 +20,8 @@ import {
 import { remoteSigningKeys } from './signingKeys.js';
 import { classifySystemUserResponse, systemUserRequestBody, type SystemUserOutcome } from './systemUser.js';
 import { classifyTenantState, type TenantStateOutcome } from './tenantState.js';
-import { assertAllowedHost, defaultTransport, fetchTransport, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse, type UpstreamTransport } from './upstream.js';
+import { fetchTransport } from '../net/httpTransport.js';
+import { assertAllowedHost, defaultTransport, parseJsonBody, sendUpstream, sendUpstreamBytes, type UpstreamResponse, type UpstreamTransport } from './upstream.js';
 
 /**
  * Sends the SuperOffice calls of one environment. Each method sends once and returns the classified

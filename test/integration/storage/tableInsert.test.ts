@@ -200,6 +200,11 @@ describe('Insert Entity on Azurite', () => {
     await expect(inserter.insertBatch([entity, { ...entity, partitionKey: 'other' }], budget())).rejects.toThrow(/one partition/);
   });
 
+  it('one inserter per table and instance: the audit writers share it (and its storage token)', () => {
+    expect(storage.tableInserter('inserted')).toBe(storage.tableInserter('inserted'));
+    expect(storage.tableInserter('other')).not.toBe(storage.tableInserter('inserted'));
+  });
+
   it('a connection string without an account key has no lean inserter (the SDK inserts)', () => {
     const { table } = endpointsFromConnectionString(azurite.connectionString);
     expect(sharedKeyFromConnectionString(azurite.connectionString, table)).toBeDefined();
@@ -259,12 +264,14 @@ describe('Insert Entity: failures', () => {
     }
   });
 
-  it('stops when the signal aborts (an AbortError, as the sink expects), without another attempt', async () => {
+  it('stops when the signal aborts (with the signal\'s reason, a TimeoutError the sink counts as an abort), without another attempt', async () => {
     const server = await scripted(() => undefined); // never answers
     try {
       const started = Date.now();
-      const error = await new TableInserter(server.url, 'audit', sharedKey).insert(entity, AbortSignal.timeout(200)).then(() => undefined, (e: unknown) => e);
-      expect((error as Error).name).toBe('AbortError');
+      const signal = AbortSignal.timeout(200);
+      const error = await new TableInserter(server.url, 'audit', sharedKey).insert(entity, signal).then(() => undefined, (e: unknown) => e);
+      expect(error).toBe(signal.reason);
+      expect((error as Error).name).toBe('TimeoutError');
       expect(Date.now() - started).toBeLessThan(5_000);
       expect(server.seen).toHaveLength(1);
     } finally {

@@ -5,12 +5,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
+import { createNodeHttpTransport, fetchTransport, nodeHttpTransport } from '../../../shared/net/httpTransport.js';
 import {
   UpstreamTransportError,
-  createNodeHttpTransport,
   defaultTransport,
-  fetchTransport,
-  nodeHttpTransport,
   sendUpstreamBytes,
   type UpstreamRequest,
   type UpstreamTransport,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../shared/errors/errors.js';
 import type { TenantState, TenantStateName, TenantStateOutcome } from '../../../shared/superoffice/tenantState.js';
-import { UpstreamTransportError, sendUpstream, type TransportRequest, type TransportResponse, type UpstreamTransport } from '../../../shared/superoffice/upstream.js';
+import type { TransportRequest, TransportResponse } from '../../../shared/net/httpTransport.js';
+import { UpstreamTransportError, sendUpstream, type UpstreamTransport } from '../../../shared/superoffice/upstream.js';
 import { TenantStates, invalidatingTransport, tenantOfWebApiUrl } from '../../../shared/tokens/tenantStates.js';
 
 /** A status API whose answer the test sets, counting calls; `validForMs` plays SuperOffice's ValidUntil (5 min in the simulator). */

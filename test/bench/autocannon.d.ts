@@ -29,7 +29,9 @@ declare module 'autocannon' {
     readonly pipelining?: number;
     /** Seconds. */
     readonly timeout?: number;
+    readonly method?: string;
     readonly headers?: Record<string, string>;
+    readonly body?: string;
     readonly requests?: AutocannonRequest[];
   }
 

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TokenCredential } from '@azure/identity';
 import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
 import {
@@ -154,7 +153,12 @@ interface CallObservation {
   retryAfterSec: number | undefined;
 }
 
-const observations = new AsyncLocalStorage<CallObservation>();
+/**
+ * The observation of each running store call, found by the call's own abort signal (a new one per call,
+ * which the SDK hands to the pipeline as `request.abortSignal`). Not an AsyncLocalStorage: once one is
+ * used, Node runs a promise hook on every promise of the process (about 2.5x the cost of an `await`).
+ */
+const observations = new WeakMap<object, CallObservation>();
 
 function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
@@ -266,7 +270,7 @@ function translate(error: unknown, context: TranslateContext): BrokerError {
 const observerPolicy: AdditionalPolicy = {
   name: 'brokerKeyVaultObserverPolicy',
   async sendRequest(request, next) {
-    const observation = observations.getStore();
+    const observation = request.abortSignal === undefined ? undefined : observations.get(request.abortSignal);
     try {
       const response = await next(request);
       if (observation !== undefined) {
@@ -517,10 +521,13 @@ export class KeyVaultSecretStore implements SecretStore {
         const budgetSignal = AbortSignal.timeout(this.#settings.budgetMs);
         const abortSignal = callerSignal === undefined ? budgetSignal : AbortSignal.any([callerSignal, budgetSignal]);
         const observation: CallObservation = { lastStatus: undefined, retryAfterSec: undefined };
+        observations.set(abortSignal, observation);
         try {
-          return await observations.run(observation, () => run({ abortSignal, requestOptions: { headers } }));
+          return await run({ abortSignal, requestOptions: { headers } });
         } catch (error) {
           throw translate(error, { operation, secretName: name, callerSignal, budgetSignal, observation });
+        } finally {
+          observations.delete(abortSignal);
         }
       });
     } catch (error) {

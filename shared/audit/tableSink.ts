@@ -385,7 +385,12 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
    */
   async function appendBatch(caller: string, pending: readonly Pending[]): Promise<number> {
     const started = Date.now();
-    const signal = AbortSignal.timeout(budgetMs);
+    // A timer cleared when the batch is done: an `AbortSignal.timeout` would fire (and build its
+    // TimeoutError) `budgetMs` after every append, long after the append finished.
+    const budget = new AbortController();
+    const timer = setTimeout(() => budget.abort(new DOMException('The audit write budget ran out', 'TimeoutError')), budgetMs);
+    timer.unref?.();
+    const signal = budget.signal;
     let state: LaneState | undefined;
     let taken = 0;
     try {
@@ -439,6 +444,8 @@ export function createTableAuditSink(options: TableAuditSinkOptions): TableAudit
       if (error instanceof AuditSinkError) throw error;
       if (isAbort(error) || signal.aborted) throw new AuditSinkError('The audit store did not answer in time', 'timeout', error);
       throw new AuditSinkError('The audit store is unavailable', 'unavailable', error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

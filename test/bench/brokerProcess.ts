@@ -2,6 +2,7 @@
  * Starts the broker in a process of its own (`brokerChild.ts`, through tsx), with the bench stack's
  * settings, so that its CPU is not shared with the load generator and the SuperOffice simulator in the
  * bench process — as in production, where the broker, its callers and SuperOffice are different machines.
+ * `startBenchChild` starts any such child (the proxy bench's reference relays, `relayChild.ts`).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { resolve } from 'node:path';
 
 export interface BrokerProcess {
   readonly url: string;
+  readonly pid: number | undefined;
   /** CPU time (user + system, ms) the process has used so far; undefined where `/proc` is not readable. */
   cpuMs(): number | undefined;
   stop(): Promise<void>;
@@ -21,9 +23,14 @@ const USER_HZ = 100;
 const ROOT = resolve(import.meta.dirname, '../..');
 
 export async function startBrokerProcess(env: Readonly<Record<string, string>>, functions: readonly string[]): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/brokerChild.ts'], {
+  return startBenchChild('test/bench/brokerChild.ts', { ...env, BENCH_FUNCTIONS: functions.join(',') });
+}
+
+/** Starts `script` (through tsx) with `env` added and resolves once it prints its `{"url": …}` line. */
+export async function startBenchChild(script: string, env: Readonly<Record<string, string>>): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, ...env, BENCH_FUNCTIONS: functions.join(',') },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -32,10 +39,10 @@ export async function startBrokerProcess(env: Readonly<Record<string, string>>, 
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the broker process did not start in 60 s: ${stderr}`)), 60_000);
+    const timer = setTimeout(() => fail(new Error(`${script} did not start in 60 s: ${stderr}`)), 60_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      fail(new Error(`the broker process exited (${code ?? 'signal'}): ${stderr}`));
+      fail(new Error(`${script} exited (${code ?? 'signal'}): ${stderr}`));
     });
     createInterface({ input: child.stdout }).on('line', (line) => {
       try {
@@ -51,6 +58,7 @@ export async function startBrokerProcess(env: Readonly<Record<string, string>>, 
   });
   return {
     url,
+    pid: child.pid,
     cpuMs() {
       try {
         // Fields after the command name: utime and stime are the 12th and 13th (proc(5)).

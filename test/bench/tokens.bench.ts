@@ -28,7 +28,7 @@ import type { HttpFunctionDefinition } from '../../shared/runtime/registry.js';
 import { setRuntime, type Runtime } from '../../shared/runtime/runtime.js';
 import { KEY_VAULT_STORE_DEFAULTS } from '../../shared/secrets/keyVaultStore.js';
 import { TOKEN_SERVICE_DEFAULTS } from '../../shared/tokens/tokenService.js';
-import { startBrokerProcess } from './brokerProcess.js';
+import { startBenchChild, startBrokerProcess, type BrokerProcess } from './brokerProcess.js';
 import { recordOutboundIo, type DependencyIo, type IoRecorder } from './io.js';
 import { isBenchOverhead, profiled, saveProfile, steps } from './profile.js';
 import { scaleModel, type MeasuredCosts } from './scale.js';
@@ -246,53 +246,75 @@ export async function run(): Promise<BenchReport> {
  * against the same GET sent straight to the simulator with the user's cached token (the irreducible
  * upstream call), at one Web API service time. The simulator answers in-process in well under a
  * millisecond; SuperOffice Online is a network round trip plus NetServer's own work away, so the Web API
- * waits `serviceMs` (the simulator's `delay` fault, so both paths wait alike); 0 ms is the broker's raw
+ * waits `serviceMs` (the simulator's `delay` fault, so all paths wait alike); 0 ms is the broker's raw
  * cost. The broker runs in a process of its own, as in production, so that the load generator and the
- * simulator do not take its CPU. Each service time gets a fresh stack: an Azurite process slows down as
- * its tables grow (a local artifact; Table Storage does not), which would otherwise penalise later runs.
+ * simulator do not take its CPU. Each service time gets a fresh stack, so that one run's rows do not
+ * slow the next.
+ *
+ * Two reference relays (`relayChild.ts`), each in its own process too, are measured in the same run: a
+ * bare relay (what any proxy does, nothing of the broker's) and the same with one Table insert per call
+ * before the answer (the least a fail-closed record costs). Their ratios are the ceilings any proxy, and
+ * any proxy that records each call durably, reaches on this machine at that service time.
  */
 async function proxyOverhead(serviceMs: number): Promise<BenchResult[]> {
   const stack = await startBenchStack([6]);
-  const broker = await startBrokerProcess(stack.env, ['superofficeGet']);
+  const token = await stack.newRuntime().tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
+  const webApiUrl = new URL('v1/Contact/101', token.webApiUrl).href;
+  const userBearer = `Bearer ${token.accessToken.reveal()}`;
+  const relayEnv = { RELAY_TARGET: webApiUrl, RELAY_AUTHORIZATION: userBearer, RELAY_STORAGE: stack.azurite.connectionString };
+  const children = await Promise.allSettled([
+    startBrokerProcess(stack.env, ['superofficeGet']),
+    startBenchChild('test/bench/relayChild.ts', { ...relayEnv, RELAY_MODE: 'relay' }),
+    startBenchChild('test/bench/relayChild.ts', { ...relayEnv, RELAY_MODE: 'relay+insert' }),
+  ]);
   try {
-    const token = await stack.newRuntime().tokens.getUserToken({ ctx: BENCH_TENANT, associateId: '6', deadline: Date.now() + 10_000 });
-    const direct = { url: new URL('v1/Contact/101', token.webApiUrl).href, request: { method: 'GET' as const, headers: { authorization: `Bearer ${token.accessToken.reveal()}`, accept: 'application/json' } } };
-    const proxied = { url: `${broker.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: { method: 'GET' as const, headers: { authorization: stack.bearer, accept: 'application/json' } } };
-    // Steady state first. The broker, the simulator and Azurite are fresh processes whose code V8 compiles
-    // as it runs: the broker's CPU per proxied GET falls from about 5 ms in its first second to about 1.5 ms
-    // after some 3,000 requests, which would otherwise be measured as proxy overhead (a production instance
-    // serves far more than that between cold starts, and cold start has a bench of its own). The warm-up is
-    // a number of requests, sent with the Web API answering at once so that it is quick at every service time.
+    const [broker, relay, relayInsert] = children.map((c) => {
+      if (c.status === 'rejected') throw c.reason;
+      return c.value;
+    }) as [BrokerProcess, BrokerProcess, BrokerProcess];
+    const getAs = (authorization: string) => ({ method: 'GET' as const, headers: { authorization, accept: 'application/json' } });
+    const paths = {
+      direct: { url: webApiUrl, request: getAs(userBearer) },
+      proxied: { url: `${broker.url}/api/superoffice/${BENCH_TENANT}/6/v1/Contact/101`, request: getAs(stack.bearer) },
+      relay: { url: `${relay.url}/v1/Contact/101`, request: getAs('none') },
+      relayInsert: { url: `${relayInsert.url}/v1/Contact/101`, request: getAs('none') },
+    };
+    type Path = keyof typeof paths;
+    const order: readonly Path[] = ['direct', 'proxied', 'relay', 'relayInsert'];
+    // Steady state first. The broker, the relays, the simulator and Azurite are fresh processes whose code
+    // V8 compiles as it runs: the broker's CPU per proxied GET falls from about 5 ms in its first second to
+    // about 1.5 ms after some 3,000 requests, which would otherwise be measured as proxy overhead (a
+    // production instance serves far more than that between cold starts, and cold start has a bench of its
+    // own). The warm-up is a number of requests, sent with the Web API answering at once so that it is quick
+    // at every service time.
     if (WARM_REQUESTS > 0) {
-      await loadUrl(direct.url, { amount: WARM_REQUESTS }, direct.request);
-      await loadUrl(proxied.url, { amount: WARM_REQUESTS }, proxied.request);
+      for (const path of order) await loadUrl(paths[path].url, { amount: WARM_REQUESTS }, paths[path].request);
     }
     if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
-    await loadUrl(direct.url, WARM_SECONDS, direct.request);
-    await loadUrl(proxied.url, WARM_SECONDS, proxied.request);
+    for (const path of order) await loadUrl(paths[path].url, WARM_SECONDS, paths[path].request);
     // Whole `SECONDS` per phase (not half, as for the token path): the ratio at low request rates moves with
-    // the machine's pauses, and longer phases average over more of them.
-    const half = SECONDS;
-    const directLoads: Load[] = [];
-    const proxiedLoads: Load[] = [];
+    // the machine's pauses, and longer phases average over more of them. The order is symmetric (B P R I I R
+    // P B), so that a drift during the run weighs on every path alike.
+    const loads: Record<Path, Load[]> = { direct: [], proxied: [], relay: [], relayInsert: [] };
     let brokerCpuMs = 0;
-    for (const which of ['direct', 'proxied', 'proxied', 'direct'] as const) {
-      const target = which === 'direct' ? direct : proxied;
+    for (const path of [...order, ...[...order].reverse()]) {
       const cpuBefore = broker.cpuMs();
-      (which === 'direct' ? directLoads : proxiedLoads).push(await loadUrl(target.url, half, target.request));
+      loads[path].push(await loadUrl(paths[path].url, SECONDS, paths[path].request));
       const cpuAfter = broker.cpuMs();
-      if (which === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
+      if (path === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
     }
-    const d = merge(directLoads);
-    const p = merge(proxiedLoads);
+    const [d, p, r, ri] = order.map((path) => merge(loads[path])) as [Load, Load, Load, Load];
     const rps = (l: Load) => l.requests / l.seconds;
     const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
+    const same = `${CONNECTIONS} connections, ${SECONDS} s twice per path (B P R I I R P B) on a fresh stack after ${WARM_REQUESTS} warm-up requests per path`;
     return [
-      result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${CONNECTIONS} connections, B P P B ${half} s each on a fresh stack after ${WARM_REQUESTS} warm-up requests per path; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`),
+      result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${same}; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`),
       result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`),
+      result(`(a) proxy overhead, ${label}: reference, bare relay`, rps(r), rps(d), 'req/s', `ceiling for any proxy here: the GET relayed with the token and nothing else (test/bench/relayChild.ts); non-2xx ${r.failures}`),
+      result(`(a) proxy overhead, ${label}: reference, relay + one Table insert`, rps(ri), rps(d), 'req/s', `ceiling for a proxy that records each call durably before answering; non-2xx ${ri.failures}`),
     ];
   } finally {
-    await broker.stop();
+    await Promise.allSettled(children.map(async (c) => (c.status === 'fulfilled' ? c.value.stop() : undefined)));
     await stack.stop();
   }
 }

@@ -292,21 +292,21 @@ async function proxyOverhead(serviceMs: number): Promise<BenchResult[]> {
     }
     if (serviceMs > 0) stack.sim.control.setFault('webapi', { kind: 'delay', ms: serviceMs });
     for (const path of order) await loadUrl(paths[path].url, WARM_SECONDS, paths[path].request);
-    // Whole `SECONDS` per phase (not half, as for the token path): the ratio at low request rates moves with
-    // the machine's pauses, and longer phases average over more of them. The order is symmetric (B P R I I R
-    // P B), so that a drift during the run weighs on every path alike.
+    // `SECONDS` * 2 per path, in four phases of `SECONDS` / 2 in a symmetric order (B P R I I R P B, twice),
+    // so that the machine's pauses (and its drift during the run) fall on every path alike.
     const loads: Record<Path, Load[]> = { direct: [], proxied: [], relay: [], relayInsert: [] };
     let brokerCpuMs = 0;
-    for (const path of [...order, ...[...order].reverse()]) {
+    const cycle = [...order, ...[...order].reverse()];
+    for (const path of [...cycle, ...cycle]) {
       const cpuBefore = broker.cpuMs();
-      loads[path].push(await loadUrl(paths[path].url, SECONDS, paths[path].request));
+      loads[path].push(await loadUrl(paths[path].url, SECONDS / 2, paths[path].request));
       const cpuAfter = broker.cpuMs();
       if (path === 'proxied' && cpuBefore !== undefined && cpuAfter !== undefined) brokerCpuMs += cpuAfter - cpuBefore;
     }
     const [d, p, r, ri] = order.map((path) => merge(loads[path])) as [Load, Load, Load, Load];
     const rps = (l: Load) => l.requests / l.seconds;
     const label = serviceMs === 0 ? 'simulator answers at once' : `Web API takes ${serviceMs} ms`;
-    const same = `${CONNECTIONS} connections, ${SECONDS} s twice per path (B P R I I R P B) on a fresh stack after ${WARM_REQUESTS} warm-up requests per path`;
+    const same = `${CONNECTIONS} connections, ${SECONDS * 2} s per path in phases of ${SECONDS / 2} s (B P R I I R P B, twice) on a fresh stack after ${WARM_REQUESTS} warm-up requests per path`;
     return [
       result(`(a) proxy overhead, ${label}: proxied GET throughput`, rps(p), rps(d), 'req/s', `goal >= 0.80x; baseline: the same GET v1/Contact/101 sent to the simulator directly with the cached token; ${same}; broker in its own process, ${(brokerCpuMs / Math.max(1, p.requests)).toFixed(2)} ms CPU per proxied GET; non-2xx ${p.failures} (direct ${d.failures})`),
       result(`(a) proxy overhead, ${label}: p50 added by the broker`, quantile(p.latencies, 0.5) - quantile(d.latencies, 0.5), quantile(d.latencies, 0.5), 'ms', `p99 ${quantile(p.latencies, 0.99).toFixed(1)} vs ${quantile(d.latencies, 0.99).toFixed(1)} ms direct`),

@@ -3,7 +3,7 @@ import { BrokerError } from '../errors/errors.js';
 
 /**
  * The one abortable wait (docs/style.md §6: every wait ends with the caller's deadline), on
- * `node:timers/promises`.
+ * `node:timers/promises`, and the one way to stop waiting for a shared promise at one's own deadline.
  */
 
 /** The error an aborted signal stands for: its `BrokerError` reason, or `deadline_exceeded`. */
@@ -22,4 +22,28 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw abortError(signal, error);
     throw error;
   }
+}
+
+/**
+ * Resolves with `promise`, or rejects with `reasonOf(signal)` (default `abortError`) as soon as `signal` aborts.
+ * The promise itself runs on: this is how one caller stops waiting for work it shares with others (a token
+ * renewal, a queued write) without cancelling it for them. A non-Error rejection is wrapped in an Error.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, reasonOf: (signal: AbortSignal) => Error = abortError): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(reasonOf(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reasonOf(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }

@@ -17,7 +17,7 @@ import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import { retry } from '../resilience/retry.js';
 import { retryAfterFromHeaders } from '../resilience/retryAfter.js';
-import { abortError } from '../resilience/sleep.js';
+import { abortError, untilAborted } from '../resilience/sleep.js';
 import { isTransientStatus } from '../resilience/transient.js';
 import {
   KeyVaultCallError,
@@ -176,26 +176,6 @@ function headerGetter(error: unknown): (name: string) => string | undefined {
     const value: unknown = Reflect.apply(get, headers, [name]);
     return typeof value === 'string' ? value : undefined;
   };
-}
-
-/** Resolves with `promise`, or rejects with the deadline error if `signal` aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
 
 function checkInteger(name: string, value: number | undefined, fallback: number, min: number, max: number): number {

@@ -3,6 +3,7 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BROKER_VERSION } from '../config/version.js';
 import { abortReason, createNodeHttpTransport, type TransportResponse } from '../net/httpTransport.js';
 import { retry, RETRY_DEFAULTS } from '../resilience/retry.js';
+import { untilAborted } from '../resilience/sleep.js';
 import { parseRetryAfter } from '../resilience/retryAfter.js';
 import { isTransientStatus } from '../resilience/transient.js';
 
@@ -102,28 +103,13 @@ class TokenCache {
       },
     );
     try {
-      return (await untilAborted(this.inflight, signal)).token;
+      return (await untilAborted(this.inflight, signal, abortReason)).token;
     } catch (error) {
       if (signal.aborted) throw error;
       // A renewal that fails while the old token is still valid: that token is used.
       if (current !== undefined && current.expiresOnTimestamp > Date.now()) return current.token;
       throw error;
     }
-  }
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
-async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) throw abortReason(signal);
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
-export interface BrokerProcess {
+export interface BenchChild {
   readonly url: string;
   readonly pid: number | undefined;
   /** CPU time (user + system, ms) the process has used so far; undefined where `/proc` is not readable. */
@@ -22,12 +22,12 @@ const USER_HZ = 100;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-export async function startBrokerProcess(env: Readonly<Record<string, string>>, functions: readonly string[]): Promise<BrokerProcess> {
+export async function startBrokerProcess(env: Readonly<Record<string, string>>, functions: readonly string[]): Promise<BenchChild> {
   return startBenchChild('test/bench/brokerChild.ts', { ...env, BENCH_FUNCTIONS: functions.join(',') });
 }
 
 /** Starts `script` (through tsx) with `env` added and resolves once it prints its `{"url": …}` line. */
-export async function startBenchChild(script: string, env: Readonly<Record<string, string>>): Promise<BrokerProcess> {
+export async function startBenchChild(script: string, env: Readonly<Record<string, string>>): Promise<BenchChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, ...env },

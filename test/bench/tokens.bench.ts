@@ -28,7 +28,7 @@ import type { HttpFunctionDefinition } from '../../shared/runtime/registry.js';
 import { setRuntime, type Runtime } from '../../shared/runtime/runtime.js';
 import { KEY_VAULT_STORE_DEFAULTS } from '../../shared/secrets/keyVaultStore.js';
 import { TOKEN_SERVICE_DEFAULTS } from '../../shared/tokens/tokenService.js';
-import { startBenchChild, startBrokerProcess, type BrokerProcess } from './brokerProcess.js';
+import { startBenchChild, startBrokerProcess, type BenchChild } from './brokerProcess.js';
 import { recordOutboundIo, type DependencyIo, type IoRecorder } from './io.js';
 import { isBenchOverhead, profiled, saveProfile, steps } from './profile.js';
 import { scaleModel, type MeasuredCosts } from './scale.js';
@@ -271,7 +271,7 @@ async function proxyOverhead(serviceMs: number): Promise<BenchResult[]> {
     const [broker, relay, relayInsert] = children.map((c) => {
       if (c.status === 'rejected') throw c.reason;
       return c.value;
-    }) as [BrokerProcess, BrokerProcess, BrokerProcess];
+    }) as [BenchChild, BenchChild, BenchChild];
     const getAs = (authorization: string) => ({ method: 'GET' as const, headers: { authorization, accept: 'application/json' } });
     const paths = {
       direct: { url: webApiUrl, request: getAs(userBearer) },
